@@ -3,7 +3,20 @@
 // HTTP/JSON on one port exactly as the binary does.
 package servertest
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/service"
+)
 
 // Server is a running test server.
 type Server struct {
@@ -13,18 +26,115 @@ type Server struct {
 	URL string
 	// DataDir is the server's data folder (kept across Restart).
 	DataDir string
+
+	cfg server.Config
+	srv *server.Server
 }
 
 // Option changes the test server's configuration.
-type Option func(*options)
+type Option func(*server.Config)
 
-type options struct{}
+// WithMaxValueBytes sets the largest value the server accepts.
+func WithMaxValueBytes(n int) Option {
+	return func(c *server.Config) { c.Limits = service.Limits{MaxValueBytes: n} }
+}
+
+// WithSnapshotThreshold snapshots after every n log entries.
+func WithSnapshotThreshold(n uint64) Option {
+	return func(c *server.Config) { c.SnapshotThreshold = n; c.TrailingLogs = n }
+}
 
 // Start starts a server and stops it when the test ends.
-func Start(t testing.TB, opts ...Option) *Server { panic("TODO") }
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	logOut := io.Discard
+	if os.Getenv("OCTOPUSMQ_TEST_LOG") != "" {
+		logOut = os.Stderr
+	}
+	level := "error"
+	if os.Getenv("OCTOPUSMQ_TEST_LOG") != "" {
+		level = "debug"
+	}
+	cfg := server.Config{
+		NodeID:        "test-node",
+		DataDir:       dir,
+		ClientAddr:    freeAddr(t),
+		RaftBind:      freeAddr(t),
+		Bootstrap:     true,
+		ShutdownGrace: 2 * time.Second,
+		Logger:        slog.New(slog.NewTextHandler(logOut, nil)),
+		LogLevel:      level,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Server{Addr: cfg.ClientAddr, URL: "http://" + cfg.ClientAddr, DataDir: dir, cfg: cfg}
+	s.start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	srv, err := server.Start(s.cfg)
+	if err != nil {
+		t.Fatalf("starting server: %v", err)
+	}
+	s.srv = srv
+	if err := WaitReady(s.URL, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Server is the running server (nil while stopped).
+func (s *Server) Server() *server.Server { return s.srv }
 
 // Restart stops the server and starts it again on the same data folder and address.
-func (s *Server) Restart(t testing.TB) { panic("TODO") }
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
 
 // Stop stops the server (idempotent).
-func (s *Server) Stop() { panic("TODO") }
+func (s *Server) Stop() {
+	if s.srv != nil {
+		s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// WaitReady polls url/readyz until it answers 200 or the timeout passes. Readiness is
+// an external condition of another process, so polling is the only way to await it.
+func WaitReady(url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server at %s not ready after %v (last error: %v)", url, timeout, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// freeAddr reserves a free 127.0.0.1 port and releases it for the server to take.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

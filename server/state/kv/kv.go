@@ -6,7 +6,13 @@
 package kv
 
 import (
+	"bytes"
+	"math"
+	"slices"
+	"strconv"
 	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
@@ -16,6 +22,9 @@ import (
 // DefaultLockTTL is the lock duration when a request gives none.
 const DefaultLockTTL = 60 * time.Second
 
+// MaxKeyLen is the longest key, in bytes. Keys are 1–MaxKeyLen bytes.
+const MaxKeyLen = 1024
+
 // Counters hands out cluster-wide key ids and fencing tokens, both strictly increasing.
 type Counters interface {
 	NextID() uint64
@@ -23,6 +32,8 @@ type Counters interface {
 }
 
 // Entry is one key as read. Value is stored bytes: compressed when Compressed.
+//
+// Key and Value share memory with the storage: callers must not modify them.
 type Entry struct {
 	ID         uint64
 	Key        []byte
@@ -33,67 +44,633 @@ type Entry struct {
 }
 
 // Storage is one storage's keys and locks.
-type Storage struct{}
+//
+// Time: the state package calls Advance(now) before the mutating methods (Set, Delete,
+// Lock, LockAny, Release) with the same now, and now does not go backwards. The mutating
+// methods also fire whatever is due at now themselves (a no-op after Advance), so they
+// never see a key past its ttl, a lock past its lock_until or a delay that has run out.
+// The read methods (Get, GetByIDs, Keys) change nothing and may be called with a reader's
+// now ahead of the last Advance: they treat keys whose ttl ran out by now as absent and
+// locks whose lock_until passed by now as released. Counts has no now: it counts as of the
+// last Advance or change.
+//
+// Locks are not reentrant: Lock on a key the same session holds is ITEM_BUSY. A lock
+// belongs to no connection: it survives the locking stream's disconnect and ends only by
+// Release, by its lock ttl, or with its key (Delete by the holder, or ttl expiry).
+//
+// Cost: Set, Delete, Get, Lock, Release and each deadline fired by Advance are O(log n);
+// LockAny is O(log n); Keys is O(log n + limit), plus the keys it skips because their ttl
+// or lock ran out after the last Advance.
+type Storage struct {
+	name string
+
+	byKey *btree[*entry, []byte] // every key
+	byID  map[uint64]*entry      // every key, looked up only (never iterated for results)
+	// unlocked holds the keys with no lock, lockable the unlocked ones with no pending
+	// delay (visibleAt == 0): LockAny seeks its prefix there and takes the first.
+	unlocked *btree[*entry, []byte]
+	lockable *btree[*entry, []byte]
+	// deadlines holds one record per pending expiry, lock end and delay end.
+	deadlines *btree[deadline, deadline]
+
+	locked int // number of locked keys
+}
+
+// entry is one stored key. Invariants, after every method:
+//   - expiresAt != 0 ⇔ a deadlineExpire record (expiresAt, id) is pending;
+//   - locked ⇔ a deadlineUnlock record (lockUntil, id) is pending, and the key is not in
+//     unlocked nor lockable;
+//   - visibleAt != 0 ⇔ a deadlineVisible record (visibleAt, id) is pending (the delay has
+//     not run out) and the key is not in lockable;
+//   - !locked ⇔ in unlocked; !locked && visibleAt == 0 ⇔ in lockable.
+type entry struct {
+	id         uint64
+	key        []byte
+	value      []byte
+	compressed bool
+	locked     bool
+	expiresAt  int64 // Unix ns; 0: never
+	visibleAt  int64 // Unix ns; 0: visible (no delay pending)
+	holder     uint64
+	token      uint64
+	lockUntil  int64
+}
+
+type deadlineKind uint8
+
+const (
+	deadlineExpire deadlineKind = iota
+	deadlineUnlock
+	deadlineVisible
+)
+
+// deadline is one pending timer, ordered by (at, kind, id).
+type deadline struct {
+	at   int64
+	kind deadlineKind
+	id   uint64
+}
+
+func cmpDeadline(a, b deadline) int {
+	switch {
+	case a.at != b.at:
+		if a.at < b.at {
+			return -1
+		}
+		return 1
+	case a.kind != b.kind:
+		if a.kind < b.kind {
+			return -1
+		}
+		return 1
+	case a.id != b.id:
+		if a.id < b.id {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+func entryKey(e *entry) []byte           { return e.key }
+func cmpEntryKey(e *entry, k []byte) int { return bytes.Compare(e.key, k) }
+func deadlineSelf(d deadline) deadline   { return d }
+
+func newKeyTree() *btree[*entry, []byte] { return newBtree(entryKey, cmpEntryKey) }
 
 // New returns an empty storage.
-func New(name string) *Storage { panic("TODO") }
+func New(name string) *Storage {
+	return &Storage{
+		name:      name,
+		byKey:     newKeyTree(),
+		byID:      map[uint64]*entry{},
+		unlocked:  newKeyTree(),
+		lockable:  newKeyTree(),
+		deadlines: newBtree(deadlineSelf, cmpDeadline),
+	}
+}
+
+// Name is the storage's name.
+func (s *Storage) Name() string { return s.name }
 
 // Counts returns the number of keys and of locked keys.
-func (s *Storage) Counts() (count, locked uint32) { panic("TODO") }
+func (s *Storage) Counts() (count, locked uint32) {
+	return uint32(s.byKey.Len()), uint32(s.locked)
+}
 
 // Set creates or replaces a key (req.Value already compressed when req.Compress). A locked
 // key may be set only by its holder: session == the locking session (0 never matches) or
 // req.LockToken == the current token; a non-zero LockToken that is not the key's current
 // token is refused (ITEM_BUSY), so stale tokens fence. Returns the key's id.
+//
+// Precisely: with a non-zero LockToken the key must exist and be locked with that token
+// (whatever the session); with LockToken 0 an unlocked or absent key may be set by anyone
+// and a locked one by the locking session when it is not 0. The holder's Set keeps the lock
+// (same token, same lock_until). req.Ttl absent or 0: the key never expires (a replaced key
+// loses its old expiry); req.Delay absent or 0: LockAny may take the key at once. A negative
+// or malformed ttl or delay, or a key not of 1–1024 bytes, is INVALID_ARGUMENT. The id is
+// kept when an existing key is replaced; a new key gets c.NextID(). Set takes ownership of
+// req.Value (not copied).
 func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Counters) (uint64, *fault.Error) {
-	panic("TODO")
+	key := req.GetKey()
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	ttl, err := duration("ttl", req.GetTtl())
+	if err != nil {
+		return 0, err
+	}
+	delay, err := duration("delay", req.GetDelay())
+	if err != nil {
+		return 0, err
+	}
+	s.Advance(now)
+	var expiresAt, visibleAt int64
+	if ttl > 0 {
+		expiresAt = addSat(now, ttl)
+	}
+	if delay > 0 {
+		visibleAt = addSat(now, delay)
+	}
+	e, ok := s.byKey.Get(key)
+	if !ok {
+		if req.GetLockToken() != 0 {
+			return 0, fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+				"lock token %d is not the current lock of key %s: the key does not exist", req.GetLockToken(), showKey(key))
+		}
+		e = &entry{
+			id:         c.NextID(),
+			key:        bytes.Clone(key),
+			value:      req.GetValue(),
+			compressed: req.GetCompress(),
+			expiresAt:  expiresAt,
+			visibleAt:  visibleAt,
+		}
+		s.insert(e)
+		return e.id, nil
+	}
+	if err := checkHolder(e, session, req.GetLockToken()); err != nil {
+		return 0, err
+	}
+	e.value = req.GetValue()
+	e.compressed = req.GetCompress()
+	if expiresAt != e.expiresAt {
+		if e.expiresAt != 0 {
+			s.deadlines.Delete(deadline{e.expiresAt, deadlineExpire, e.id})
+		}
+		e.expiresAt = expiresAt
+		if expiresAt != 0 {
+			s.deadlines.Insert(deadline{expiresAt, deadlineExpire, e.id})
+		}
+	}
+	if visibleAt != e.visibleAt {
+		if e.visibleAt != 0 {
+			s.deadlines.Delete(deadline{e.visibleAt, deadlineVisible, e.id})
+		} else if !e.locked {
+			s.lockable.Delete(e.key)
+		}
+		e.visibleAt = visibleAt
+		if visibleAt != 0 {
+			s.deadlines.Insert(deadline{visibleAt, deadlineVisible, e.id})
+		} else if !e.locked {
+			s.lockable.Insert(e)
+		}
+	}
+	return e.id, nil
 }
 
 // Delete deletes a key under the same holder rule as Set. ITEM_NOT_FOUND when absent.
+//
+// Deleting a locked key (by its holder) ends the lock with it.
 func (s *Storage) Delete(now int64, session uint64, key []byte, token uint64) *fault.Error {
-	panic("TODO")
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	s.Advance(now)
+	e, ok := s.byKey.Get(key)
+	if !ok {
+		return fault.ItemNotFound("key %s not found", showKey(key))
+	}
+	if err := checkHolder(e, session, token); err != nil {
+		return err
+	}
+	s.remove(e)
+	return nil
 }
 
 // Lock locks key for ttl (<= 0: DefaultLockTTL) with a new token. ITEM_NOT_FOUND when
 // absent; ITEM_BUSY when locked.
+//
+// Locks are not reentrant: a key locked by the same session is ITEM_BUSY too. A key whose
+// delay has not run out may be locked by name. The token is c.NextToken(); lock_until is
+// now + ttl.
 func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration, c Counters) (Entry, *fault.Error) {
-	panic("TODO")
+	if err := checkKey(key); err != nil {
+		return Entry{}, err
+	}
+	s.Advance(now)
+	e, ok := s.byKey.Get(key)
+	if !ok {
+		return Entry{}, fault.ItemNotFound("key %s not found", showKey(key))
+	}
+	if e.locked {
+		return Entry{}, fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY, "key %s is locked", showKey(key))
+	}
+	s.lock(e, now, session, ttl, c)
+	return e.view(now), nil
 }
 
 // LockAny locks the first (in key order) unlocked, visible key starting with prefix.
 // ok is false when there is none.
+//
+// Visible: its delay has run out. Keys past their ttl are never taken. An empty prefix
+// matches every key; a prefix longer than 1024 bytes matches none. ttl as for Lock.
 func (s *Storage) LockAny(now int64, session uint64, prefix []byte, ttl time.Duration, c Counters) (e Entry, ok bool) {
-	panic("TODO")
+	s.Advance(now)
+	var found *entry
+	s.lockable.AscendFrom(prefix, true, func(x *entry) bool {
+		if bytes.HasPrefix(x.key, prefix) {
+			found = x
+		}
+		return false
+	})
+	if found == nil {
+		return Entry{}, false
+	}
+	s.lock(found, now, session, ttl, c)
+	return found.view(now), true
 }
 
 // Release unlocks key id, deleting it when del. ITEM_NOT_FOUND when unknown, ITEM_NOT_BUSY
 // when not locked, ITEM_BUSY when token != 0 and is not the current token.
+//
+// Any session may release (session is not checked): a lock survives its stream's
+// disconnect, so a reconnecting holder releases by id; pass the token to be fenced against
+// a lock that ran out and was granted again meanwhile. A key past its ttl is unknown.
 func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token uint64) *fault.Error {
-	panic("TODO")
+	s.Advance(now)
+	e, ok := s.byID[id]
+	if !ok {
+		return fault.ItemNotFound("key id %d not found", id)
+	}
+	if !e.locked {
+		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "key id %d is not locked", id)
+	}
+	if token != 0 && token != e.token {
+		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+			"lock token %d is not the current lock of key id %d", token, id)
+	}
+	if del {
+		s.remove(e)
+	} else {
+		s.unlock(e)
+	}
+	return nil
 }
 
 // Get reads a key; keys past their ttl at now are absent. ITEM_NOT_FOUND when absent.
-func (s *Storage) Get(now int64, key []byte) (Entry, *fault.Error) { panic("TODO") }
+//
+// Locked is false when the lock's lock_until has passed by now. A key not of 1–1024 bytes
+// is INVALID_ARGUMENT.
+func (s *Storage) Get(now int64, key []byte) (Entry, *fault.Error) {
+	if err := checkKey(key); err != nil {
+		return Entry{}, err
+	}
+	e, ok := s.byKey.Get(key)
+	if !ok || e.expired(now) {
+		return Entry{}, fault.ItemNotFound("key %s not found", showKey(key))
+	}
+	return e.view(now), nil
+}
 
 // GetByIDs reads keys by id, in request order, skipping absent ones.
-func (s *Storage) GetByIDs(now int64, ids []uint64) []Entry { panic("TODO") }
+//
+// Keys past their ttl at now are absent; an id asked twice is returned twice.
+func (s *Storage) GetByIDs(now int64, ids []uint64) []Entry {
+	out := make([]Entry, 0, len(ids))
+	for _, id := range ids {
+		if e, ok := s.byID[id]; ok && !e.expired(now) {
+			out = append(out, e.view(now))
+		}
+	}
+	return out
+}
 
 // Keys lists up to limit keys after `after` (exclusive; nil: from the start) in key order,
 // with the prefix, leaving out locked keys unless activeIncluded. more says whether
 // another key follows.
+//
+// Keys past their ttl at now are left out, and a lock whose lock_until has passed by now
+// counts as released. To page, pass the last key of a page as the next page's after. The
+// returned slices share memory with the storage: callers must not modify them. limit <= 0
+// lists nothing (more still tells whether a key would follow).
 func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeIncluded bool) (keys [][]byte, more bool) {
-	panic("TODO")
+	from, inclusive := prefix, true
+	if after != nil && bytes.Compare(after, prefix) >= 0 {
+		from, inclusive = after, false
+	}
+	done := false
+	// visit handles one key in order; it returns false once the listing is complete.
+	visit := func(e *entry) bool {
+		if !bytes.HasPrefix(e.key, prefix) {
+			done = true
+			return false
+		}
+		if e.expired(now) {
+			return true
+		}
+		if len(keys) >= limit {
+			more, done = true, true
+			return false
+		}
+		keys = append(keys, e.key)
+		return true
+	}
+	if activeIncluded {
+		s.byKey.AscendFrom(from, inclusive, visit)
+		return keys, more
+	}
+	// The unlocked keys at now are those in s.unlocked plus the locked ones whose lock ran
+	// out after the last Advance (late, sorted by key); merge the two.
+	var late []*entry
+	s.deadlines.Ascend(func(d deadline) bool {
+		if d.at > now {
+			return false
+		}
+		if d.kind == deadlineUnlock {
+			e := s.byID[d.id]
+			if c := bytes.Compare(e.key, from); (c > 0 || (inclusive && c == 0)) && bytes.HasPrefix(e.key, prefix) {
+				late = append(late, e)
+			}
+		}
+		return true
+	})
+	slices.SortFunc(late, func(a, b *entry) int { return bytes.Compare(a.key, b.key) })
+	s.unlocked.AscendFrom(from, inclusive, func(e *entry) bool {
+		for len(late) > 0 && bytes.Compare(late[0].key, e.key) < 0 {
+			if !visit(late[0]) {
+				return false
+			}
+			late = late[1:]
+		}
+		return visit(e)
+	})
+	for !done && len(late) > 0 {
+		visit(late[0])
+		late = late[1:]
+	}
+	return keys, more
 }
 
 // Advance fires every deadline <= now: keys past ttl are deleted, locks past lock_ttl
 // released, delayed keys become lockable by LockAny.
-func (s *Storage) Advance(now int64) { panic("TODO") }
+//
+// A locked key past its ttl is deleted, and its lock with it. Each fired deadline costs
+// O(log n); when nothing is due Advance costs O(log n).
+func (s *Storage) Advance(now int64) {
+	for {
+		d, ok := s.deadlines.Min()
+		if !ok || d.at > now {
+			return
+		}
+		s.deadlines.DeleteMin()
+		e := s.byID[d.id]
+		switch d.kind {
+		case deadlineExpire:
+			e.expiresAt = 0 // its record is gone
+			s.remove(e)
+		case deadlineUnlock:
+			s.unlock(e)
+		case deadlineVisible:
+			e.visibleAt = 0
+			if !e.locked {
+				s.lockable.Insert(e)
+			}
+		}
+	}
+}
 
 // NextDeadline is the earliest pending deadline (Unix ns), 0 when none.
-func (s *Storage) NextDeadline() int64 { panic("TODO") }
+//
+// It is at least 1, so that a deadline is never mistaken for none.
+func (s *Storage) NextDeadline() int64 {
+	d, ok := s.deadlines.Min()
+	if !ok {
+		return 0
+	}
+	return max(d.at, 1)
+}
 
 // Snapshot emits every key in id order.
-func (s *Storage) Snapshot(emit func(*raftpb.KeyState) error) error { panic("TODO") }
+//
+// It stops at, and returns, the first error emit returns. The records share memory with
+// the storage.
+func (s *Storage) Snapshot(emit func(*raftpb.KeyState) error) error {
+	all := make([]*entry, 0, s.byKey.Len())
+	s.byKey.Ascend(func(e *entry) bool {
+		all = append(all, e)
+		return true
+	})
+	slices.SortFunc(all, func(a, b *entry) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	for _, e := range all {
+		k := &raftpb.KeyState{
+			Storage:    s.name,
+			Id:         e.id,
+			Key:        e.key,
+			Value:      e.value,
+			Compressed: e.compressed,
+			ExpiresAt:  e.expiresAt,
+			VisibleAt:  e.visibleAt,
+		}
+		if e.locked {
+			k.Locked = true
+			k.LockHolder = e.holder
+			k.LockToken = e.token
+			k.LockUntil = e.lockUntil
+		}
+		if err := emit(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Restore inserts a key emitted by Snapshot.
-func (s *Storage) Restore(k *raftpb.KeyState) { panic("TODO") }
+//
+// k.Storage is not checked (the caller routes records). A key already present under the
+// same id or the same key bytes is replaced. Deadlines in the record that are already due
+// fire at the next Advance. Restore takes ownership of k.Key and k.Value.
+func (s *Storage) Restore(k *raftpb.KeyState) {
+	if old, ok := s.byID[k.GetId()]; ok {
+		s.remove(old)
+	}
+	if old, ok := s.byKey.Get(k.GetKey()); ok {
+		s.remove(old)
+	}
+	e := &entry{
+		id:         k.GetId(),
+		key:        k.GetKey(),
+		value:      k.GetValue(),
+		compressed: k.GetCompressed(),
+		expiresAt:  k.GetExpiresAt(),
+		visibleAt:  k.GetVisibleAt(),
+	}
+	if e.key == nil {
+		e.key = []byte{}
+	}
+	if k.GetLocked() {
+		e.locked = true
+		e.holder = k.GetLockHolder()
+		e.token = k.GetLockToken()
+		e.lockUntil = k.GetLockUntil()
+	}
+	s.insert(e)
+}
+
+// insert adds a new entry (locked or not) to every index.
+func (s *Storage) insert(e *entry) {
+	s.byKey.Insert(e)
+	s.byID[e.id] = e
+	if e.expiresAt != 0 {
+		s.deadlines.Insert(deadline{e.expiresAt, deadlineExpire, e.id})
+	}
+	if e.visibleAt != 0 {
+		s.deadlines.Insert(deadline{e.visibleAt, deadlineVisible, e.id})
+	}
+	if e.locked {
+		s.deadlines.Insert(deadline{e.lockUntil, deadlineUnlock, e.id})
+		s.locked++
+		return
+	}
+	s.unlocked.Insert(e)
+	if e.visibleAt == 0 {
+		s.lockable.Insert(e)
+	}
+}
+
+// remove deletes e from every index, with its lock and pending deadlines.
+func (s *Storage) remove(e *entry) {
+	s.byKey.Delete(e.key)
+	delete(s.byID, e.id)
+	if e.expiresAt != 0 {
+		s.deadlines.Delete(deadline{e.expiresAt, deadlineExpire, e.id})
+	}
+	if e.visibleAt != 0 {
+		s.deadlines.Delete(deadline{e.visibleAt, deadlineVisible, e.id})
+	}
+	if e.locked {
+		s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
+		s.locked--
+	} else {
+		s.unlocked.Delete(e.key)
+		if e.visibleAt == 0 {
+			s.lockable.Delete(e.key)
+		}
+	}
+}
+
+// lock grants a new lock on the unlocked e.
+func (s *Storage) lock(e *entry, now int64, session uint64, ttl time.Duration, c Counters) {
+	if ttl <= 0 {
+		ttl = DefaultLockTTL
+	}
+	s.unlocked.Delete(e.key)
+	if e.visibleAt == 0 {
+		s.lockable.Delete(e.key)
+	}
+	e.locked = true
+	e.holder = session
+	e.token = c.NextToken()
+	e.lockUntil = addSat(now, ttl)
+	s.deadlines.Insert(deadline{e.lockUntil, deadlineUnlock, e.id})
+	s.locked++
+}
+
+// unlock ends e's lock (its deadline record may already be gone).
+func (s *Storage) unlock(e *entry) {
+	s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
+	e.locked = false
+	e.holder, e.token, e.lockUntil = 0, 0, 0
+	s.locked--
+	s.unlocked.Insert(e)
+	if e.visibleAt == 0 {
+		s.lockable.Insert(e)
+	}
+}
+
+// expired reports whether e's ttl has run out at now.
+func (e *entry) expired(now int64) bool { return e.expiresAt != 0 && e.expiresAt <= now }
+
+// view is e as read at now.
+func (e *entry) view(now int64) Entry {
+	out := Entry{ID: e.id, Key: e.key, Value: e.value, Compressed: e.compressed}
+	if e.locked && e.lockUntil > now {
+		out.Locked = true
+		out.LockToken = e.token
+	}
+	return out
+}
+
+// checkHolder applies the holder rule to a change of e by session with token.
+func checkHolder(e *entry, session, token uint64) *fault.Error {
+	if token != 0 {
+		if e.locked && token == e.token {
+			return nil
+		}
+		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+			"lock token %d is not the current lock of key %s", token, showKey(e.key))
+	}
+	if !e.locked || (session != 0 && session == e.holder) {
+		return nil
+	}
+	return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+		"key %s is locked by another holder: pass its lock_token", showKey(e.key))
+}
+
+func checkKey(key []byte) *fault.Error {
+	if len(key) == 0 || len(key) > MaxKeyLen {
+		return fault.InvalidArgument("key must be 1–%d bytes, got %d", MaxKeyLen, len(key))
+	}
+	return nil
+}
+
+// duration converts an optional request duration: nil is 0; negative or malformed is
+// INVALID_ARGUMENT naming field.
+func duration(field string, d *durationpb.Duration) (time.Duration, *fault.Error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, fault.InvalidArgument("%s: %v", field, err)
+	}
+	v := d.AsDuration() // saturates
+	if v < 0 {
+		return 0, fault.InvalidArgument("%s must not be negative, got %v", field, v)
+	}
+	return v, nil
+}
+
+// addSat is now + d, saturating at the largest time.
+func addSat(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(d)
+}
+
+// showKey quotes a key for an error message, cut to 64 bytes.
+func showKey(key []byte) string {
+	const maxShown = 64
+	if len(key) > maxShown {
+		return strconv.Quote(string(key[:maxShown])) + "…"
+	}
+	return strconv.Quote(string(key))
+}

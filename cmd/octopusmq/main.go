@@ -1,0 +1,109 @@
+// Command octopusmq runs an OctopusMQ server node.
+//
+//	octopusmq [flags]            serve (default: a single-node cluster in ./data on :4123)
+//
+// Every flag can also be set through the environment: --data-dir is OCTOPUSMQ_DATA_DIR, and
+// so on (upper case, dashes as underscores). Flags given on the command line win.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/service"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "octopusmq:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("octopusmq", flag.ContinueOnError)
+	var (
+		nodeID        = fs.String("node-id", "node1", "unique id of this node in the cluster (keep it stable across restarts)")
+		dataDir       = fs.String("data-dir", "./data", "folder for the Raft log, stable store and snapshots")
+		listen        = fs.String("listen", ":4123", "client address: gRPC and HTTP/JSON on one port")
+		advertise     = fs.String("advertise", "", "client address other nodes give to clients (default: derived from --listen and --raft-advertise)")
+		raftBind      = fs.String("raft-bind", "127.0.0.1:4124", "Raft transport listen address")
+		raftAdvertise = fs.String("raft-advertise", "", "Raft address peers dial (default: --raft-bind)")
+		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries between automatic snapshots")
+		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due")
+		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
+		maxValue      = fs.Int("max-value-bytes", service.DefaultLimits.MaxValueBytes, "largest item or key value accepted, in bytes")
+		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
+		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logFormat     = fs.String("log-format", "text", "log format: text or json")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	logger, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	srv, err := server.Start(server.Config{
+		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
+		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise, Bootstrap: true,
+		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
+		Limits: service.Limits{MaxValueBytes: *maxValue}, ShutdownGrace: *grace,
+		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
+	})
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	return srv.Close()
+}
+
+// applyEnv sets each flag from OCTOPUSMQ_<NAME> when present; the command line overrides.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "OCTOPUSMQ_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/clbs-io/octopusmq/gen/managementpb"
+	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/openapi"
+	"github.com/clbs-io/octopusmq/server/raftnode"
+)
+
+// newHTTPHandler builds the HTTP side of the client port: grpc-gateway (which calls this
+// node's own gRPC server over loopback, so REST passes through exactly the code gRPC
+// clients reach), /openapi.json, /healthz, /readyz and /metrics.
+func newHTTPHandler(grpcAddr string, node *raftnode.Node) (http.Handler, *grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway connection: %w", err)
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+			// Unknown fields are an error, so a misspelt field is reported, not ignored.
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}}),
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllCharacters),
+	)
+	ctx := context.Background()
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		managementpb.RegisterManagementServiceHandler,
+		managementpb.RegisterStorageManagementServiceHandler,
+		octopusmqv1.RegisterClusterServiceHandler,
+		octopusmqv1.RegisterQueueDataServiceHandler,
+		octopusmqv1.RegisterStorageDataServiceHandler,
+	} {
+		if err := register(ctx, gw, conn); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Spec)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !node.Ready() {
+			http.Error(w, "not ready: no leader known or log not applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("/", gw)
+	return mux, conn, nil
+}

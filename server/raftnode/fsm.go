@@ -1,0 +1,93 @@
+package raftnode
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// fsm adapts state.State to raft.BatchingFSM: it decodes entries, applies them and tracks
+// the applied index for linearizable reads.
+type fsm struct {
+	st      *state.State
+	applied atomic.Uint64
+
+	mu      sync.Mutex
+	advance chan struct{} // closed and replaced whenever applied grows
+}
+
+func newFSM(st *state.State) *fsm { return &fsm{st: st, advance: make(chan struct{})} }
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed logs in order; the response of a command log is the
+// []state.Result of its entry.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		e := &raftpb.Entry{}
+		if err := proto.Unmarshal(l.Data, e); err != nil {
+			out[i] = fault.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt log entry %d: %v", l.Index, err)
+			continue
+		}
+		out[i] = f.st.Apply(e)
+	}
+	if len(logs) > 0 {
+		f.setApplied(logs[len(logs)-1].Index)
+	}
+	return out
+}
+
+func (f *fsm) setApplied(idx uint64) {
+	f.applied.Store(idx)
+	f.mu.Lock()
+	close(f.advance)
+	f.advance = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// waitApplied returns a channel closed at the next applied-index change.
+func (f *fsm) waitApplied() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.advance
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	b, err := f.st.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return snapshotBytes(b), nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return f.st.Restore(rc)
+}
+
+// snapshotBytes is a snapshot already encoded at Snapshot time.
+type snapshotBytes []byte
+
+func (s snapshotBytes) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s snapshotBytes) Release() {}

@@ -1,0 +1,103 @@
+package raftnode
+
+import (
+	"context"
+	"time"
+
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+)
+
+// leaderLoop follows leadership changes. On gaining leadership it waits for a barrier (the
+// whole log applied), then records its client address in the state and runs the deadline
+// ticker until leadership ends. A new leader therefore fires no deadline before it has
+// applied every entry of its predecessor, and deadlines are absolute times in the state,
+// so none is ever shortened by a leader change.
+func (n *Node) leaderLoop() {
+	defer n.wg.Done()
+	obs := n.raft.LeaderCh()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case isLeader := <-obs:
+			if !isLeader {
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				n.lead(ctx)
+			}()
+			// Wait for leadership to end (or shutdown).
+			for isLeader {
+				select {
+				case <-n.stop:
+					cancel()
+					<-done
+					return
+				case isLeader = <-obs:
+				}
+			}
+			cancel()
+			<-done
+			n.mu.Lock()
+			n.leaderReady = make(chan struct{})
+			n.mu.Unlock()
+			n.state.Notifier().TouchAll() // waiters re-check and learn of the new leader
+		}
+	}
+}
+
+// lead runs while this node is the leader.
+func (n *Node) lead(ctx context.Context) {
+	if err := n.raft.Barrier(0).Error(); err != nil {
+		n.log.Warn("leader barrier failed", "err", err)
+		return
+	}
+	n.mu.Lock()
+	close(n.leaderReady)
+	n.mu.Unlock()
+	n.log.Info("leading the cluster", "node", n.cfg.NodeID, "applied", n.AppliedIndex())
+	if n.cfg.ClientAddress != "" && n.state.MemberAddress(n.cfg.NodeID) != n.cfg.ClientAddress {
+		if _, err := n.prop.submit(raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: n.cfg.NodeID, ClientAddress: n.cfg.ClientAddress}).Wait(ctx); err != nil {
+			n.log.Warn("recording client address", "err", err)
+		}
+	}
+	n.tick(ctx)
+}
+
+// tick proposes a Tick entry whenever the state's earliest deadline has passed, so lease
+// ends, expiries and delays fire even when no other command arrives.
+func (n *Node) tick(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		applied := n.fsm.waitApplied()
+		wait := time.Hour
+		if d := n.state.NextDeadline(); d != 0 {
+			wait = time.Until(time.Unix(0, d))
+			if wait <= 0 {
+				if _, err := n.prop.submit(raftpb.Type_TYPE_TICK, &raftpb.Tick{}).Wait(ctx); err != nil && ctx.Err() == nil {
+					n.log.Debug("tick", "err", err)
+					wait = 50 * time.Millisecond
+				} else {
+					continue
+				}
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-applied: // the earliest deadline may have changed
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}

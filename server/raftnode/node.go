@@ -1,0 +1,281 @@
+// Package raftnode runs OctopusMQ's Raft core: hashicorp/raft with raft-boltdb for the log
+// and stable store, file snapshots and the TCP transport, the FSM adapter over
+// state.State, the group-commit proposer, linearizable read barriers and the leader's
+// deadline ticker. See DESIGN.md in this folder.
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// Config configures a node.
+type Config struct {
+	NodeID        string
+	DataDir       string
+	RaftBind      string // listen address of the Raft transport
+	RaftAdvertise string // address peers dial; defaults to RaftBind
+	ClientAddress string // this node's client (gRPC/HTTP) address, shared with peers
+	// Bootstrap makes a fresh node (no Raft state yet) form a cluster of Peers; with no
+	// Peers, a single-node cluster of itself.
+	Bootstrap bool
+	Peers     []raft.Server
+	// SnapshotThreshold is the number of log entries between automatic snapshots.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	// TrailingLogs is the number of entries kept after a snapshot for followers to catch up.
+	TrailingLogs uint64
+	Logger       *slog.Logger
+	// LogLevel and JSON configure hashicorp/raft's own logger to match ours.
+	LogLevel string
+	JSON     bool
+}
+
+// Node is a running Raft member.
+type Node struct {
+	cfg       Config
+	raft      *raft.Raft
+	fsm       *fsm
+	state     *state.State
+	prop      *proposer
+	transport *raft.NetworkTransport
+	logStore  *raftboltdb.BoltStore
+	log       *slog.Logger
+
+	mu          sync.Mutex
+	leaderReady chan struct{} // closed once this node, as leader, has applied its whole log
+	stop        chan struct{}
+	wg          sync.WaitGroup
+}
+
+// Start opens (or creates) the node's data and joins Raft.
+func Start(cfg Config, st *state.State) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RaftAdvertise == "" {
+		cfg.RaftAdvertise = cfg.RaftBind
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.CommitTimeout = 5 * time.Millisecond
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.JSON, Output: os.Stderr,
+	})
+	rc.Logger = hl
+
+	logStore, err := raftboltdb.NewBoltStore(filepath.Join(raftDir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("raft log store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hl)
+	if err != nil {
+		logStore.Close()
+		return nil, fmt.Errorf("raft snapshot store: %w", err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	if err != nil {
+		logStore.Close()
+		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
+	}
+	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, addr, 8, 10*time.Second, hl)
+	if err != nil {
+		logStore.Close()
+		return nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
+	}
+	f := newFSM(st)
+	r, err := raft.NewRaft(rc, f, logStore, logStore, snaps, transport)
+	if err != nil {
+		transport.Close()
+		logStore.Close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, logStore: logStore,
+		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
+	}
+	n.prop = newProposer(r)
+
+	if cfg.Bootstrap {
+		existing, err := raft.HasExistingState(logStore, logStore, snaps)
+		if err != nil {
+			n.Shutdown()
+			return nil, err
+		}
+		if !existing {
+			servers := cfg.Peers
+			if len(servers) == 0 {
+				servers = []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}
+			}
+			if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				n.Shutdown()
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
+			n.log.Info("bootstrapped a new cluster", "servers", len(servers))
+		}
+	}
+	n.wg.Add(1)
+	go n.leaderLoop()
+	return n, nil
+}
+
+// Raft exposes the underlying raft for cluster management.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// ID is this node's Raft server id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// State is the replicated state.
+func (n *Node) State() *state.State { return n.state }
+
+// AppliedIndex is the last log index applied to the state.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's id and Raft address ("" when none is known).
+func (n *Node) Leader() (id, raftAddr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Propose appends one command to the log (coalesced with concurrent ones) and returns its
+// result once committed and applied.
+func (n *Node) Propose(ctx context.Context, typ raftpb.Type, payload proto.Message) (state.Result, error) {
+	return n.Submit(typ, payload).Wait(ctx)
+}
+
+// Submit hands one command to the proposer without waiting. Commands submitted in sequence
+// are applied in that order.
+func (n *Node) Submit(typ raftpb.Type, payload proto.Message) *Pending {
+	if !n.IsLeader() {
+		pd := &Pending{done: make(chan proposalResult, 1)}
+		pd.done <- proposalResult{err: ErrNotLeader}
+		return pd
+	}
+	return n.prop.submit(typ, payload)
+}
+
+// ReadBarrier makes the next read of the state linearizable: it confirms that this node is
+// still the leader and waits until the state has applied everything committed before the
+// call (the read-index technique).
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if err := n.WaitLeaderReady(ctx); err != nil {
+		return err
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return ErrNotLeader
+	}
+	for n.fsm.applied.Load() < idx {
+		ch := n.fsm.waitApplied()
+		if n.fsm.applied.Load() >= idx {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// WaitLeaderReady waits until this node is the leader and has applied its whole log.
+// It fails with ErrNotLeader at once when another node leads.
+func (n *Node) WaitLeaderReady(ctx context.Context) error {
+	for {
+		n.mu.Lock()
+		ready := n.leaderReady
+		n.mu.Unlock()
+		select {
+		case <-ready:
+			if n.IsLeader() {
+				return nil
+			}
+		default:
+		}
+		if st := n.raft.State(); st != raft.Leader {
+			if id, _ := n.Leader(); id != "" {
+				return ErrNotLeader
+			}
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond): // leadership changes are polled while unsettled
+		}
+	}
+}
+
+// Ready reports whether a leader is known and this node has applied the log it knows of.
+func (n *Node) Ready() bool {
+	if id, _ := n.Leader(); id == "" {
+		return false
+	}
+	return n.fsm.applied.Load() >= n.raft.CommitIndex()
+}
+
+// Snapshot takes a snapshot now and returns its content.
+func (n *Node) Snapshot(w io.Writer) error {
+	b, err := n.state.Snapshot()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Shutdown leaves Raft cleanly and closes the stores.
+func (n *Node) Shutdown() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	close(n.stop)
+	n.prop.close()
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	n.transport.Close()
+	if cerr := n.logStore.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,179 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// Errors of Propose. ErrNotLeader means the command was provably not executed (safe to
+// retry elsewhere); ErrOutcomeUnknown means it may or may not have been committed.
+var (
+	ErrNotLeader      = errors.New("this node is not the leader")
+	ErrOutcomeUnknown = errors.New("leadership was lost while the command was in flight; its outcome is unknown")
+	ErrShutdown       = errors.New("the node is shutting down")
+)
+
+// maxBatch bounds the commands coalesced into one log entry.
+const (
+	maxBatch      = 1024
+	maxBatchBytes = 4 << 20
+)
+
+type proposal struct {
+	cmd  *raftpb.Command
+	size int
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	res state.Result
+	err error
+}
+
+type inflight struct {
+	future raft.ApplyFuture
+	props  []*proposal
+}
+
+// proposer coalesces concurrent commands into one Raft entry (group commit): while one
+// entry is being handed to Raft, the commands arriving meanwhile queue up and go together
+// in the next. Raft itself pipelines entries, so several can be in flight at once.
+type proposer struct {
+	r        *raft.Raft
+	in       chan *proposal
+	inflight chan inflight
+	stop     chan struct{}
+	now      func() int64
+}
+
+func newProposer(r *raft.Raft) *proposer {
+	p := &proposer{
+		r:        r,
+		in:       make(chan *proposal, maxBatch),
+		inflight: make(chan inflight, 256),
+		stop:     make(chan struct{}),
+		now:      func() int64 { return time.Now().UnixNano() },
+	}
+	go p.batchLoop()
+	go p.resultLoop()
+	return p
+}
+
+// Pending is a submitted command whose result is not known yet.
+type Pending struct{ done chan proposalResult }
+
+// Wait waits for the result. ctx bounds only the wait: a command handed to Raft cannot be
+// withdrawn, so a cancelled caller gets ctx.Err() with the outcome unknown.
+func (pd *Pending) Wait(ctx context.Context) (state.Result, error) {
+	select {
+	case r := <-pd.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return state.Result{}, ctx.Err()
+	}
+}
+
+// submit queues one command for the next entry. Commands submitted one after another by
+// one goroutine are applied in that order.
+func (p *proposer) submit(typ raftpb.Type, payload proto.Message) *Pending {
+	pd := &Pending{done: make(chan proposalResult, 1)}
+	b, err := proto.Marshal(payload)
+	if err != nil {
+		pd.done <- proposalResult{err: err}
+		return pd
+	}
+	select {
+	case p.in <- &proposal{cmd: &raftpb.Command{Type: typ, Payload: b}, size: len(b), done: pd.done}:
+	case <-p.stop:
+		pd.done <- proposalResult{err: ErrShutdown}
+	}
+	return pd
+}
+
+func (p *proposer) batchLoop() {
+	defer close(p.inflight)
+	for {
+		var first *proposal
+		select {
+		case first = <-p.in:
+		case <-p.stop:
+			return
+		}
+		batch := []*proposal{first}
+		size := first.size
+	drain:
+		for len(batch) < maxBatch && size < maxBatchBytes {
+			select {
+			case pr := <-p.in:
+				batch = append(batch, pr)
+				size += pr.size
+			default:
+				break drain
+			}
+		}
+		e := &raftpb.Entry{TimeUnixNano: p.now(), Commands: make([]*raftpb.Command, len(batch))}
+		for i, pr := range batch {
+			e.Commands[i] = pr.cmd
+		}
+		data, err := proto.Marshal(e)
+		if err != nil {
+			failAll(batch, err)
+			continue
+		}
+		f := p.r.Apply(data, 0)
+		select {
+		case p.inflight <- inflight{future: f, props: batch}:
+		case <-p.stop:
+			failAll(batch, ErrShutdown)
+			return
+		}
+	}
+}
+
+func (p *proposer) resultLoop() {
+	for in := range p.inflight {
+		err := in.future.Error()
+		if err != nil {
+			failAll(in.props, applyError(err))
+			continue
+		}
+		switch resp := in.future.Response().(type) {
+		case []state.Result:
+			for i, pr := range in.props {
+				pr.done <- proposalResult{res: resp[i]}
+			}
+		case *fault.Error:
+			failAll(in.props, resp)
+		default:
+			failAll(in.props, errors.New("unexpected apply response"))
+		}
+	}
+}
+
+// applyError classifies a Raft apply error: did the command provably not execute?
+func applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	default: // raft.ErrLeadershipLost and anything else: it may have been committed.
+		return ErrOutcomeUnknown
+	}
+}
+
+func failAll(batch []*proposal, err error) {
+	for _, pr := range batch {
+		pr.done <- proposalResult{err: err}
+	}
+}
+
+func (p *proposer) close() { close(p.stop) }

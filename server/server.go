@@ -1,0 +1,231 @@
+// Package server assembles an OctopusMQ node: the Raft core (raftnode), the services
+// (service) and one client port split by a connection mux between native gRPC (served by
+// grpc.Server.Serve on its own HTTP/2 transport) and HTTP/1 JSON (grpc-gateway, the
+// OpenAPI document, health, readiness and metrics).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/soheilhy/cmux"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/clbs-io/octopusmq/gen/grpcpb"
+	"github.com/clbs-io/octopusmq/gen/managementpb"
+	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/server/raftnode"
+	"github.com/clbs-io/octopusmq/server/service"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// Config configures a server.
+type Config struct {
+	NodeID string
+	// DataDir holds the Raft log, stable store and snapshots.
+	DataDir string
+	// ClientAddr is the listen address of the client port (gRPC + HTTP/JSON).
+	ClientAddr string
+	// AdvertiseClientAddr is the client address other nodes hand to clients
+	// (LEADER_SWITCH); defaults to ClientAddr with an unspecified host replaced by the
+	// Raft advertise host.
+	AdvertiseClientAddr string
+	RaftBind            string
+	RaftAdvertise       string
+	// Bootstrap forms a new cluster on first start: of Peers, or of this node alone.
+	Bootstrap         bool
+	Peers             []raft.Server
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	Limits            service.Limits
+	// ShutdownGrace bounds how long Close waits for streams to drain.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	LogLevel      string
+	LogJSON       bool
+}
+
+// Server is a running node.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	node   *raftnode.Node
+	ln     net.Listener
+	mux    cmux.CMux
+	grpc   *grpc.Server
+	http   *http.Server
+	health *health.Server
+	gwConn *grpc.ClientConn
+
+	serveErr  chan error
+	closeOnce sync.Once
+}
+
+// Start opens the data folder, joins Raft and serves the client port.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 5 * time.Second
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("a data dir is required")
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "node1"
+	}
+	ln, err := net.Listen("tcp", cfg.ClientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("client listener: %w", err)
+	}
+	advertise := cfg.AdvertiseClientAddr
+	if advertise == "" {
+		advertise = advertisable(ln.Addr().String(), cfg.RaftAdvertise, cfg.RaftBind)
+	}
+	st := state.New(nil)
+	node, err := raftnode.Start(raftnode.Config{
+		NodeID: cfg.NodeID, DataDir: filepath.Clean(cfg.DataDir),
+		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise,
+		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON,
+	}, st)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, serveErr: make(chan error, 2)}
+	svc := service.New(node, cfg.Limits, cfg.Logger)
+
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(svc.MaxMessageBytes()),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(unaryMetrics),
+		grpc.ChainStreamInterceptor(streamMetrics),
+	)
+	grpcpb.RegisterQueuesServiceServer(s.grpc, service.QueuesServer{Service: svc})
+	grpcpb.RegisterStorageServiceServer(s.grpc, service.StorageServer{Service: svc})
+	managementpb.RegisterManagementServiceServer(s.grpc, service.ManagementServer{Service: svc})
+	managementpb.RegisterStorageManagementServiceServer(s.grpc, service.StorageManagementServer{Service: svc})
+	octopusmqv1.RegisterClusterServiceServer(s.grpc, service.ClusterServer{Service: svc})
+	octopusmqv1.RegisterQueueDataServiceServer(s.grpc, service.QueueDataServer{Service: svc})
+	octopusmqv1.RegisterStorageDataServiceServer(s.grpc, service.StorageDataServer{Service: svc})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	handler, conn, err := newHTTPHandler(loopback(ln.Addr().String()), node)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.gwConn = conn
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	// One port: HTTP/2 requests with content-type application/grpc go to the gRPC server's
+	// own transport; everything else is HTTP/1 for the gateway.
+	s.mux = cmux.New(ln)
+	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	httpL := s.mux.Match(cmux.Any())
+	go func() { s.serveErr <- s.grpc.Serve(grpcL) }()
+	go func() { s.serveErr <- s.http.Serve(httpL) }()
+	go func() {
+		if err := s.mux.Serve(); err != nil && !isClosed(err) {
+			s.log.Error("client port", "err", err)
+		}
+	}()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("serving", "node", cfg.NodeID, "client", ln.Addr().String(), "advertise", advertise, "raft", cfg.RaftBind, "data", cfg.DataDir)
+	return s, nil
+}
+
+// Addr is the client port's address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Node is the Raft node.
+func (s *Server) Node() *raftnode.Node { return s.node }
+
+// Close shuts down gracefully: stop accepting, let streams drain up to ShutdownGrace (then
+// cut them), and leave Raft cleanly.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.health != nil {
+			s.health.Shutdown()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+		defer cancel()
+		if s.http != nil {
+			_ = s.http.Shutdown(ctx)
+		}
+		if s.grpc != nil {
+			done := make(chan struct{})
+			go func() { s.grpc.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				s.grpc.Stop()
+				<-done
+			}
+		}
+		if s.gwConn != nil {
+			s.gwConn.Close()
+		}
+		if s.mux != nil {
+			s.mux.Close()
+		}
+		s.ln.Close()
+		err = s.node.Shutdown()
+	})
+	return err
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, cmux.ErrListenerClosed) || errors.Is(err, cmux.ErrServerClosed)
+}
+
+// loopback is the address this process dials to reach its own listener.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// advertisable makes a listen address dialable by peers: an unspecified host becomes the
+// Raft advertise host (or loopback).
+func advertisable(listen string, raftAddrs ...string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return listen
+	}
+	for _, a := range raftAddrs {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+				return net.JoinHostPort(h, port)
+			}
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}

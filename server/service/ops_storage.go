@@ -1,0 +1,160 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state"
+	"github.com/clbs-io/octopusmq/server/state/kv"
+)
+
+// Storage operations shared by the stream (StorageService) and the unary data plane.
+
+// setOp creates or replaces a key and returns its id.
+func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetRequest) func(context.Context) (uint64, *fault.Error) {
+	if len(req.GetValue()) > s.limits.MaxValueBytes {
+		return failed[uint64](fault.InvalidArgument("value is %d bytes; at most %d are allowed", len(req.GetValue()), s.limits.MaxValueBytes))
+	}
+	if err := checkDuration("ttl", req.GetTtl()); err != nil {
+		return failed[uint64](err)
+	}
+	if err := checkDuration("delay", req.GetDelay()); err != nil {
+		return failed[uint64](err)
+	}
+	if req.GetCompress() {
+		req = proto.Clone(req).(*pb.StorageSetRequest)
+		req.Value = compress(req.GetValue())
+	}
+	pd := s.node.Submit(raftpb.Type_TYPE_STORAGE_SET, &raftpb.StorageSet{Storage: storage, Session: session, Request: req})
+	return func(ctx context.Context) (uint64, *fault.Error) {
+		res, err := pd.Wait(ctx)
+		if err != nil {
+			return 0, s.toFault(err)
+		}
+		if res.Err != nil {
+			return 0, res.Err
+		}
+		return res.Value.(uint64), nil
+	}
+}
+
+// deleteKeyOp deletes a key (holder rule applies).
+func (s *Service) deleteKeyOp(storage string, session uint64, req *pb.StorageDeleteRequest) func(context.Context) *fault.Error {
+	return s.plainOp(raftpb.Type_TYPE_STORAGE_DELETE, &raftpb.StorageDelete{Storage: storage, Session: session, Request: req})
+}
+
+// releaseOp releases a lock by key id.
+func (s *Service) releaseOp(storage string, session uint64, req *pb.StorageReleaseIdRequest) func(context.Context) *fault.Error {
+	return s.plainOp(raftpb.Type_TYPE_STORAGE_RELEASE, &raftpb.StorageRelease{Storage: storage, Session: session, Request: req})
+}
+
+func (s *Service) plainOp(typ raftpb.Type, cmd proto.Message) func(context.Context) *fault.Error {
+	pd := s.node.Submit(typ, cmd)
+	return func(ctx context.Context) *fault.Error {
+		res, err := pd.Wait(ctx)
+		if err != nil {
+			return s.toFault(err)
+		}
+		return res.Err
+	}
+}
+
+// lockOp locks a key (any=false) or any unlocked visible key with prefix (any=true),
+// waiting up to timeout while none can be had. The entry's value is decompressed.
+func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix []byte, lockTTL *durationpb.Duration, timeout time.Duration) func(context.Context) (*pb.StorageDataResponse, *fault.Error) {
+	if err := checkDuration("lock_ttl", lockTTL); err != nil {
+		return failed[*pb.StorageDataResponse](err)
+	}
+	cmd := &raftpb.StorageLock{Storage: storage, Session: session, Any: any, Key: key, Prefix: prefix, LockTtl: lockTTL}
+	a := s.start(state.StorageKey(storage), raftpb.Type_TYPE_STORAGE_LOCK, cmd, timeout, func(r state.Result) bool {
+		return r.Err != nil && (r.Err == state.ErrNoKey || r.Err.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY)
+	})
+	return func(ctx context.Context) (*pb.StorageDataResponse, *fault.Error) {
+		res, err := a.finish(ctx)
+		if err != nil {
+			return nil, s.toFault(err)
+		}
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return dataResponse(res.Value.(kv.Entry))
+	}
+}
+
+// dataResponse converts an entry for the wire, decompressing its value.
+func dataResponse(e kv.Entry) (*pb.StorageDataResponse, *fault.Error) {
+	v := e.Value
+	if e.Compressed {
+		var err error
+		if v, err = decompress(v); err != nil {
+			return nil, fault.From(err)
+		}
+	}
+	return &pb.StorageDataResponse{Id: e.ID, Key: e.Key, Value: v, LockToken: e.LockToken}, nil
+}
+
+// getKey is a linearizable read of one key.
+func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.StorageDataResponse, bool, *fault.Error) {
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return nil, false, s.toFault(err)
+	}
+	e, ferr := s.state.StorageGet(storage, time.Now().UnixNano(), key)
+	if ferr != nil {
+		return nil, false, ferr
+	}
+	d, ferr := dataResponse(e)
+	if d != nil {
+		d.LockToken = 0 // tokens are given only to the lock's holder
+	}
+	return d, e.Locked, ferr
+}
+
+// getByIDs is a linearizable read of keys by id.
+func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([]*pb.StorageDataResponse, *fault.Error) {
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return nil, s.toFault(err)
+	}
+	es, ferr := s.state.StorageGetByIDs(storage, time.Now().UnixNano(), ids)
+	if ferr != nil {
+		return nil, ferr
+	}
+	out := make([]*pb.StorageDataResponse, 0, len(es))
+	for _, e := range es {
+		d, ferr := dataResponse(e)
+		if ferr != nil {
+			return nil, ferr
+		}
+		d.LockToken = 0
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// listKeys is a linearizable read of one page of keys after `after`.
+func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []byte, limit int, activeIncluded bool) ([][]byte, bool, *fault.Error) {
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return nil, false, s.toFault(err)
+	}
+	return s.state.StorageKeys(storage, time.Now().UnixNano(), after, prefix, limit, activeIncluded)
+}
+
+// storageInfo is a linearizable read of a storage's counters.
+func (s *Service) storageInfo(ctx context.Context, storage string) (uint32, uint32, *fault.Error) {
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return 0, 0, s.toFault(err)
+	}
+	return s.state.StorageInfo(storage)
+}
+
+func failed[T any](err *fault.Error) func(context.Context) (T, *fault.Error) {
+	return func(context.Context) (T, *fault.Error) {
+		var zero T
+		return zero, err
+	}
+}

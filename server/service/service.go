@@ -1,0 +1,59 @@
+// Package service implements OctopusMQ's gRPC services on top of the Raft node: the wire
+// protocol's streams (QueuesService, StorageService), management, the cluster service and
+// the unary data plane served over REST. Streams and unary calls share one set of
+// operations (ops_queue.go, ops_storage.go), so both follow the same semantics.
+package service
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/clbs-io/octopusmq/server/raftnode"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// Limits bounds what clients may send.
+type Limits struct {
+	// MaxValueBytes is the largest item or key value accepted (before compression).
+	MaxValueBytes int
+}
+
+// DefaultLimits are the limits of a server configured with none.
+var DefaultLimits = Limits{MaxValueBytes: 4 << 20}
+
+// Service holds what every service implementation needs.
+type Service struct {
+	node   *raftnode.Node
+	state  *state.State
+	limits Limits
+	log    *slog.Logger
+
+	sessionBase uint64
+	sessionSeq  atomic.Uint64
+}
+
+// New returns the services of node.
+func New(node *raftnode.Node, limits Limits, log *slog.Logger) *Service {
+	if limits.MaxValueBytes <= 0 {
+		limits.MaxValueBytes = DefaultLimits.MaxValueBytes
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Service{
+		node: node, state: node.State(), limits: limits, log: log,
+		// Session ids must be unique across nodes and restarts: a random high half
+		// (per process) and a counter.
+		sessionBase: binary.LittleEndian.Uint64(b[:]) &^ 0xFFFFFFFF,
+	}
+}
+
+// newSession returns a fresh stream session id (never 0).
+func (s *Service) newSession() uint64 {
+	return s.sessionBase | (s.sessionSeq.Add(1) & 0xFFFFFFFF)
+}
+
+// MaxMessageBytes is the largest gRPC message the server accepts: a maximal value plus room
+// for the rest of the request.
+func (s *Service) MaxMessageBytes() int { return s.limits.MaxValueBytes + 1<<20 }

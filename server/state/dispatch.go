@@ -1,0 +1,353 @@
+package state
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state/kv"
+	"github.com/clbs-io/octopusmq/server/state/queue"
+)
+
+// handler applies one decoded command.
+type handler func(s *State, now int64, payload []byte) Result
+
+// on adapts a typed handler: it decodes the payload into a fresh M.
+func on[T any, M interface {
+	*T
+	proto.Message
+}](f func(s *State, now int64, m M) Result) handler {
+	return func(s *State, now int64, payload []byte) Result {
+		m := M(new(T))
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt command payload: %v", err)}
+		}
+		return f(s, now, m)
+	}
+}
+
+// handlers is the one place where command types meet their code.
+var handlers = map[raftpb.Type]handler{
+	raftpb.Type_TYPE_CREATE_QUEUE:    on((*State).createQueue),
+	raftpb.Type_TYPE_DELETE_QUEUE:    on((*State).deleteQueue),
+	raftpb.Type_TYPE_RESIZE_QUEUE:    on((*State).resizeQueue),
+	raftpb.Type_TYPE_PAUSE_QUEUE:     on((*State).pauseQueue),
+	raftpb.Type_TYPE_RESUME_QUEUE:    on((*State).resumeQueue),
+	raftpb.Type_TYPE_CREATE_STORAGE:  on((*State).createStorage),
+	raftpb.Type_TYPE_DELETE_STORAGE:  on((*State).deleteStorage),
+	raftpb.Type_TYPE_TICK:            on(func(*State, int64, *raftpb.Tick) Result { return Result{} }),
+	raftpb.Type_TYPE_CLOSE_SESSION:   on((*State).closeSession),
+	raftpb.Type_TYPE_QUEUE_ENQUEUE:   on((*State).enqueue),
+	raftpb.Type_TYPE_QUEUE_PULL:      on((*State).pull),
+	raftpb.Type_TYPE_QUEUE_COMMIT:    on((*State).commit),
+	raftpb.Type_TYPE_QUEUE_REQUEUE:   on((*State).requeue),
+	raftpb.Type_TYPE_QUEUE_DELETE:    on((*State).deleteItems),
+	raftpb.Type_TYPE_QUEUE_EXTEND:    on((*State).extend),
+	raftpb.Type_TYPE_STORAGE_SET:     on((*State).storageSet),
+	raftpb.Type_TYPE_STORAGE_DELETE:  on((*State).storageDelete),
+	raftpb.Type_TYPE_STORAGE_LOCK:    on((*State).storageLock),
+	raftpb.Type_TYPE_STORAGE_RELEASE: on((*State).storageRelease),
+	raftpb.Type_TYPE_SET_MEMBER_INFO: on((*State).setMemberInfo),
+}
+
+func (s *State) dispatch(now int64, c *raftpb.Command) Result {
+	h, ok := handlers[c.GetType()]
+	if !ok {
+		// A newer server wrote a command this one does not know: fail the command, not
+		// the replica, so the log stays replayable after an upgrade.
+		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ERROR, "unknown command type %d", c.GetType())}
+	}
+	return h(s, now, c.GetPayload())
+}
+
+// --- catalog -------------------------------------------------------------------------
+
+func (s *State) createQueue(now int64, r *pb.CreateQueueRequest) Result {
+	if err := ValidateCreateQueue(r); err != nil {
+		return Result{Err: err}
+	}
+	if _, ok := s.queues[r.GetQueueName()]; ok {
+		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "queue %q already exists", r.GetQueueName())}
+	}
+	if d := r.GetDeadLetterQueue(); d != "" {
+		if _, ok := s.queues[d]; !ok {
+			return Result{Err: fault.InvalidArgument("dead_letter_queue %q does not exist", d)}
+		}
+	}
+	s.queues[r.GetQueueName()] = queue.New(r)
+	return Result{}
+}
+
+func (s *State) deleteQueue(now int64, r *pb.DeleteQueueRequest) Result {
+	name := r.GetQueueName()
+	if _, ok := s.queues[name]; !ok {
+		return Result{Err: queueNotFound(name)}
+	}
+	for _, other := range sortedKeys(s.queues) {
+		if other != name && s.queues[other].Config().GetDeadLetterQueue() == name {
+			return Result{Err: fault.Precondition("queue %q is the dead_letter_queue of queue %q", name, other)}
+		}
+	}
+	delete(s.queues, name)
+	s.touch(QueueKey(name))
+	return Result{}
+}
+
+func (s *State) resizeQueue(now int64, r *pb.ResizeQueueRequest) Result {
+	q, err := s.queue(r.GetQueueName())
+	if err != nil {
+		return Result{Err: err}
+	}
+	if err := q.Resize(r.GetMaxSize()); err != nil {
+		return Result{Err: err}
+	}
+	s.touch(QueueKey(r.GetQueueName()))
+	return Result{}
+}
+
+func (s *State) pauseQueue(now int64, r *pb.PauseQueueRequest) Result {
+	q, err := s.queue(r.GetQueueName())
+	if err != nil {
+		return Result{Err: err}
+	}
+	q.SetPaused(true)
+	return Result{}
+}
+
+func (s *State) resumeQueue(now int64, r *pb.ResumeQueueRequest) Result {
+	q, err := s.queue(r.GetQueueName())
+	if err != nil {
+		return Result{Err: err}
+	}
+	q.SetPaused(false)
+	s.touch(QueueKey(r.GetQueueName()))
+	return Result{}
+}
+
+func (s *State) createStorage(now int64, r *pb.CreateStorageRequest) Result {
+	if err := ValidateName("storage_name", r.GetStorageName()); err != nil {
+		return Result{Err: err}
+	}
+	if _, ok := s.storages[r.GetStorageName()]; ok {
+		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "storage %q already exists", r.GetStorageName())}
+	}
+	s.storages[r.GetStorageName()] = kv.New(r.GetStorageName())
+	return Result{}
+}
+
+func (s *State) deleteStorage(now int64, r *pb.DeleteStorageRequest) Result {
+	if _, ok := s.storages[r.GetStorageName()]; !ok {
+		return Result{Err: storageNotFound(r.GetStorageName())}
+	}
+	delete(s.storages, r.GetStorageName())
+	s.touch(StorageKey(r.GetStorageName()))
+	return Result{}
+}
+
+func (s *State) setMemberInfo(now int64, r *raftpb.SetMemberInfo) Result {
+	if r.GetClientAddress() == "" {
+		delete(s.members, r.GetId())
+	} else {
+		s.members[r.GetId()] = r.GetClientAddress()
+	}
+	return Result{}
+}
+
+func (s *State) queue(name string) (*queue.Queue, *fault.Error) {
+	q, ok := s.queues[name]
+	if !ok {
+		return nil, queueNotFound(name)
+	}
+	return q, nil
+}
+
+func (s *State) storage(name string) (*kv.Storage, *fault.Error) {
+	st, ok := s.storages[name]
+	if !ok {
+		return nil, storageNotFound(name)
+	}
+	return st, nil
+}
+
+// --- queues --------------------------------------------------------------------------
+
+// EnqueueResult is the value of a successful TYPE_QUEUE_ENQUEUE.
+type EnqueueResult struct {
+	IDs       []uint64
+	Duplicate []bool
+}
+
+// PullResult is the value of a TYPE_QUEUE_PULL.
+type PullResult struct {
+	Items  []queue.Delivery
+	Paused bool
+}
+
+// PerID is the value of commit, delete, extend and requeue: one error (nil: done) per id.
+type PerID []*fault.Error
+
+func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
+	q, err := s.queue(r.GetQueue())
+	if err != nil {
+		return Result{Err: err}
+	}
+	ids, dup, err := q.Enqueue(now, r.GetItems(), s)
+	if err != nil {
+		return Result{Err: err}
+	}
+	s.touch(QueueKey(r.GetQueue()))
+	return Result{Value: &EnqueueResult{IDs: ids, Duplicate: dup}}
+}
+
+func (s *State) pull(now int64, r *raftpb.QueuePull) Result {
+	q, err := s.queue(r.GetQueue())
+	if err != nil {
+		return Result{Err: err}
+	}
+	max := int(r.GetMax())
+	if max < 1 {
+		max = 1
+	}
+	return Result{Value: &PullResult{Items: q.Pull(now, r.GetSession(), max), Paused: q.Paused()}}
+}
+
+// perID applies f to every id of a QueueIds command.
+func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *fault.Error) Result {
+	q, err := s.queue(r.GetQueue())
+	if err != nil {
+		return Result{Err: err}
+	}
+	out := make(PerID, len(r.GetIds()))
+	for i, id := range r.GetIds() {
+		out[i] = f(q, id)
+	}
+	s.touch(QueueKey(r.GetQueue()))
+	return Result{Value: out}
+}
+
+func (s *State) commit(now int64, r *raftpb.QueueIds) Result {
+	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Commit(now, id) })
+}
+
+func (s *State) deleteItems(now int64, r *raftpb.QueueIds) Result {
+	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Delete(now, id) })
+}
+
+func (s *State) extend(now int64, r *raftpb.QueueIds) Result {
+	var lease time.Duration
+	if r.GetLease() != nil {
+		lease = r.GetLease().AsDuration()
+	}
+	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Extend(now, id, lease) })
+}
+
+func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
+	q, err := s.queue(r.GetQueue())
+	if err != nil {
+		return Result{Err: err}
+	}
+	out := make(PerID, len(r.GetItems()))
+	for i, it := range r.GetItems() {
+		dead, err := q.Requeue(now, it)
+		out[i] = err
+		if dead != nil {
+			s.routeDead(now, []*raftpb.QueueItem{dead})
+		}
+	}
+	s.touch(QueueKey(r.GetQueue()))
+	return Result{Value: out}
+}
+
+func (s *State) closeSession(now int64, r *raftpb.CloseSession) Result {
+	for _, name := range sortedKeys(s.queues) {
+		if dead := s.queues[name].CloseSession(now, r.GetSession()); len(dead) > 0 {
+			s.routeDead(now, dead)
+		}
+		s.touch(QueueKey(name))
+	}
+	return Result{}
+}
+
+// routeDead moves dead items to their queue's dead-letter queue, or drops them.
+func (s *State) routeDead(now int64, dead []*raftpb.QueueItem) {
+	for _, it := range dead {
+		src, ok := s.queues[it.GetQueue()]
+		if !ok {
+			continue
+		}
+		dlq, ok := s.queues[src.Config().GetDeadLetterQueue()]
+		if !ok {
+			continue
+		}
+		dlq.AddDead(now, it)
+		s.touch(QueueKey(src.Config().GetDeadLetterQueue()))
+	}
+}
+
+// --- storages ------------------------------------------------------------------------
+
+func (s *State) storageSet(now int64, r *raftpb.StorageSet) Result {
+	st, err := s.storage(r.GetStorage())
+	if err != nil {
+		return Result{Err: err}
+	}
+	id, err := st.Set(now, r.GetSession(), r.GetRequest(), s)
+	if err != nil {
+		return Result{Err: err}
+	}
+	s.touch(StorageKey(r.GetStorage()))
+	return Result{Value: id}
+}
+
+func (s *State) storageDelete(now int64, r *raftpb.StorageDelete) Result {
+	st, err := s.storage(r.GetStorage())
+	if err != nil {
+		return Result{Err: err}
+	}
+	if err := st.Delete(now, r.GetSession(), r.GetRequest().GetKey(), r.GetRequest().GetLockToken()); err != nil {
+		return Result{Err: err}
+	}
+	return Result{}
+}
+
+// ErrNoKey is the failure of a lock-any that found no lockable key (waiters retry).
+var ErrNoKey = fault.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no unlocked key is available")
+
+func (s *State) storageLock(now int64, r *raftpb.StorageLock) Result {
+	st, err := s.storage(r.GetStorage())
+	if err != nil {
+		return Result{Err: err}
+	}
+	var ttl time.Duration
+	if r.GetLockTtl() != nil {
+		ttl = r.GetLockTtl().AsDuration()
+	}
+	if r.GetAny() {
+		e, ok := st.LockAny(now, r.GetSession(), r.GetPrefix(), ttl, s)
+		if !ok {
+			return Result{Err: ErrNoKey}
+		}
+		return Result{Value: e}
+	}
+	e, err := st.Lock(now, r.GetSession(), r.GetKey(), ttl, s)
+	if err != nil {
+		return Result{Err: err}
+	}
+	return Result{Value: e}
+}
+
+func (s *State) storageRelease(now int64, r *raftpb.StorageRelease) Result {
+	st, err := s.storage(r.GetStorage())
+	if err != nil {
+		return Result{Err: err}
+	}
+	req := r.GetRequest()
+	if err := st.Release(now, r.GetSession(), req.GetId(), req.GetDelete(), req.GetLockToken()); err != nil {
+		return Result{Err: err}
+	}
+	s.touch(StorageKey(r.GetStorage()))
+	return Result{}
+}

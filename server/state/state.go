@@ -1,0 +1,153 @@
+// Package state is OctopusMQ's replicated state machine: the catalog of queues and
+// storages, the global counters and the clock. Raft applies log entries to it through
+// Apply; every change goes through the dispatch table in dispatch.go.
+//
+// It is deterministic: time enters only through Entry.time_unix_nano (the proposer's clock),
+// ids and fencing tokens come from counters in the state, and iteration that affects results
+// is ordered. The only side output is the Notifier, which wakes waiters in this process
+// (long-polling pulls, lock waits) and never feeds back into the state.
+package state
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state/kv"
+	"github.com/clbs-io/octopusmq/server/state/queue"
+)
+
+// Result is the outcome of one command: Value on success, Err on failure.
+type Result struct {
+	Value any
+	Err   *fault.Error
+}
+
+// State is the replicated state. Apply, Snapshot and Restore are called by Raft; the read
+// methods may be called concurrently with them.
+type State struct {
+	mu        sync.RWMutex
+	clock     int64  // Unix ns, the maximum entry time applied so far
+	nextID    uint64 // next item or key id
+	lastToken uint64 // last fencing token granted
+	queues    map[string]*queue.Queue
+	storages  map[string]*kv.Storage
+	members   map[string]string // raft server id → client address
+
+	notify  *Notifier
+	touched []string // names to notify after the current Apply
+}
+
+// New returns an empty state that signals changes on n (nil: no notifications).
+func New(n *Notifier) *State {
+	if n == nil {
+		n = NewNotifier()
+	}
+	s := &State{notify: n}
+	s.reset()
+	return s
+}
+
+func (s *State) reset() {
+	s.clock = 0
+	s.nextID = 1
+	s.lastToken = 0
+	s.queues = map[string]*queue.Queue{}
+	s.storages = map[string]*kv.Storage{}
+	s.members = map[string]string{}
+}
+
+// Notifier returns the notifier the state signals.
+func (s *State) Notifier() *Notifier { return s.notify }
+
+// NextID implements queue.IDs and kv.Counters.
+func (s *State) NextID() uint64 {
+	id := s.nextID
+	s.nextID++
+	return id
+}
+
+// NextToken implements kv.Counters.
+func (s *State) NextToken() uint64 {
+	s.lastToken++
+	return s.lastToken
+}
+
+// Apply applies one log entry and returns one Result per command.
+func (s *State) Apply(e *raftpb.Entry) []Result {
+	s.mu.Lock()
+	if e.GetTimeUnixNano() > s.clock {
+		s.clock = e.GetTimeUnixNano()
+	}
+	now := s.clock
+	s.advance(now)
+	out := make([]Result, len(e.GetCommands()))
+	for i, c := range e.GetCommands() {
+		out[i] = s.dispatch(now, c)
+	}
+	touched := s.touched
+	s.touched = nil
+	s.mu.Unlock()
+	for _, name := range touched {
+		s.notify.Touch(name)
+	}
+	return out
+}
+
+// touch records that waiters on key may now succeed.
+func (s *State) touch(key string) { s.touched = append(s.touched, key) }
+
+// advance fires every deadline that is due at now, in name order.
+func (s *State) advance(now int64) {
+	for _, name := range sortedKeys(s.queues) {
+		q := s.queues[name]
+		if d := q.NextDeadline(); d != 0 && d <= now {
+			s.routeDead(now, q.Advance(now))
+			s.touch(QueueKey(name))
+		}
+	}
+	for _, name := range sortedKeys(s.storages) {
+		st := s.storages[name]
+		if d := st.NextDeadline(); d != 0 && d <= now {
+			st.Advance(now)
+			s.touch(StorageKey(name))
+		}
+	}
+}
+
+// NextDeadline is the earliest deadline of any queue or storage (0: none). The leader
+// proposes a tick when it passes.
+func (s *State) NextDeadline() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var next int64
+	consider := func(d int64) {
+		if d != 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	for _, q := range s.queues {
+		consider(q.NextDeadline())
+	}
+	for _, st := range s.storages {
+		consider(st.NextDeadline())
+	}
+	return next
+}
+
+// Clock returns the state's clock (Unix ns).
+func (s *State) Clock() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.clock
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
