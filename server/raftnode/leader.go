@@ -2,7 +2,10 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 )
@@ -51,9 +54,18 @@ func (n *Node) leaderLoop() {
 
 // lead runs while this node is the leader.
 func (n *Node) lead(ctx context.Context) {
-	if err := n.raft.Barrier(0).Error(); err != nil {
-		n.log.Warn("leader barrier failed", "err", err)
-		return
+	// A bounded barrier, retried: an unbounded one can hang forever if Raft shuts down
+	// while the barrier is queued.
+	for {
+		err := n.raft.Barrier(5 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			n.log.Debug("leader barrier abandoned", "err", err)
+			return
+		}
+		n.log.Warn("leader barrier failed; retrying", "err", err)
 	}
 	n.mu.Lock()
 	close(n.leaderReady)

@@ -162,8 +162,8 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // State is the replicated state.
 func (n *Node) State() *state.State { return n.state }
 
-// AppliedIndex is the last log index applied to the state.
-func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
+// AppliedIndex is the last log index applied (Raft's own entries included).
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
@@ -191,27 +191,17 @@ func (n *Node) Submit(typ raftpb.Type, payload proto.Message) *Pending {
 	return n.prop.submit(typ, payload)
 }
 
-// ReadBarrier makes the next read of the state linearizable: it confirms that this node is
-// still the leader and waits until the state has applied everything committed before the
-// call (the read-index technique).
+// ReadBarrier makes the next read of the state linearizable. Every write acknowledged to
+// any client was applied before it was acknowledged, so a read sees it once this node
+// (1) is the leader and has applied its predecessors' whole log (the barrier it runs on
+// election), and (2) is still the leader now (VerifyLeader: a quorum heard from it, so no
+// newer leader can have acknowledged anything).
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.WaitLeaderReady(ctx); err != nil {
 		return err
 	}
-	idx := n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return ErrNotLeader
-	}
-	for n.fsm.applied.Load() < idx {
-		ch := n.fsm.waitApplied()
-		if n.fsm.applied.Load() >= idx {
-			break
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 	return nil
 }
@@ -249,7 +239,7 @@ func (n *Node) Ready() bool {
 	if id, _ := n.Leader(); id == "" {
 		return false
 	}
-	return n.fsm.applied.Load() >= n.raft.CommitIndex()
+	return n.raft.AppliedIndex() >= n.raft.CommitIndex()
 }
 
 // Snapshot takes a snapshot now and returns its content.

@@ -21,7 +21,13 @@ type btree[T, K any] struct {
 	cmp    func(item T, k K) int // <0, 0, >0 as item's key is less than, equal to, greater than k
 	root   *bnode[T]
 	length int
+	free   []*bnode[T] // nodes freed by merges, for reuse by splits
 }
+
+// btreeFreeList is how many freed nodes a tree keeps: without it a key deleted and
+// inserted again where nodes are at their minimum size merges and splits, allocating each
+// time.
+const btreeFreeList = 32
 
 type bnode[T any] struct {
 	items    []T
@@ -74,15 +80,15 @@ func (t *btree[T, K]) Min() (T, bool) {
 // Insert adds item, replacing an item with the same key. It reports whether it replaced one.
 func (t *btree[T, K]) Insert(item T) bool {
 	if t.root == nil {
-		t.root = newBnode[T]()
+		t.root = t.newNode()
 		t.root.items = append(t.root.items, item)
 		t.length++
 		return false
 	}
 	if len(t.root.items) >= btreeMaxItems {
-		mid, second := t.root.split(btreeMaxItems / 2)
+		mid, second := t.split(t.root, btreeMaxItems/2)
 		old := t.root
-		t.root = newBnode[T]()
+		t.root = t.newNode()
 		t.root.items = append(t.root.items, mid)
 		t.root.children = append(t.root.children, old, second)
 	}
@@ -93,15 +99,33 @@ func (t *btree[T, K]) Insert(item T) bool {
 	return replaced
 }
 
-func newBnode[T any]() *bnode[T] {
+func (t *btree[T, K]) newNode() *bnode[T] {
+	if k := len(t.free); k > 0 {
+		n := t.free[k-1]
+		t.free[k-1] = nil
+		t.free = t.free[:k-1]
+		return n
+	}
 	return &bnode[T]{items: make([]T, 0, btreeMaxItems)}
+}
+
+// freeNode keeps n, emptied, for reuse.
+func (t *btree[T, K]) freeNode(n *bnode[T]) {
+	if len(t.free) >= btreeFreeList {
+		return
+	}
+	clear(n.items)
+	n.items = n.items[:0]
+	clear(n.children)
+	n.children = n.children[:0]
+	t.free = append(t.free, n)
 }
 
 // split moves the items after i (and their children) to a new node; it returns item i and
 // the new node.
-func (n *bnode[T]) split(i int) (T, *bnode[T]) {
+func (t *btree[T, K]) split(n *bnode[T], i int) (T, *bnode[T]) {
 	item := n.items[i]
-	next := newBnode[T]()
+	next := t.newNode()
 	next.items = append(next.items, n.items[i+1:]...)
 	var zero T
 	for j := i; j < len(n.items); j++ {
@@ -109,7 +133,9 @@ func (n *bnode[T]) split(i int) (T, *bnode[T]) {
 	}
 	n.items = n.items[:i]
 	if len(n.children) > 0 {
-		next.children = make([]*bnode[T], 0, btreeMaxItems+1)
+		if next.children == nil {
+			next.children = make([]*bnode[T], 0, btreeMaxItems+1)
+		}
 		next.children = append(next.children, n.children[i+1:]...)
 		for j := i + 1; j < len(n.children); j++ {
 			n.children[j] = nil
@@ -131,7 +157,7 @@ func (t *btree[T, K]) insert(n *bnode[T], item T, k K) bool {
 			return false
 		}
 		if len(n.children[i].items) >= btreeMaxItems {
-			mid, second := n.children[i].split(btreeMaxItems / 2)
+			mid, second := t.split(n.children[i], btreeMaxItems/2)
 			n.items = insertAt(n.items, i, mid)
 			n.children = insertAt(n.children, i+1, second)
 			switch c := t.cmp(mid, k); {
@@ -188,7 +214,9 @@ func (t *btree[T, K]) remove(k K, kind removeKind) (T, bool) {
 	}
 	out, found := t.removeFrom(t.root, k, kind)
 	if len(t.root.items) == 0 && len(t.root.children) > 0 {
+		old := t.root
 		t.root = t.root.children[0]
+		t.freeNode(old)
 	}
 	if found {
 		t.length--
@@ -280,6 +308,7 @@ func (t *btree[T, K]) growChild(n *bnode[T], i int) {
 		child.items = append(child.items, mid)
 		child.items = append(child.items, merged.items...)
 		child.children = append(child.children, merged.children...)
+		t.freeNode(merged)
 	}
 }
 

@@ -33,7 +33,9 @@ type Counters interface {
 
 // Entry is one key as read. Value is stored bytes: compressed when Compressed.
 //
-// Key and Value share memory with the storage: callers must not modify them.
+// Key and Value share memory with the storage: callers must not modify them. The storage
+// never modifies them in place either (a Set stores a new value slice), so they stay valid
+// after later changes and may be encoded outside the caller's lock.
 type Entry struct {
 	ID         uint64
 	Key        []byte
@@ -463,8 +465,9 @@ func (s *Storage) NextDeadline() int64 {
 
 // Snapshot emits every key in id order.
 //
-// It stops at, and returns, the first error emit returns. The records share memory with
-// the storage.
+// It stops at, and returns, the first error emit returns. The records' Key and Value share
+// memory with the storage, which never modifies them in place: they stay valid after later
+// changes.
 func (s *Storage) Snapshot(emit func(*raftpb.KeyState) error) error {
 	all := make([]*entry, 0, s.byKey.Len())
 	s.byKey.Ascend(func(e *entry) bool {

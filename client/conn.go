@@ -1,0 +1,98 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+)
+
+// splitTarget parses "host1:4123,host2:4123" into its addresses.
+func splitTarget(target string) ([]string, error) {
+	var addrs []string
+	for _, a := range strings.Split(target, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: empty target address", ErrInvalidArgument)
+	}
+	return addrs, nil
+}
+
+// dial creates the gRPC connection to one address. grpc.NewClient does not connect: the
+// connection is made by the first stream or call.
+func dial(addr string, o *options) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(o.creds),
+		// gRPC's own reconnect backoff (1 s … 120 s by default) would dominate ours after a
+		// server restart: align it with the client's backoff.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  o.minBackoff,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   o.maxBackoff,
+			},
+			MinConnectTimeout: attemptTimeout,
+		}),
+	}
+	opts = append(opts, o.dialOptions...)
+	cc, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, &permanentError{fmt.Errorf("octopusmq: address %q: %w", addr, err)}
+	}
+	return cc, nil
+}
+
+// permanentError marks a connection failure that retrying does not cure.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// backoffDelay is the delay before reconnect attempt n (n >= 1): min·2^(n-1) capped at max,
+// with "equal jitter" (a random value between half the delay and the delay).
+func backoffDelay(o *options, n int) time.Duration {
+	d := o.maxBackoff
+	if n < 32 {
+		if e := o.minBackoff << (n - 1); e > 0 && e < d {
+			d = e
+		}
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleepCtx sleeps for d or until ctx is done; it reports whether the full delay passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// budget shortens a server-side wait d so that the server answers before ctx's deadline
+// (keeping a margin for the round trip).
+func budget(ctx context.Context, d time.Duration) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return d
+	}
+	rem := time.Until(dl)
+	margin := min(rem/10, time.Second)
+	rem -= margin
+	if rem < 0 {
+		rem = 0
+	}
+	return min(d, rem)
+}

@@ -1,0 +1,141 @@
+package client
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Defaults of the options.
+const (
+	// DefaultConnectTimeout bounds how long New* waits for the first connection.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultPullTimeout is how long Pull and PullSingle wait for an item.
+	DefaultPullTimeout = 30 * time.Second
+	// DefaultEnqueueTimeout is how long an enqueue waits for room in a full queue:
+	// 0 answers ErrQueueFull at once.
+	DefaultEnqueueTimeout = 0
+	// DefaultLockTimeout is how long LockKey waits while the key is locked by another
+	// holder: 0 answers ErrItemBusy at once (a try-lock).
+	DefaultLockTimeout = 0
+	// DefaultLockAnyTimeout is how long LockAny waits for an unlocked key before ErrTimeout.
+	DefaultLockAnyTimeout = 30 * time.Second
+	// DefaultKeepAlive is the idle interval between keep-alive noops on a stream.
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultMinBackoff and DefaultMaxBackoff bound the reconnect backoff.
+	DefaultMinBackoff = 50 * time.Millisecond
+	DefaultMaxBackoff = 2 * time.Second
+)
+
+// attemptTimeout bounds one connection attempt (open the stream, send setup, read the answer).
+const attemptTimeout = 5 * time.Second
+
+// maxLeaderHops bounds how many LEADER_SWITCH answers one request follows.
+const maxLeaderHops = 16
+
+// Option configures a QueueClient, StorageClient or AdminClient. Options that do not apply
+// to a client are ignored by it.
+type Option func(*options)
+
+type options struct {
+	dialOptions    []grpc.DialOption
+	creds          credentials.TransportCredentials
+	connectTimeout time.Duration
+	lazy           bool
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	keepAlive      time.Duration
+	pullTimeout    time.Duration
+	enqueueTimeout time.Duration
+	lockTimeout    time.Duration
+	lockAnyTimeout time.Duration
+}
+
+func buildOptions(opts []Option) *options {
+	o := &options{
+		creds:          insecure.NewCredentials(),
+		connectTimeout: DefaultConnectTimeout,
+		minBackoff:     DefaultMinBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		keepAlive:      DefaultKeepAlive,
+		pullTimeout:    DefaultPullTimeout,
+		enqueueTimeout: DefaultEnqueueTimeout,
+		lockTimeout:    DefaultLockTimeout,
+		lockAnyTimeout: DefaultLockAnyTimeout,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	if o.minBackoff <= 0 {
+		o.minBackoff = DefaultMinBackoff
+	}
+	if o.maxBackoff < o.minBackoff {
+		o.maxBackoff = o.minBackoff
+	}
+	return o
+}
+
+// WithDialOptions adds gRPC dial options (interceptors, keepalive, message sizes, …) to
+// every connection the client opens. They are applied after the client's own defaults.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
+}
+
+// WithTransportCredentials sets the transport credentials (TLS). The default is insecure
+// (plaintext), as the server serves by default.
+func WithTransportCredentials(creds credentials.TransportCredentials) Option {
+	return func(o *options) { o.creds = creds }
+}
+
+// WithConnectTimeout bounds how long NewQueueClient / NewStorageClient wait for the first
+// connection and setup (default DefaultConnectTimeout).
+func WithConnectTimeout(d time.Duration) Option {
+	return func(o *options) { o.connectTimeout = d }
+}
+
+// WithLazyConnect makes NewQueueClient / NewStorageClient return without connecting: the
+// first operation connects (and reports ErrQueueNotFound / ErrStorageNotFound).
+func WithLazyConnect() Option {
+	return func(o *options) { o.lazy = true }
+}
+
+// WithBackoff sets the reconnect backoff: the delay starts at first and doubles up to
+// limit, with jitter (defaults DefaultMinBackoff, DefaultMaxBackoff).
+func WithBackoff(first, limit time.Duration) Option {
+	return func(o *options) { o.minBackoff, o.maxBackoff = first, limit }
+}
+
+// WithKeepAlive sets the interval of keep-alive noops on a stream; a noop unanswered within
+// the interval breaks the stream, which is then reconnected. 0 disables keep-alives.
+func WithKeepAlive(d time.Duration) Option {
+	return func(o *options) { o.keepAlive = d }
+}
+
+// WithPullTimeout sets how long Pull and PullSingle wait (server-side long poll) for an item
+// (default DefaultPullTimeout). A sooner ctx deadline shortens the wait.
+func WithPullTimeout(d time.Duration) Option {
+	return func(o *options) { o.pullTimeout = d }
+}
+
+// WithEnqueueTimeout sets how long Enqueue and BatchEnqueue wait for room in a queue that is
+// at max_size before ErrQueueFull (default 0: fail at once). A sooner ctx deadline
+// shortens the wait.
+func WithEnqueueTimeout(d time.Duration) Option {
+	return func(o *options) { o.enqueueTimeout = d }
+}
+
+// WithLockTimeout sets how long LockKey waits while the key is locked by another holder
+// before ErrItemBusy (default 0: a try-lock).
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
+
+// WithLockAnyTimeout sets how long LockAny waits for an unlocked key before ErrTimeout
+// (default DefaultLockAnyTimeout).
+func WithLockAnyTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockAnyTimeout = d }
+}
