@@ -44,8 +44,7 @@ baseline: tools
 
 # check-generated fails when the committed generated code differs from a fresh `make generate`.
 check-generated: generate
-	git add -N gen openapi
-	git diff --exit-code --stat -- gen openapi
+	@test -z "$$(git status --porcelain -- gen openapi)" || { git status --porcelain -- gen openapi; echo "generated code is stale: commit the output of make generate"; exit 1; }
 
 build:
 	go build ./...
