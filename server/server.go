@@ -51,6 +51,11 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	Limits            service.Limits
+	// LeaderWait bounds how long a request waits for a leader during an election.
+	LeaderWait time.Duration
+	// Join lists client addresses of running members; a node with no Raft state asks them
+	// to add it to their cluster.
+	Join []string
 	// ShutdownGrace bounds how long Close waits for streams to drain.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
@@ -69,8 +74,12 @@ type Server struct {
 	http   *http.Server
 	health *health.Server
 	gwConn *grpc.ClientConn
+	fwd    *forwarder
 
 	serveErr  chan error
+	closed    chan struct{}
+	closedCtx context.Context
+	cancel    context.CancelFunc
 	closeOnce sync.Once
 }
 
@@ -78,6 +87,9 @@ type Server struct {
 func Start(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LeaderWait == 0 {
+		cfg.LeaderWait = 10 * time.Second
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second
@@ -108,13 +120,15 @@ func Start(cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, serveErr: make(chan error, 2)}
+	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, serveErr: make(chan error, 2), closed: make(chan struct{})}
+	s.closedCtx, s.cancel = context.WithCancel(context.Background())
+	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	svc := service.New(node, cfg.Limits, cfg.Logger)
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(svc.MaxMessageBytes()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(unaryMetrics),
+		grpc.ChainUnaryInterceptor(unaryMetrics, s.fwd.unary),
 		grpc.ChainStreamInterceptor(streamMetrics),
 	)
 	grpcpb.RegisterQueuesServiceServer(s.grpc, service.QueuesServer{Service: svc})
@@ -149,6 +163,10 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if len(cfg.Join) > 0 && node.Fresh() {
+		go s.join(advertise)
+	}
+	go s.publishAddress(advertise)
 	s.log.Info("serving", "node", cfg.NodeID, "client", ln.Addr().String(), "advertise", advertise, "raft", cfg.RaftBind, "data", cfg.DataDir)
 	return s, nil
 }
@@ -164,6 +182,8 @@ func (s *Server) Node() *raftnode.Node { return s.node }
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.cancel()
 		if s.health != nil {
 			s.health.Shutdown()
 		}
@@ -184,6 +204,9 @@ func (s *Server) Close() error {
 		}
 		if s.gwConn != nil {
 			s.gwConn.Close()
+		}
+		if s.fwd != nil {
+			s.fwd.close()
 		}
 		if s.mux != nil {
 			s.mux.Close()

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/clbs-io/octopusmq/server"
 	"github.com/clbs-io/octopusmq/server/service"
 )
@@ -39,6 +41,9 @@ func run(args []string) error {
 		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries between automatic snapshots")
 		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due")
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
+		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
+		join          = fs.String("join", "", "client addresses (host:port,...) of running members to join through, for a new node added to a running cluster")
+		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
 		maxValue      = fs.Int("max-value-bytes", service.DefaultLimits.MaxValueBytes, "largest item or key value accepted, in bytes")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -62,9 +67,21 @@ func run(args []string) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	peers, err := parseInitialCluster(*initial)
+	if err != nil {
+		return err
+	}
+	var joinAddrs []string
+	if *join != "" {
+		if len(peers) > 0 {
+			return fmt.Errorf("--join and --initial-cluster exclude each other: a node either forms the initial cluster or joins a running one")
+		}
+		joinAddrs = strings.Split(*join, ",")
+	}
 	srv, err := server.Start(server.Config{
 		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
-		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise, Bootstrap: true,
+		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise,
+		Bootstrap: len(joinAddrs) == 0, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: service.Limits{MaxValueBytes: *maxValue}, ShutdownGrace: *grace,
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
@@ -106,4 +123,25 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// parseInitialCluster reads "id=host:port,id=host:port".
+func parseInitialCluster(v string) ([]raft.Server, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []raft.Server
+	seen := map[string]bool{}
+	for _, part := range strings.Split(v, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--initial-cluster entry %q: want id=host:port", part)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("--initial-cluster names %q twice", id)
+		}
+		seen[id] = true
+		out = append(out, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter})
+	}
+	return out, nil
 }

@@ -21,8 +21,17 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// LeaderSwitchPrefix starts the gRPC message of a LEADER_SWITCH error ("LEADER_SWITCH
+// host:port"); on a stream the status message is the bare leader address.
+const LeaderSwitchPrefix = "LEADER_SWITCH "
+
 // GRPCStatus lets status.FromError and grpc-gateway map the error.
-func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Msg) }
+func (e *Error) GRPCStatus() *status.Status {
+	if e.Status == pb.StatusCode_STATUS_CODE_LEADER_SWITCH {
+		return status.New(e.Code, LeaderSwitchPrefix+e.Msg)
+	}
+	return status.New(e.Code, e.Msg)
+}
 
 // grpcCodes maps each wire status to the gRPC code unary and REST callers get.
 var grpcCodes = map[pb.StatusCode]codes.Code{

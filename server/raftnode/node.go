@@ -58,6 +58,9 @@ type Node struct {
 	logStore  *raftboltdb.BoltStore
 	log       *slog.Logger
 
+	leaders *leaderWatch
+	fresh   bool // no Raft state existed at start
+
 	mu          sync.Mutex
 	leaderReady chan struct{} // closed once this node, as leader, has applied its whole log
 	stop        chan struct{}
@@ -130,12 +133,13 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	}
 	n.prop = newProposer(r)
 
+	existing, err := raft.HasExistingState(logStore, logStore, snaps)
+	if err != nil {
+		n.Shutdown()
+		return nil, err
+	}
+	n.fresh = !existing
 	if cfg.Bootstrap {
-		existing, err := raft.HasExistingState(logStore, logStore, snaps)
-		if err != nil {
-			n.Shutdown()
-			return nil, err
-		}
 		if !existing {
 			servers := cfg.Peers
 			if len(servers) == 0 {
@@ -148,9 +152,27 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 			n.log.Info("bootstrapped a new cluster", "servers", len(servers))
 		}
 	}
+	n.watchLeader()
 	n.wg.Add(1)
 	go n.leaderLoop()
 	return n, nil
+}
+
+// Fresh reports whether the node started without Raft state (a new member).
+func (n *Node) Fresh() bool { return n.fresh }
+
+// IsMember reports whether this node is in the Raft configuration it knows.
+func (n *Node) IsMember() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
 }
 
 // Raft exposes the underlying raft for cluster management.
@@ -207,9 +229,10 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 }
 
 // WaitLeaderReady waits until this node is the leader and has applied its whole log.
-// It fails with ErrNotLeader at once when another node leads.
+// It fails with ErrNotLeader as soon as another node is known to lead.
 func (n *Node) WaitLeaderReady(ctx context.Context) error {
 	for {
+		changed := n.leaders.wait()
 		n.mu.Lock()
 		ready := n.leaderReady
 		n.mu.Unlock()
@@ -220,16 +243,16 @@ func (n *Node) WaitLeaderReady(ctx context.Context) error {
 			}
 		default:
 		}
-		if st := n.raft.State(); st != raft.Leader {
-			if id, _ := n.Leader(); id != "" {
-				return ErrNotLeader
-			}
+		if id, _ := n.Leader(); id != "" && id != n.cfg.NodeID {
+			return ErrNotLeader
 		}
 		select {
 		case <-ready:
+		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond): // leadership changes are polled while unsettled
+		case <-n.stop:
+			return ErrShutdown
 		}
 	}
 }

@@ -57,6 +57,12 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 		return nil, s.toFault(errNotLeader())
 	}
 	r := s.node.Raft()
+	for _, srv := range r.GetConfiguration().Configuration().Servers {
+		if string(srv.ID) == req.GetId() && string(srv.Address) == req.GetRaftAddress() {
+			// Already a member: only (re)publish its client address.
+			return &octopusmqv1.AddMemberResponse{}, s.publish(ctx, req)
+		}
+	}
 	var f raft.IndexFuture
 	if req.GetNonVoter() {
 		f = r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
@@ -66,12 +72,21 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 	if err := f.Error(); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "adding member %q: %v", req.GetId(), err)
 	}
-	if req.GetClientAddress() != "" {
-		if _, err := s.node.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: req.GetId(), ClientAddress: req.GetClientAddress()}); err != nil {
-			return nil, s.toFault(err)
-		}
+	if err := s.publish(ctx, req); err != nil {
+		return nil, err
 	}
 	return &octopusmqv1.AddMemberResponse{}, nil
+}
+
+// publish records a member's client address in the replicated state.
+func (s ClusterServer) publish(ctx context.Context, req *octopusmqv1.AddMemberRequest) error {
+	if req.GetClientAddress() == "" || s.state.MemberAddress(req.GetId()) == req.GetClientAddress() {
+		return nil
+	}
+	if _, err := s.node.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: req.GetId(), ClientAddress: req.GetClientAddress()}); err != nil {
+		return s.toFault(err)
+	}
+	return nil
 }
 
 // RemoveMember removes a member (the leader steps down when it removes itself).

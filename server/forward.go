@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/raftnode"
+	"github.com/clbs-io/octopusmq/server/state"
+)
+
+// forwardedKey marks a request one node forwarded to another, so it is never forwarded
+// twice (no loops while leadership moves).
+const forwardedKey = "x-octopusmq-forwarded"
+
+// forwarder is the one place where unary requests (and so every REST request) reach the
+// leader. A follower forwards them over a pooled connection; during an election it waits
+// (up to LeaderWait) for a leader. A request is re-sent only when it provably did not
+// execute: the node it reached was not the leader (LEADER_SWITCH / ErrNotLeader).
+type forwarder struct {
+	node  *raftnode.Node
+	state *state.State
+	self  string // this node's advertised client address
+	wait  time.Duration
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// local lists the unary methods every node answers itself.
+var local = map[string]bool{
+	"/io.clbs.octopusmq.v1.ClusterService/GetCluster": true,
+}
+
+func newForwarder(node *raftnode.Node, st *state.State, self string, wait time.Duration) *forwarder {
+	return &forwarder{node: node, state: st, self: self, wait: wait, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if local[info.FullMethod] || !strings.HasPrefix(info.FullMethod, "/io.clbs.octopusmq.") {
+		return handler(ctx, req)
+	}
+	forwarded := len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
+	waitCtx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
+	for {
+		if f.node.IsLeader() || forwarded {
+			resp, err := handler(ctx, req)
+			if forwarded || !notExecuted(err) || waitCtx.Err() != nil {
+				return resp, err
+			}
+			// Leadership moved before the request ran: send it to the new leader.
+		}
+		id, _, err := f.node.WaitLeader(waitCtx)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "no leader elected within %v", f.wait)
+		}
+		if id == f.node.ID() {
+			continue
+		}
+		addr := f.state.MemberAddress(id)
+		if addr == "" || addr == f.self {
+			return nil, status.Errorf(codes.Unavailable, "the leader %q has not published its client address yet; retry", id)
+		}
+		resp, err := f.forward(ctx, addr, info.FullMethod, req)
+		if notExecuted(err) && waitCtx.Err() == nil {
+			// The target stopped leading before it ran the request: wait for the next
+			// leader observation and try again.
+			select {
+			case <-waitCtx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		return resp, err
+	}
+}
+
+// forward invokes method on the node at addr with the same request and metadata.
+func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (any, error) {
+	conn, err := f.conn(addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "connecting to the leader at %s: %v", addr, err)
+	}
+	reply, err := newReply(method)
+	if err != nil {
+		return nil, err
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	md = md.Copy()
+	md.Set(forwardedKey, "1")
+	if err := conn.Invoke(metadata.NewOutgoingContext(ctx, md), method, req, reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	f.conns[addr] = c
+	return c, nil
+}
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
+	}
+	f.conns = map[string]*grpc.ClientConn{}
+}
+
+// newReply allocates the response message of a unary method from the registry.
+func newReply(fullMethod string) (proto.Message, error) {
+	parts := strings.Split(strings.TrimPrefix(fullMethod, "/"), "/")
+	if len(parts) != 2 {
+		return nil, status.Errorf(codes.Internal, "bad method name %q", fullMethod)
+	}
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(parts[0]))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "service of %q: %v", fullMethod, err)
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "%q is not a service", parts[0])
+	}
+	md := sd.Methods().ByName(protoreflect.Name(parts[1]))
+	if md == nil {
+		return nil, status.Errorf(codes.Internal, "unknown method %q", fullMethod)
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "reply of %q: %v", fullMethod, err)
+	}
+	return mt.New().Interface(), nil
+}
+
+// notExecuted reports an error that proves the request did not run: the node was not the
+// leader when it tried (LEADER_SWITCH, locally or from the node forwarded to).
+func notExecuted(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, raftnode.ErrNotLeader) {
+		return true
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return fe.Status == pb.StatusCode_STATUS_CODE_LEADER_SWITCH
+	}
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), fault.LeaderSwitchPrefix)
+}
