@@ -71,9 +71,9 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		if id == f.node.ID() {
 			continue
 		}
-		addr := f.state.MemberAddress(id)
-		if addr == "" || addr == f.self {
-			return nil, status.Errorf(codes.Unavailable, "the leader %q has not published its client address yet; retry", id)
+		addr, err := f.leaderAddress(waitCtx, id)
+		if err != nil {
+			return nil, err
 		}
 		resp, err := f.forward(ctx, addr, info.FullMethod, req)
 		if notExecuted(err) && waitCtx.Err() == nil {
@@ -86,6 +86,22 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 			continue
 		}
 		return resp, err
+	}
+}
+
+// leaderAddress waits (bounded by ctx) until the state holds the client address of leader
+// id: a new leader records it in its first entries, which this node may not have applied.
+func (f *forwarder) leaderAddress(ctx context.Context, id string) (string, error) {
+	for {
+		applied := f.node.AppliedChanged()
+		if addr := f.state.MemberAddress(id); addr != "" && addr != f.self {
+			return addr, nil
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return "", status.Errorf(codes.Unavailable, "the leader %q has not published its client address yet; retry", id)
+		}
 	}
 }
 

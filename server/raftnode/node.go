@@ -158,6 +158,9 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	return n, nil
 }
 
+// AppliedChanged returns a channel closed when the next command entry is applied.
+func (n *Node) AppliedChanged() <-chan struct{} { return n.fsm.waitApplied() }
+
 // Fresh reports whether the node started without Raft state (a new member).
 func (n *Node) Fresh() bool { return n.fresh }
 

@@ -1,0 +1,313 @@
+// Package clustertest runs real multi-node OctopusMQ clusters for tests: it builds the
+// octopusmq binary once per test process and starts each node as its own process on
+// 127.0.0.1, so tests can kill -9, SIGSTOP and restart nodes like an operator would.
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/octopusmq once and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		dir, err := os.MkdirTemp("", "octopusmq-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "octopusmq")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/octopusmq")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Node is one server process.
+type Node struct {
+	ID       string
+	Addr     string // client address
+	RaftAddr string
+	DataDir  string
+	LogPath  string
+	args     []string
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// URL is the node's HTTP base URL.
+func (n *Node) URL() string { return "http://" + n.Addr }
+
+// Cluster is a set of nodes.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Node
+	extra []string
+}
+
+// Option adds flags to every node.
+type Option func(*Cluster)
+
+// WithFlags passes extra flags to every node.
+func WithFlags(flags ...string) Option {
+	return func(c *Cluster) { c.extra = append(c.extra, flags...) }
+}
+
+// New starts an n-node cluster formed with --initial-cluster and waits for a leader.
+func New(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	c := &Cluster{t: t}
+	for _, o := range opts {
+		o(c)
+	}
+	var initial []string
+	for i := 0; i < n; i++ {
+		node := c.newNode(fmt.Sprintf("n%d", i+1))
+		c.Nodes = append(c.Nodes, node)
+		initial = append(initial, node.ID+"="+node.RaftAddr)
+	}
+	for _, node := range c.Nodes {
+		node.args = append(node.args, "--initial-cluster", strings.Join(initial, ","))
+		c.Start(node, bin)
+	}
+	t.Cleanup(c.StopAll)
+	c.WaitLeader(20 * time.Second)
+	return c
+}
+
+func (c *Cluster) newNode(id string) *Node {
+	dir := c.t.TempDir()
+	n := &Node{ID: id, Addr: freeAddr(c.t), RaftAddr: freeAddr(c.t), DataDir: dir, LogPath: filepath.Join(dir, "node.log")}
+	n.args = []string{"--node-id", id, "--data-dir", filepath.Join(dir, "data"), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
+		"--log-level", "info", "--shutdown-grace", "2s", "--leader-wait", "15s"}
+	n.args = append(n.args, c.extra...)
+	return n
+}
+
+// AddNode starts a new node that joins the running cluster through its members.
+func (c *Cluster) AddNode(id string) *Node {
+	n := c.newNode(id)
+	var join []string
+	for _, m := range c.Nodes {
+		join = append(join, m.Addr)
+	}
+	n.args = append(n.args, "--join", strings.Join(join, ","))
+	c.Nodes = append(c.Nodes, n)
+	c.Start(n, Binary(c.t))
+	return n
+}
+
+// Start (re)starts a node's process with its data.
+func (c *Cluster) Start(n *Node, bin string) {
+	c.t.Helper()
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, n.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	n.cmd = cmd
+	n.done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(n.done)
+	}()
+}
+
+// Restart starts a stopped node again.
+func (c *Cluster) Restart(n *Node) { c.Start(n, Binary(c.t)) }
+
+// Kill sends SIGKILL and waits for the process to end.
+func (c *Cluster) Kill(n *Node) {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	<-n.done
+	n.cmd = nil
+}
+
+// Stop sends SIGTERM (graceful) and waits.
+func (c *Cluster) Stop(n *Node) {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(15 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+	n.cmd = nil
+}
+
+// Pause sends SIGSTOP; Resume sends SIGCONT.
+func (c *Cluster) Pause(n *Node)  { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
+func (c *Cluster) Resume(n *Node) { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+
+// StopAll kills every node; on failure it prints the tail of each log.
+func (c *Cluster) StopAll() {
+	for _, n := range c.Nodes {
+		if n.cmd != nil {
+			_ = n.cmd.Process.Signal(syscall.SIGCONT)
+			c.Kill(n)
+		}
+	}
+	if c.t.Failed() {
+		for _, n := range c.Nodes {
+			b, _ := os.ReadFile(n.LogPath)
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 40 {
+				lines = lines[len(lines)-40:]
+			}
+			c.t.Logf("--- log of %s ---\n%s", n.ID, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// Status is a node's answer to GET /v1/cluster.
+type Status struct {
+	NodeID       string `json:"nodeId"`
+	State        string `json:"state"`
+	LeaderID     string `json:"leaderId"`
+	AppliedIndex string `json:"appliedIndex"`
+	CommitIndex  string `json:"commitIndex"`
+	Members      []struct {
+		ID            string `json:"id"`
+		ClientAddress string `json:"clientAddress"`
+		Voter         bool   `json:"voter"`
+	} `json:"members"`
+}
+
+// Status asks one node for its view of the cluster.
+func (c *Cluster) Status(n *Node) (*Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/v1/cluster", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Running lists the nodes whose process runs.
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n.cmd != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// WaitLeader waits until every running node reports the same leader, which is itself
+// running and reports itself Leader, and returns it. Leadership lives in other processes,
+// so it is polled (every 50 ms) within the timeout.
+func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := c.agreedLeader(); l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no agreed leader within %v", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) agreedLeader() *Node {
+	var leaderID string
+	for _, n := range c.Running() {
+		st, err := c.Status(n)
+		if err != nil || st.LeaderID == "" {
+			return nil
+		}
+		if leaderID != "" && st.LeaderID != leaderID {
+			return nil
+		}
+		leaderID = st.LeaderID
+	}
+	for _, n := range c.Running() {
+		if n.ID == leaderID {
+			if st, err := c.Status(n); err == nil && st.State == "Leader" {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+// Addrs is the comma-separated client address list of every node (a client target).
+func (c *Cluster) Addrs() string {
+	var a []string
+	for _, n := range c.Nodes {
+		a = append(a, n.Addr)
+	}
+	return strings.Join(a, ",")
+}
+
+// Follower returns a running node that is not leader.
+func (c *Cluster) Follower(leader *Node) *Node {
+	for _, n := range c.Running() {
+		if n != leader {
+			return n
+		}
+	}
+	c.t.Fatal("no follower running")
+	return nil
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
