@@ -20,7 +20,7 @@ import (
 // newHTTPHandler builds the HTTP side of the client port: grpc-gateway (which calls this
 // node's own gRPC server over loopback, so REST passes through exactly the code gRPC
 // clients reach), /openapi.json, /healthz, /readyz and /metrics.
-func newHTTPHandler(grpcAddr string, node *raftnode.Node) (http.Handler, *grpc.ClientConn, error) {
+func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway connection: %w", err)
@@ -62,6 +62,8 @@ func newHTTPHandler(grpcAddr string, node *raftnode.Node) (http.Handler, *grpc.C
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /v1/cluster/snapshot", s.handleSnapshot)
+	mux.HandleFunc("POST /v1/cluster/snapshot:restore", s.handleRestore)
 	mux.Handle("/", gw)
 	return mux, conn, nil
 }

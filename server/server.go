@@ -142,7 +142,7 @@ func Start(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
-	handler, conn, err := newHTTPHandler(loopback(ln.Addr().String()), node)
+	handler, conn, err := newHTTPHandler(loopback(ln.Addr().String()), node, s)
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -106,3 +106,8 @@ func (s *State) Restore(r io.Reader) error {
 		}
 	}
 }
+
+// CheckSnapshot verifies that data decodes as a snapshot (without touching the state).
+func (s *State) CheckSnapshot(data []byte) error {
+	return New(nil).Restore(bytes.NewReader(data))
+}
