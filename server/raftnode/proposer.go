@@ -21,10 +21,13 @@ var (
 	ErrShutdown       = errors.New("the node is shutting down")
 )
 
-// maxBatch bounds the commands coalesced into one log entry.
+// maxBatch bounds the commands coalesced into one log entry; maxInflight bounds the entries
+// handed to Raft and not yet applied. While that many are in flight, new commands queue up
+// and go together into the next entry: this is what makes the batches grow under load.
 const (
 	maxBatch      = 1024
 	maxBatchBytes = 4 << 20
+	maxInflight   = 16
 )
 
 type proposal struct {
@@ -58,7 +61,7 @@ func newProposer(r *raft.Raft) *proposer {
 	p := &proposer{
 		r:        r,
 		in:       make(chan *proposal, maxBatch),
-		inflight: make(chan inflight, 256),
+		inflight: make(chan inflight, maxInflight),
 		stop:     make(chan struct{}),
 		now:      func() int64 { return time.Now().UnixNano() },
 	}
