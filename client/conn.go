@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -11,18 +12,50 @@ import (
 	"google.golang.org/grpc/backoff"
 )
 
-// splitTarget parses "host1:4123,host2:4123" into its addresses.
+// splitTarget parses "host1:4123,host2:4123" into its addresses. A DNS name with several
+// records (a Kubernetes headless Service, say) also contributes each of its addresses, so
+// the client can reach every member through one name.
 func splitTarget(target string) ([]string, error) {
 	var addrs []string
-	for _, a := range strings.Split(target, ",") {
-		if a = strings.TrimSpace(a); a != "" {
+	seen := map[string]bool{}
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
 			addrs = append(addrs, a)
+		}
+	}
+	for _, a := range strings.Split(target, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		add(a)
+		for _, r := range resolveAll(a) {
+			add(r)
 		}
 	}
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: empty target address", ErrInvalidArgument)
 	}
 	return addrs, nil
+}
+
+// resolveAll returns ip:port for each record of a DNS name with more than one record.
+func resolveAll(addr string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(ips) < 2 {
+		return nil
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = net.JoinHostPort(ip, port)
+	}
+	return out
 }
 
 // dial creates the gRPC connection to one address. grpc.NewClient does not connect: the

@@ -488,3 +488,13 @@ func joinStrings(s []string) string {
 	}
 	return out
 }
+
+func TestSplitTargetListsEveryAddress(t *testing.T) {
+	got, err := splitTarget(" 127.0.0.1:1, 127.0.0.2:2 ,127.0.0.1:1,")
+	if err != nil || len(got) != 2 || got[0] != "127.0.0.1:1" || got[1] != "127.0.0.2:2" {
+		t.Fatalf("got %v %v", got, err)
+	}
+	if _, err := splitTarget(" , "); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("empty target: %v", err)
+	}
+}
