@@ -77,8 +77,15 @@ func TestFailoverKillLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	failoverWorkload(t, 1, 150)
+}
+
+// failoverWorkload runs producers and consumers against a 3-node cluster while it kills the
+// leader `rounds` times (restarting the killed node between rounds), then checks that no
+// acknowledged enqueue was lost or duplicated and no committed item came back.
+func failoverWorkload(t *testing.T, rounds, perProducer int) {
 	c := clustertest.New(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*90*time.Second)
 	defer cancel()
 	admin, err := client.NewAdminClient(c.Addrs())
 	if err != nil {
@@ -89,7 +96,7 @@ func TestFailoverKillLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const producers, perProducer, consumers = 3, 150, 3
+	const producers, consumers = 3, 3
 	var mu sync.Mutex
 	acked := map[string]uint64{}          // unique key → id acknowledged
 	committedAt := map[uint64]time.Time{} // when each id's commit was acknowledged
@@ -98,7 +105,7 @@ func TestFailoverKillLeader(t *testing.T) {
 	idKey := map[uint64]string{}
 	stopConsumers := make(chan struct{})
 	var prodWG, consWG sync.WaitGroup
-	killed := make(chan struct{})
+	killed := make(chan struct{}, rounds)
 
 	for p := 0; p < producers; p++ {
 		prodWG.Add(1)
@@ -112,8 +119,8 @@ func TestFailoverKillLeader(t *testing.T) {
 			defer q.Close()
 			for i := 0; i < perProducer; i++ {
 				key := fmt.Sprintf("p%d-%d", p, i)
-				if p == 0 && i == perProducer/3 {
-					close(killed) // the leader goes down a third of the way in
+				if p == 0 && (i+1)%(perProducer/(rounds+1)) == 0 && len(killed) < cap(killed) {
+					killed <- struct{}{} // the leader goes down at even steps of the run
 				}
 				// Idempotent enqueue: an unknown outcome is retried with the same unique key.
 				for {
@@ -176,12 +183,19 @@ func TestFailoverKillLeader(t *testing.T) {
 		}()
 	}
 
-	<-killed
-	leader := c.WaitLeader(10 * time.Second)
-	killedAt := time.Now()
-	c.Kill(leader)
-	newLeader := c.WaitLeader(15 * time.Second)
-	t.Logf("new leader %s after %v", newLeader.ID, time.Since(killedAt))
+	var down *clustertest.Node
+	for r := 0; r < rounds; r++ {
+		<-killed
+		if down != nil {
+			c.Restart(down) // the previous victim rejoins with its data
+		}
+		leader := c.WaitLeader(15 * time.Second)
+		killedAt := time.Now()
+		c.Kill(leader)
+		down = leader
+		newLeader := c.WaitLeader(15 * time.Second)
+		t.Logf("round %d: new leader %s after %v", r+1, newLeader.ID, time.Since(killedAt))
+	}
 
 	prodWG.Wait()
 	// Let consumers drain what is left, then stop them.
