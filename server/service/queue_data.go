@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/fault"
 	"github.com/clbs-io/octopusmq/server/state"
@@ -54,9 +55,13 @@ func (s QueueDataServer) PullItems(ctx context.Context, r *octopusmqv1.PullItems
 	if err := checkDuration("timeout", r.GetTimeout()); err != nil {
 		return nil, err
 	}
-	items, _, err := s.pullOp(r.GetQueueName(), 0, r.GetBatchSize(), asDuration(r.GetTimeout()))(ctx)
+	items, paused, err := s.pullOp(r.GetQueueName(), 0, r.GetBatchSize(), asDuration(r.GetTimeout()))(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(items) == 0 && paused {
+		// As on the stream: a paused queue's pull answers QUEUE_PAUSED at its timeout.
+		return nil, fault.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", r.GetQueueName())
 	}
 	return &octopusmqv1.PullItemsResponse{Items: items}, nil
 }
@@ -87,9 +92,16 @@ func (s QueueDataServer) RequeueItems(ctx context.Context, r *octopusmqv1.Requeu
 	if err := checkQueueName(r.GetQueueName()); err != nil {
 		return nil, err
 	}
+	if len(r.GetItems()) == 0 {
+		return nil, fault.InvalidArgument("items must not be empty")
+	}
 	res, err := s.requeueOp(r.GetQueueName(), r.GetItems())(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// As for commit, delete and extend: a single item answers its own error.
+	if len(res) == 1 && res[0] != nil {
+		return nil, res[0]
 	}
 	return &octopusmqv1.RequeueItemsResponse{Count: succeeded(res)}, nil
 }

@@ -44,6 +44,9 @@ func (q *queueSession) setup(ctx context.Context, req *pb.QueueRequest) (*pb.Que
 	if setup == nil {
 		return queueStatus(corr, fault.InvalidArgument("the first command of a stream must be setup")), false
 	}
+	if err := state.ValidateName("queue_name", setup.GetQueueName()); err != nil {
+		return queueStatus(corr, err), false
+	}
 	if err := q.s.node.ReadBarrier(ctx); err != nil {
 		return queueStatus(corr, q.s.toFault(err)), false
 	}
