@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"iter"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,8 +29,9 @@ type Lock struct {
 	Key   []byte
 	Value []byte
 	// Token is the lock's fencing token: strictly increasing across the cluster for every
-	// lock granted. Pass it to SetKeyWithToken / DeleteKeyWithToken / Release to act on
-	// the key from another client; a stale token is refused with ErrItemBusy.
+	// lock granted. The client that was granted the lock sends it by itself; pass it to
+	// SetKeyWithToken / DeleteKeyWithToken / Release to act on the key from another
+	// client. A stale token (the lock ran out or was released) is refused with ErrItemBusy.
 	Token uint64
 }
 
@@ -45,12 +48,162 @@ type SetOptions struct {
 }
 
 // StorageClient reads, writes and locks the keys of one storage over one multiplexed
-// stream. It is safe for concurrent use. Locks taken on the stream are held by it: the key
-// can be changed through this client without a token.
+// stream. It is safe for concurrent use.
+//
+// A locked key changes only through its holder: the stream that locked it, or a request
+// carrying the lock's fencing token. Locks outlive streams (they last until released or
+// their TTL runs out), so the client remembers the token of every lock it was granted and
+// sends it by itself with UnlockKey, Release, DeleteKey and SetKey of that key: the client
+// stays the holder across reconnects. It forgets a token when the lock is released or the
+// key deleted, when the server refuses it (the lock is gone), and once the lock's TTL has
+// passed on the local clock; from then on the lock has to be taken again.
 type StorageClient struct {
-	m *mux[pb.StorageRequest, pb.StorageResponse]
-	o *options
+	m     *mux[pb.StorageRequest, pb.StorageResponse]
+	o     *options
+	locks heldLocks
 }
+
+// heldLocks is what a StorageClient remembers of the locks it was granted: id → token and
+// key → token. Tokens are strictly increasing, so an entry is only ever replaced by a newer
+// grant, and forgetting is "forget this lock unless a newer one was granted meanwhile".
+type heldLocks struct {
+	mu      sync.Mutex
+	byID    map[uint64]*heldLock
+	byKey   map[string]*heldLock
+	sweepAt int // sweep expired entries when byID reaches this size
+}
+
+type heldLock struct {
+	id    uint64
+	key   string
+	token uint64
+	until time.Time // the lock's end on the local clock (not before the server's, drift aside)
+}
+
+// minSweep is the smallest map size at which expired remembered locks are swept.
+const minSweep = 64
+
+// add remembers a granted lock: l.Token, for ttl from now.
+func (h *heldLocks) add(l *Lock, ttl time.Duration) {
+	if l == nil || l.Token == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byID == nil {
+		h.byID, h.byKey, h.sweepAt = map[uint64]*heldLock{}, map[string]*heldLock{}, minSweep
+	}
+	// The response arrives after the server started the lock: now + ttl is no earlier
+	// than the server's end of the lock.
+	now := time.Now()
+	e := &heldLock{id: l.ID, key: string(l.Key), token: l.Token, until: now.Add(ttl)}
+	if old := h.byID[e.id]; old != nil && old.token > e.token {
+		return // a newer grant already answered
+	}
+	if old := h.byKey[e.key]; old != nil && old.token > e.token {
+		return
+	}
+	h.drop(h.byID[e.id])
+	h.drop(h.byKey[e.key])
+	h.byID[e.id], h.byKey[e.key] = e, e
+	if len(h.byID) >= h.sweepAt {
+		for _, x := range h.byID {
+			if !now.Before(x.until) {
+				h.drop(x)
+			}
+		}
+		h.sweepAt = max(minSweep, 2*len(h.byID))
+	}
+}
+
+// drop removes e (nil: nothing) from both maps.
+func (h *heldLocks) drop(e *heldLock) {
+	if e == nil {
+		return
+	}
+	if h.byID[e.id] == e {
+		delete(h.byID, e.id)
+	}
+	if h.byKey[e.key] == e {
+		delete(h.byKey, e.key)
+	}
+}
+
+// live returns e when its lock may still be current, dropping it otherwise.
+func (h *heldLocks) live(e *heldLock) *heldLock {
+	if e != nil && !time.Now().Before(e.until) {
+		h.drop(e)
+		return nil
+	}
+	return e
+}
+
+// byIDToken is the remembered token of the lock on key id (0: none).
+func (h *heldLocks) byIDToken(id uint64) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.live(h.byID[id]); e != nil {
+		return e.token
+	}
+	return 0
+}
+
+// byKeyToken is the remembered token of the lock on key (0: none).
+func (h *heldLocks) byKeyToken(key []byte) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.live(h.byKey[string(key)]); e != nil {
+		return e.token
+	}
+	return 0
+}
+
+// forgetID forgets the lock on key id unless it is newer than token.
+func (h *heldLocks) forgetID(id, token uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.byID[id]; e != nil && e.token <= token {
+		h.drop(e)
+	}
+}
+
+// forgetKey forgets the lock on key unless it is newer than token.
+func (h *heldLocks) forgetKey(key []byte, token uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.byKey[string(key)]; e != nil && e.token <= token {
+		h.drop(e)
+	}
+}
+
+// settle updates what is remembered after a request on a key that sent token `sent` while
+// the client remembered `held` (both 0 when none), ending the lock on success when ends.
+// forget(t) forgets the remembered lock unless it is newer than t.
+func settle(err error, ends bool, sent, held uint64, forget func(uint64)) {
+	switch {
+	case err == nil:
+		if ends {
+			forget(max(sent, held)) // the current lock was one of these, and it is over
+		}
+	case errors.Is(err, ErrItemNotFound), errors.Is(err, ErrItemNotBusy):
+		forget(held) // no such key, or not locked: the remembered lock is gone
+	case errors.Is(err, ErrItemBusy):
+		if sent != 0 && sent == held {
+			forget(held) // the remembered token was refused: stale
+		}
+	}
+}
+
+// lockTTL is the lock duration the server applies for a requested ttl.
+func lockTTL(ttl *durationpb.Duration) time.Duration {
+	if d := ttl.AsDuration(); ttl != nil && d > 0 {
+		return d
+	}
+	return defaultLockTTL
+}
+
+// defaultLockTTL is the server's lock duration when a request gives none.
+const defaultLockTTL = 60 * time.Second
 
 var storageProtocol = protocol[pb.StorageRequest, pb.StorageResponse]{
 	kind:    "storage",
@@ -110,12 +263,19 @@ func (s *StorageClient) SetKeyWithToken(ctx context.Context, key, value []byte, 
 }
 
 // Set creates or replaces key with value and returns the key's id. A key locked by another
-// holder fails with ErrItemBusy unless o.LockToken is the lock's token.
+// holder fails with ErrItemBusy unless o.LockToken is the lock's token. Without
+// o.LockToken, the token of a lock this client holds on key is sent.
 func (s *StorageClient) Set(ctx context.Context, key, value []byte, o SetOptions) (uint64, error) {
+	held := s.locks.byKeyToken(key)
+	token := o.LockToken
+	if token == 0 {
+		token = held
+	}
 	resp, err := s.do(ctx, false, &pb.StorageRequest{Command: &pb.StorageRequest_Set{Set: &pb.StorageSetRequest{
-		Key: key, Value: value, Ttl: o.TTL, Compress: o.Compress, Delay: o.Delay, LockToken: o.LockToken,
+		Key: key, Value: value, Ttl: o.TTL, Compress: o.Compress, Delay: o.Delay, LockToken: token,
 	}}})
 	if err != nil {
+		settle(err, false, token, held, func(t uint64) { s.locks.forgetKey(key, t) })
 		return 0, err
 	}
 	st := resp.GetStatus()
@@ -168,7 +328,8 @@ func (s *StorageClient) GetKeys(ctx context.Context, ids []uint64) ([]*KeyValue,
 	return out, nil
 }
 
-// LockKey locks key for ttl (nil: 60 s) and returns the key's id. While the key is locked by
+// LockKey locks key for ttl (nil: 60 s) and returns the key's id; the client remembers the
+// lock's token (see StorageClient). While the key is locked by
 // another holder it waits up to the lock timeout (WithLockTimeout, default 0), then fails
 // with ErrItemBusy; a missing key fails with ErrKeyNotFound.
 func (s *StorageClient) LockKey(ctx context.Context, key []byte, ttl *durationpb.Duration) (uint64, error) {
@@ -185,7 +346,9 @@ func (s *StorageClient) LockKeyToken(ctx context.Context, key []byte, ttl *durat
 	resp, err := s.do(ctx, false, &pb.StorageRequest{Command: &pb.StorageRequest_LockKey{LockKey: &pb.StorageLockKeyRequest{
 		Key: key, LockTtl: ttl, Timeout: waitDuration(ctx, timeout),
 	}}})
-	return lockFrom("lock key", resp, err)
+	l, err := lockFrom("lock key", resp, err)
+	s.locks.add(l, lockTTL(ttl))
+	return l, err
 }
 
 // LockAny locks some unlocked key starting with prefix (any key when empty) for ttl (nil:
@@ -205,7 +368,9 @@ func (s *StorageClient) LockAnyToken(ctx context.Context, prefix []byte, ttl *du
 	resp, err := s.do(ctx, false, &pb.StorageRequest{Command: &pb.StorageRequest_LockAnyWithId{LockAnyWithId: &pb.StorageLockAnyWithIdRequest{
 		Timeout: waitDuration(ctx, timeout), KeyPrefix: prefix, LockTtl: ttl,
 	}}})
-	return lockFrom("lock any", resp, err)
+	l, err := lockFrom("lock any", resp, err)
+	s.locks.add(l, lockTTL(ttl))
+	return l, err
 }
 
 func lockFrom(op string, resp *pb.StorageResponse, err error) (*Lock, error) {
@@ -219,31 +384,47 @@ func lockFrom(op string, resp *pb.StorageResponse, err error) (*Lock, error) {
 	return &Lock{ID: d.GetId(), Key: d.GetKey(), Value: d.GetValue(), Token: d.GetLockToken()}, nil
 }
 
-// UnlockKey releases the lock on the key with id (ErrItemNotBusy when it is not locked).
+// UnlockKey releases this client's lock on the key with id: ErrItemNotBusy when it is not
+// locked, ErrItemNotFound when there is no such key, ErrItemBusy when the lock is not this
+// client's (another holder's, or this client's lock ran out and was granted again).
 func (s *StorageClient) UnlockKey(ctx context.Context, id uint64) error {
 	return s.Release(ctx, id, false, 0)
 }
 
-// Release releases the lock on the key with id, deleting the key when del is set. A non-zero
-// token must be the lock's current token (ErrItemBusy otherwise); it lets another client
-// release the lock.
+// Release releases the lock on the key with id, deleting the key when del is set. Only the
+// holder may: with token 0 the client sends the token of its own lock on id, a non-zero
+// token must be the lock's current token (it lets another client release the lock).
+// Otherwise ErrItemBusy; ErrItemNotBusy when the key is not locked, ErrItemNotFound when
+// there is no such key.
 func (s *StorageClient) Release(ctx context.Context, id uint64, del bool, token uint64) error {
+	held := s.locks.byIDToken(id)
+	if token == 0 {
+		token = held
+	}
 	_, err := s.do(ctx, false, &pb.StorageRequest{Command: &pb.StorageRequest_ReleaseId{ReleaseId: &pb.StorageReleaseIdRequest{
 		Id: id, Delete: del, LockToken: token,
 	}}})
+	settle(err, true, token, held, func(t uint64) { s.locks.forgetID(id, t) })
 	return err
 }
 
-// DeleteKey deletes key (ErrItemBusy when another holder has it locked).
+// DeleteKey deletes key (ErrItemBusy when another holder has it locked). The token of a
+// lock this client holds on key is sent.
 func (s *StorageClient) DeleteKey(ctx context.Context, key []byte) error {
 	return s.DeleteKeyWithToken(ctx, key, 0)
 }
 
-// DeleteKeyWithToken deletes a key locked by another client, proving the lock with its token.
+// DeleteKeyWithToken deletes a key locked by another client, proving the lock with its token
+// (0: the token of a lock this client holds on key, if any).
 func (s *StorageClient) DeleteKeyWithToken(ctx context.Context, key []byte, token uint64) error {
+	held := s.locks.byKeyToken(key)
+	if token == 0 {
+		token = held
+	}
 	_, err := s.do(ctx, false, &pb.StorageRequest{Command: &pb.StorageRequest_Delete{Delete: &pb.StorageDeleteRequest{
 		Key: key, LockToken: token,
 	}}})
+	settle(err, true, token, held, func(t uint64) { s.locks.forgetKey(key, t) })
 	return err
 }
 

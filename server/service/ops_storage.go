@@ -49,7 +49,8 @@ func (s *Service) deleteKeyOp(storage string, session uint64, req *pb.StorageDel
 	return s.plainOp(raftpb.Type_TYPE_STORAGE_DELETE, &raftpb.StorageDelete{Storage: storage, Session: session, Request: req})
 }
 
-// releaseOp releases a lock by key id.
+// releaseOp releases a lock by key id (holder rule: the locking session, or the lock's
+// current token).
 func (s *Service) releaseOp(storage string, session uint64, req *pb.StorageReleaseIdRequest) func(context.Context) *fault.Error {
 	return s.plainOp(raftpb.Type_TYPE_STORAGE_RELEASE, &raftpb.StorageRelease{Storage: storage, Session: session, Request: req})
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // StorageDataServer implements StorageDataService, the unary key-value data plane behind
-// REST. Without a stream there is no session: a lock taken here is held only by its token.
+// REST. Without a stream there is no session (session 0, which holds nothing): a lock taken
+// here is held only by its token, and a locked key is changed, deleted or released only by
+// a request carrying the lock's current token.
 type StorageDataServer struct {
 	octopusmqv1.UnimplementedStorageDataServiceServer
 	*Service
@@ -120,13 +122,12 @@ func (s StorageDataServer) LockAnyKey(ctx context.Context, r *octopusmqv1.LockAn
 	return &octopusmqv1.LockAnyKeyResponse{Item: d}, nil
 }
 
-// ReleaseKey releases a lock; over REST the lock's token is required.
+// ReleaseKey releases a lock. Only the holder may, and over REST (no session) the holder is
+// whoever carries the lock's current token: without it a locked key answers ITEM_BUSY
+// (409), as PutKey and DeleteKey do.
 func (s StorageDataServer) ReleaseKey(ctx context.Context, r *octopusmqv1.ReleaseKeyRequest) (*octopusmqv1.ReleaseKeyResponse, error) {
 	if err := checkStorageName(r.GetStorageName()); err != nil {
 		return nil, err
-	}
-	if r.GetLockToken() == 0 {
-		return nil, fault.InvalidArgument("lock_token is required to release a lock over REST")
 	}
 	if err := s.releaseOp(r.GetStorageName(), 0, &pb.StorageReleaseIdRequest{Id: r.GetId(), Delete: r.GetDelete(), LockToken: r.GetLockToken()})(ctx); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // keysPageSize is the number of keys in one get_keys / get_keys_next page.
@@ -18,8 +19,12 @@ type StorageServer struct {
 	*Service
 }
 
-// StorageConnect serves one storage stream. Locks taken on it are held by its session (and
-// by their token); they outlive the stream until released or their lock_ttl runs out.
+// StorageConnect serves one storage stream. Locks taken on it are held by its session and
+// by their token: a locked key is set, deleted or released (release_id) only from the
+// locking stream or by a request carrying the lock's current token, from any stream;
+// anything else is ITEM_BUSY, a stale token included. Locks outlive the stream until
+// released or their lock_ttl runs out, so a client that reconnects proves its locks with
+// their tokens.
 func (s StorageServer) StorageConnect(stream grpcpb.StorageService_StorageConnectServer) error {
 	return serveStream[pb.StorageRequest, pb.StorageResponse](stream, &storageSession{
 		s: s.Service, id: s.newSession(), listings: map[uint64]*listing{},
@@ -61,6 +66,9 @@ func (ss *storageSession) setup(ctx context.Context, req *pb.StorageRequest) (*p
 	setup := req.GetSetup()
 	if setup == nil {
 		return storageStatus(corr, fault.InvalidArgument("the first command of a stream must be setup")), false
+	}
+	if err := state.ValidateName("storage_name", setup.GetStorageName()); err != nil {
+		return storageStatus(corr, err), false
 	}
 	if err := ss.s.node.ReadBarrier(ctx); err != nil {
 		return storageStatus(corr, ss.s.toFault(err)), false

@@ -56,8 +56,11 @@ type Entry struct {
 // locks whose lock_until passed by now as released. Counts has no now: it counts as of the
 // last Advance or change.
 //
-// Locks are not reentrant: Lock on a key the same session holds is ITEM_BUSY. A lock
-// belongs to no connection: it survives the locking stream's disconnect and ends only by
+// Locks are not reentrant: Lock on a key the same session holds is ITEM_BUSY. A locked key
+// changes only through its holder (Set, Delete and Release alike): the session that locked
+// it, or a request carrying its current token; anyone else gets ITEM_BUSY, and so does a
+// stale token, whatever the session (the fence). A lock belongs to no connection: it
+// survives the locking stream's disconnect (its token still proves it) and ends only by
 // Release, by its lock ttl, or with its key (Delete by the holder, or ttl expiry).
 //
 // Cost: Set, Delete, Get, Lock, Release and each deadline fired by Advance are O(log n);
@@ -304,11 +307,12 @@ func (s *Storage) LockAny(now int64, session uint64, prefix []byte, ttl time.Dur
 }
 
 // Release unlocks key id, deleting it when del. ITEM_NOT_FOUND when unknown, ITEM_NOT_BUSY
-// when not locked, ITEM_BUSY when token != 0 and is not the current token.
+// when not locked, ITEM_BUSY when the caller is not the lock's holder.
 //
-// Any session may release (session is not checked): a lock survives its stream's
-// disconnect, so a reconnecting holder releases by id; pass the token to be fenced against
-// a lock that ran out and was granted again meanwhile. A key past its ttl is unknown.
+// The holder rule is Set's: with a non-zero token it must be the lock's current token
+// (whatever the session), so a stale token is refused; with token 0 the session must be the
+// locking session (0 never matches). A lock survives its stream's disconnect, so a holder
+// that reconnects (a new session) releases with the token. A key past its ttl is unknown.
 func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token uint64) *fault.Error {
 	s.Advance(now)
 	e, ok := s.byID[id]
@@ -318,9 +322,8 @@ func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token 
 	if !e.locked {
 		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "key id %d is not locked", id)
 	}
-	if token != 0 && token != e.token {
-		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
-			"lock token %d is not the current lock of key id %d", token, id)
+	if err := checkHolder(e, session, token); err != nil {
+		return err
 	}
 	if del {
 		s.remove(e)

@@ -280,7 +280,7 @@ func TestLock(t *testing.T) {
 	// Tokens strictly increase across keys and relocks.
 	mustSet(t, s, t0, 1, c, "k2", "v")
 	last := e.LockToken
-	if err := s.Release(t0, 9, e.ID, false, 0); err != nil {
+	if err := s.Release(t0, 1, e.ID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	now := t0
@@ -291,7 +291,7 @@ func TestLock(t *testing.T) {
 		}
 		last = x.LockToken
 		if i%3 != 0 {
-			if err := s.Release(now, 9, x.ID, false, 0); err != nil {
+			if err := s.Release(now, uint64(i), x.ID, false, 0); err != nil {
 				t.Fatal(err)
 			}
 		} else {
@@ -359,7 +359,7 @@ func TestHolderRule(t *testing.T) {
 		{"wrong token", 8, func(cur uint64) uint64 { return cur + 100 }, stBusy},
 		{"holder session with a stale token", holder, func(cur uint64) uint64 { return cur - 1 }, stBusy},
 	}
-	for _, op := range []string{"set", "delete"} {
+	for _, op := range []string{"set", "delete", "release"} {
 		for _, x := range cases {
 			t.Run(op+"/"+x.name, func(t *testing.T) {
 				s, c := New("s"), &counters{}
@@ -374,8 +374,10 @@ func TestHolderRule(t *testing.T) {
 					if err == nil && gotID != id {
 						t.Fatalf("id %d, want %d", gotID, id)
 					}
-				} else {
+				} else if op == "delete" {
 					err = s.Delete(t0+1, x.session, []byte("k"), tok)
+				} else {
+					err = s.Release(t0+1, x.session, e.ID, false, tok)
 				}
 				wantStatus(t, err, x.want, op)
 				g, gerr := s.Get(t0+1, []byte("k"))
@@ -383,6 +385,14 @@ func TestHolderRule(t *testing.T) {
 				case x.want != stOK:
 					if gerr != nil || string(g.Value) != "v" || !g.Locked || g.LockToken != e.LockToken {
 						t.Fatalf("refused %s changed the key: %+v %v", op, g, gerr)
+					}
+				case op == "release":
+					if gerr != nil || string(g.Value) != "v" || g.Locked || g.LockToken != 0 {
+						t.Fatalf("after release: %+v %v", g, gerr)
+					}
+					wantCounts(t, s, 1, 0)
+					if s.NextDeadline() != 0 {
+						t.Fatal("lock deadline survived the release")
 					}
 				case op == "set":
 					// The holder's set keeps the lock: same token, same lock_until.
@@ -411,6 +421,8 @@ func TestHolderRule(t *testing.T) {
 		_, err := s.Set(t0, 0, setReq("k", "x"), c)
 		wantStatus(t, err, stBusy, "Set by session 0 on a session-0 lock")
 		wantStatus(t, s.Delete(t0, 0, []byte("k"), 0), stBusy, "Delete by session 0")
+		e, _ := s.Get(t0, []byte("k"))
+		wantStatus(t, s.Release(t0, 0, e.ID, false, 0), stBusy, "Release by session 0")
 	})
 	t.Run("stale token after release", func(t *testing.T) {
 		s, c := New("s"), &counters{}
@@ -438,8 +450,12 @@ func TestRelease(t *testing.T) {
 	wantStatus(t, s.Release(t0, 1, id, true, 99), stNotBusy, "not locked, with a token")
 	e := mustLock(t, s, t0, 1, "k", time.Minute, c)
 	wantStatus(t, s.Release(t0, 1, id, false, e.LockToken+1), stBusy, "wrong token")
-	// Any session may release without a token (reconnecting holder).
-	wantStatus(t, s.Release(t0, 2, id, false, 0), stOK, "release by another session")
+	// Only the holder releases: another session without the token is refused...
+	wantStatus(t, s.Release(t0, 2, id, false, 0), stBusy, "release by another session")
+	wantStatus(t, s.Release(t0, 2, id, true, 0), stBusy, "release+delete by another session")
+	wantCounts(t, s, 1, 1)
+	// ...while the token proves the lock from anywhere (a reconnected holder).
+	wantStatus(t, s.Release(t0, 2, id, false, e.LockToken), stOK, "release by token from another session")
 	wantCounts(t, s, 1, 0)
 	if s.NextDeadline() != 0 {
 		t.Fatal("lock deadline left after release")
@@ -454,6 +470,15 @@ func TestRelease(t *testing.T) {
 	id = mustSet(t, s, t0, 1, c, "k", "v")
 	mustLock(t, s, t0, 1, "k", time.Second, c)
 	wantStatus(t, s.Release(t0+sec, 1, id, false, 0), stNotBusy, "release after lock ttl")
+	// The holder session releases without a token.
+	mustLock(t, s, t0+sec, 1, "k", time.Minute, c)
+	wantStatus(t, s.Release(t0+sec, 1, id, false, 0), stOK, "release by the holder session")
+	// A lock that ran out and was granted again: the old token is refused, the new works.
+	old := mustLock(t, s, t0+sec, 1, "k", time.Second, c)
+	cur := mustLock(t, s, t0+2*sec, 2, "k", time.Minute, c)
+	wantStatus(t, s.Release(t0+2*sec, 1, id, false, old.LockToken), stBusy, "release with the expired lock's token")
+	wantStatus(t, s.Release(t0+2*sec, 1, id, false, 0), stBusy, "release by the expired lock's session")
+	wantStatus(t, s.Release(t0+2*sec, 3, id, false, cur.LockToken), stOK, "release with the current token")
 }
 
 func TestLockAnyPrefix(t *testing.T) {

@@ -168,7 +168,7 @@ func (m *refModel) lockAny(now int64, session uint64, prefix string, ttl time.Du
 	return "", 0, false
 }
 
-func (m *refModel) release(now int64, id uint64, del bool, tok uint64) pb.StatusCode {
+func (m *refModel) release(now int64, session, id uint64, del bool, tok uint64) pb.StatusCode {
 	m.advance(now)
 	for k, e := range m.keys {
 		if e.id != id {
@@ -177,7 +177,7 @@ func (m *refModel) release(now int64, id uint64, del bool, tok uint64) pb.Status
 		switch {
 		case !e.locked:
 			return stNotBusy
-		case tok != 0 && tok != e.token:
+		case !m.holderOK(e, session, tok):
 			return stBusy
 		case del:
 			delete(m.keys, k)
@@ -392,10 +392,10 @@ func runModel(t *testing.T, seed int64, steps int) {
 		case op < 75:
 			id, del, tok := pickID(), rng.Intn(3) == 0, pickToken()
 			err := s.Release(now, session, id, del, tok)
-			mst := m.release(now, id, del, tok)
+			mst := m.release(now, session, id, del, tok)
 			tally[fmt.Sprint("release ", mst)]++
 			if status(err) != mst {
-				t.Fatalf("step %d: Release(%d, %v, %d) = %v, model %v", step, id, del, tok, err, mst)
+				t.Fatalf("step %d: Release(%d, s%d, %v, %d) = %v, model %v", step, id, session, del, tok, err, mst)
 			}
 		case op < 83:
 			e, err := s.Get(readNow, []byte(key))
