@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -78,15 +79,34 @@ func run(args []string) error {
 	}
 	var joinAddrs []string
 	if *join != "" {
-		if len(peers) > 0 {
-			return fmt.Errorf("--join and --initial-cluster exclude each other: a node either forms the initial cluster or joins a running one")
-		}
 		joinAddrs = strings.Split(*join, ",")
+	}
+	// A node listed in --initial-cluster forms it; one that is not (a StatefulSet scaled past
+	// its initial size, say) waits to be added, through --join or an AddMember call.
+	bootstrap := len(joinAddrs) == 0
+	if len(peers) > 0 {
+		listed := false
+		for _, p := range peers {
+			listed = listed || string(p.ID) == *nodeID
+		}
+		if listed && len(joinAddrs) > 0 {
+			return fmt.Errorf("--join is for nodes outside --initial-cluster; %q is listed in it", *nodeID)
+		}
+		if !listed {
+			bootstrap, peers = false, nil
+		}
+	}
+	if *raftAdvertise == "" {
+		adv, err := defaultRaftAdvertise(*raftBind, bootstrap && len(peers) == 0)
+		if err != nil {
+			return err
+		}
+		*raftAdvertise = adv
 	}
 	srv, err := server.Start(server.Config{
 		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
 		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise,
-		Bootstrap: len(joinAddrs) == 0, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
+		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: service.Limits{MaxValueBytes: *maxValue}, ShutdownGrace: *grace,
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
@@ -149,4 +169,21 @@ func parseInitialCluster(v string) ([]raft.Server, error) {
 		out = append(out, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter})
 	}
 	return out, nil
+}
+
+// defaultRaftAdvertise is --raft-bind, unless its host is unspecified (0.0.0.0): a single
+// node then advertises loopback (it has no peers to reach it), while a cluster member must
+// say which address its peers dial.
+func defaultRaftAdvertise(bind string, single bool) (string, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("--raft-bind %q: %w", bind, err)
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return bind, nil
+	}
+	if single {
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	return "", fmt.Errorf("--raft-bind %q listens on every interface: set --raft-advertise to the address peers dial", bind)
 }

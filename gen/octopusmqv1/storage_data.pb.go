@@ -743,7 +743,8 @@ type ReleaseKeyRequest struct {
 	Id          uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	// Delete the key as it unlocks.
 	Delete bool `protobuf:"varint,3,opt,name=delete,proto3" json:"delete,omitempty"`
-	// The lock's token (required over REST).
+	// The lock's current token. Over REST there is no stream, so a locked key is released only
+	// with it (otherwise ITEM_BUSY, HTTP 409).
 	LockToken     uint64 `protobuf:"varint,4,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

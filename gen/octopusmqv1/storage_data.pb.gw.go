@@ -436,7 +436,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -456,7 +456,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -476,7 +476,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -516,7 +516,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}:lock"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}:lock"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -614,7 +614,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -631,7 +631,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -648,7 +648,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -682,7 +682,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key}:lock"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/keys/{key=**}:lock"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -733,11 +733,11 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 }
 
 var (
-	pattern_StorageDataService_PutKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
-	pattern_StorageDataService_GetKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
-	pattern_StorageDataService_DeleteKey_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
+	pattern_StorageDataService_PutKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
+	pattern_StorageDataService_GetKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
+	pattern_StorageDataService_DeleteKey_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
 	pattern_StorageDataService_ListKeys_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "storages", "storage_name", "keys"}, ""))
-	pattern_StorageDataService_LockKey_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, "lock"))
+	pattern_StorageDataService_LockKey_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, "lock"))
 	pattern_StorageDataService_LockAnyKey_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "storages", "storage_name"}, "lockAny"))
 	pattern_StorageDataService_ReleaseKey_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "storages", "storage_name"}, "release"))
 )

@@ -3680,7 +3680,10 @@ type StorageReleaseIdRequest struct {
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Delete the key as it unlocks.
 	Delete bool `protobuf:"varint,2,opt,name=delete,proto3" json:"delete,omitempty"`
-	// (extension) When set, the release is refused (ITEM_BUSY) unless it is the current token.
+	// (extension) The lock's current fencing token. A locked key is released only by its
+	// holder: the stream that locked it, or a request carrying this token from any stream (for
+	// example after a reconnect). Otherwise, and for a stale token (its lock ran out or was
+	// released), ITEM_BUSY. An unknown id is ITEM_NOT_FOUND; an unlocked one ITEM_NOT_BUSY.
 	LockToken     uint64 `protobuf:"varint,3,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
