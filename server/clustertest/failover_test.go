@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -270,6 +271,14 @@ func TestFollowerRestartCatchesUp(t *testing.T) {
 	code, body := httpDo(t, "GET", follower.URL()+"/v1/storages", "")
 	if code != 200 || strings.Count(body, `"storageName"`) != 120 {
 		t.Fatalf("storages through the restarted follower: %d, %d", code, strings.Count(body, `"storageName"`))
+	}
+	// The leader had truncated the entries the follower missed: it caught up by snapshot.
+	logText, err := os.ReadFile(follower.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logText), "Installed remote snapshot") {
+		t.Fatal("the returning follower did not install a snapshot from the leader")
 	}
 }
 
