@@ -44,3 +44,29 @@ func BenchmarkStreamEnqueue(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkStreamEnqueueSequential is the latency of one enqueue at a time on one stream.
+func BenchmarkStreamEnqueueSequential(b *testing.B) {
+	srv := servertest.Start(b)
+	ctx := context.Background()
+	admin, err := client.NewAdminClient(srv.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CreateQueue(ctx, client.QueueConfig{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	q, err := client.NewQueueClient(srv.Addr, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	value := make([]byte, 256)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := q.Enqueue(ctx, &client.InputItem{Value: value}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
