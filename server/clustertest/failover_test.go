@@ -194,7 +194,7 @@ func failoverWorkload(t *testing.T, rounds, perProducer int) {
 		killedAt := time.Now()
 		c.Kill(leader)
 		down = leader
-		newLeader := c.WaitLeader(15 * time.Second)
+		newLeader := c.WaitLeader(5 * time.Second) // ten election timeouts
 		t.Logf("round %d: new leader %s after %v", r+1, newLeader.ID, time.Since(killedAt))
 	}
 

@@ -18,13 +18,31 @@ import (
 // the applied index for linearizable reads.
 type fsm struct {
 	st      *state.State
+	self    raft.ServerID
 	applied atomic.Uint64
+	// soleVoter: the configuration has exactly one voter, this node. No other node can
+	// then be elected, so a leader's reads need no VerifyLeader round (see ReadBarrier).
+	soleVoter atomic.Bool
 
 	mu      sync.Mutex
 	advance chan struct{} // closed and replaced whenever applied grows
 }
 
-func newFSM(st *state.State) *fsm { return &fsm{st: st, advance: make(chan struct{})} }
+func newFSM(st *state.State, self raft.ServerID) *fsm {
+	return &fsm{st: st, self: self, advance: make(chan struct{})}
+}
+
+// setConfiguration records whether c has this node as its only voter.
+func (f *fsm) setConfiguration(c raft.Configuration) {
+	voters, self := 0, false
+	for _, s := range c.Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			self = self || s.ID == f.self
+		}
+	}
+	f.soleVoter.Store(voters == 1 && self)
+}
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
@@ -35,6 +53,10 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	for i, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			f.setConfiguration(raft.DecodeConfiguration(l.Data))
+			continue
+		}
 		if l.Type != raft.LogCommand {
 			continue
 		}

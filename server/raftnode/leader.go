@@ -67,6 +67,10 @@ func (n *Node) lead(ctx context.Context) {
 		}
 		n.log.Warn("leader barrier failed; retrying", "err", err)
 	}
+	// The configuration may have come from a snapshot rather than through the FSM.
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		n.fsm.setConfiguration(f.Configuration())
+	}
 	n.mu.Lock()
 	close(n.leaderReady)
 	n.mu.Unlock()

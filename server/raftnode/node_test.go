@@ -2,7 +2,9 @@ package raftnode
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/hashicorp/raft"
 	"io"
 	"log/slog"
 	"net"
@@ -89,6 +91,20 @@ func TestReadBarrierOnLeader(t *testing.T) {
 	}
 	if !n.Ready() || !n.IsLeader() {
 		t.Fatal("a bootstrapped single node should be the ready leader")
+	}
+	if !n.fsm.soleVoter.Load() {
+		t.Fatal("a single node should know it is the only voter (reads need no VerifyLeader round)")
+	}
+	// With a second voter in the configuration the shortcut is off.
+	n.fsm.setConfiguration(raft.Configuration{Servers: []raft.Server{
+		{ID: "n1", Address: "a", Suffrage: raft.Voter}, {ID: "n2", Address: "b", Suffrage: raft.Voter}}})
+	if n.fsm.soleVoter.Load() {
+		t.Fatal("two voters: reads must verify leadership")
+	}
+	n.fsm.setConfiguration(raft.Configuration{Servers: []raft.Server{
+		{ID: "n1", Address: "a", Suffrage: raft.Voter}, {ID: "n2", Address: "b", Suffrage: raft.Nonvoter}}})
+	if !n.fsm.soleVoter.Load() {
+		t.Fatal("a non-voter cannot be elected: this node is still the only voter")
 	}
 }
 
