@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/managementpb"
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/pb"
@@ -346,5 +347,43 @@ func TestRestartFromSnapshot(t *testing.T) {
 	code, body := httpDo(t, "GET", srv.URL+"/v1/queues", "")
 	if code != 200 || strings.Count(body, `"queueName"`) != 62 || !strings.Contains(body, "after2") {
 		t.Fatalf("after snapshot restart: %d, %d queues", code, strings.Count(body, `"queueName"`))
+	}
+}
+
+// TestShutdownDrainsStreams: closing the server ends open streams at once (clients are
+// told to reconnect) instead of waiting out the shutdown grace period.
+func TestShutdownDrainsStreams(t *testing.T) {
+	srv := servertest.Start(t)
+	if code, body := httpDo(t, "POST", srv.URL+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	conn := dial(t, srv.Addr)
+	stream, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.QueueRequest{Command: &pb.QueueRequest_Setup{Setup: &pb.SetupRequest{QueueName: "jobs"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	// A long poll is waiting when the server stops.
+	if err := stream.Send(&pb.QueueRequest{CorrelationId: 7, Command: &pb.QueueRequest_Pull{Pull: &pb.PullRequest{Timeout: durationpb.New(time.Minute)}}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	srv.Stop() // the test server's grace period is 2 s
+	if took := time.Since(start); took >= 2*time.Second {
+		t.Fatalf("shutdown waited %v: streams were not drained", took)
+	}
+	for {
+		_, err := stream.Recv()
+		if err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("stream ended with %v, want UNAVAILABLE", err)
+			}
+			break
+		}
 	}
 }

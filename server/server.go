@@ -75,6 +75,7 @@ type Server struct {
 	health *health.Server
 	gwConn *grpc.ClientConn
 	fwd    *forwarder
+	svc    *service.Service
 
 	serveErr  chan error
 	closed    chan struct{}
@@ -124,6 +125,7 @@ func Start(cfg Config) (*Server, error) {
 	s.closedCtx, s.cancel = context.WithCancel(context.Background())
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	svc := service.New(node, cfg.Limits, cfg.Logger)
+	s.svc = svc
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(svc.MaxMessageBytes()),
@@ -195,6 +197,11 @@ func (s *Server) Close() error {
 		if s.grpc != nil {
 			done := make(chan struct{})
 			go func() { s.grpc.GracefulStop(); close(done) }()
+			if s.svc != nil {
+				// GracefulStop refuses new streams; end the open ones now instead of
+				// waiting out the grace period for clients to close them.
+				s.svc.Drain()
+			}
 			select {
 			case <-done:
 			case <-ctx.Done():

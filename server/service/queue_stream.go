@@ -19,7 +19,7 @@ type QueuesServer struct {
 // Connect serves one queue stream. Items pulled on it are leased to its session and return
 // to the queue when it ends.
 func (s QueuesServer) Connect(stream grpcpb.QueuesService_ConnectServer) error {
-	return serveStream[pb.QueueRequest, pb.QueueResponse](stream, &queueSession{s: s.Service, id: s.newSession()})
+	return serveStream[pb.QueueRequest, pb.QueueResponse](stream, &queueSession{s: s.Service, id: s.newSession()}, s.draining)
 }
 
 type queueSession struct {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/clbs-io/octopusmq/server/raftnode"
@@ -32,7 +33,14 @@ type Service struct {
 
 	sessionBase uint64
 	sessionSeq  atomic.Uint64
+
+	draining  chan struct{}
+	drainOnce sync.Once
 }
+
+// Drain ends every open stream (shutdown): their in-flight commands are answered, their
+// sessions closed, and clients told to reconnect.
+func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // New returns the services of node.
 func New(node *raftnode.Node, limits Limits, log *slog.Logger) *Service {
@@ -42,7 +50,7 @@ func New(node *raftnode.Node, limits Limits, log *slog.Logger) *Service {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Service{
-		node: node, state: node.State(), limits: limits, log: log,
+		node: node, state: node.State(), limits: limits, log: log, draining: make(chan struct{}),
 		// Session ids must be unique across nodes and restarts: a random high half
 		// (per process) and a counter.
 		sessionBase: binary.LittleEndian.Uint64(b[:]) &^ 0xFFFFFFFF,

@@ -28,7 +28,7 @@ type StorageServer struct {
 func (s StorageServer) StorageConnect(stream grpcpb.StorageService_StorageConnectServer) error {
 	return serveStream[pb.StorageRequest, pb.StorageResponse](stream, &storageSession{
 		s: s.Service, id: s.newSession(), listings: map[uint64]*listing{},
-	})
+	}, s.draining)
 }
 
 type storageSession struct {

@@ -40,9 +40,30 @@ const (
 	opWait                // may wait long (pull, lock): nothing waits for it
 )
 
-func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp]) error {
+// serveStream runs one stream until the client closes it or drain is closed (shutdown):
+// then commands in flight are cancelled and answered, the session is closed, and the
+// stream ends with UNAVAILABLE so the client reconnects elsewhere.
+func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp], drain <-chan struct{}) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	type received struct {
+		req *Req
+		err error
+	}
+	reqs := make(chan received)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			select {
+			case reqs <- received{req, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var sendMu sync.Mutex
 	var sendErr error
 	send := func(r *Resp) {
@@ -63,7 +84,16 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp])
 	ready := false
 	var lastWrite <-chan struct{}
 	for {
-		req, err := stream.Recv()
+		var req *Req
+		var err error
+		select {
+		case r := <-reqs:
+			req, err = r.req, r.err
+		case <-drain:
+			cancel()
+			inflight.Wait()
+			return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				// The client closed its side: answer what is in flight, then end.
