@@ -31,6 +31,8 @@ type session[Req, Resp any] interface {
 	close()
 }
 
+var errDraining = errors.New("draining")
+
 // opKind classifies a stream command for ordering.
 type opKind int
 
@@ -90,9 +92,18 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		case r := <-reqs:
 			req, err = r.req, r.err
 		case <-drain:
+			// Answer nothing more: commands in flight end unanswered, so the client sees
+			// the stream end and treats them as lost (reads and pulls are re-sent, writes
+			// have an unknown outcome), rather than as failures of their own.
+			sendMu.Lock()
+			sendErr = errDraining
+			sendMu.Unlock()
 			cancel()
 			inflight.Wait()
 			return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+		case <-ctx.Done():
+			// The client went away (or a send failed): nothing more can be answered.
+			return nil
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
