@@ -1,5 +1,7 @@
 package queue
 
+import "container/heap"
+
 // Indexed binary heaps. Every ordering used here is total (ties broken by id), so what
 // the heaps yield depends only on their contents, never on the order of past operations:
 // two replicas (or a queue and its restored snapshot) with the same items pull the same.
@@ -78,82 +80,54 @@ func (h *itemHeap) clearPos(it *item) {
 	}
 }
 
-func (h *itemHeap) swap(i, j int) {
+// Len, Less, Swap, Push and Pop implement container/heap.Interface; the methods below
+// them are what the engine calls.
+
+func (h *itemHeap) Len() int           { return len(h.s) }
+func (h *itemHeap) Less(i, j int) bool { return h.less(i, j) }
+
+func (h *itemHeap) Swap(i, j int) {
 	h.s[i], h.s[j] = h.s[j], h.s[i]
 	h.setPos(i)
 	h.setPos(j)
 }
 
-func (h *itemHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			return
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h *itemHeap) down(i int) bool {
-	start, n := i, len(h.s)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && h.less(r, l) {
-			c = r
-		}
-		if !h.less(c, i) {
-			break
-		}
-		h.swap(i, c)
-		i = c
-	}
-	return i > start
-}
-
-func (h *itemHeap) push(it *item) {
-	h.s = append(h.s, it)
+func (h *itemHeap) Push(x any) {
+	h.s = append(h.s, x.(*item))
 	h.setPos(len(h.s) - 1)
-	h.up(len(h.s) - 1)
 }
+
+func (h *itemHeap) Pop() any {
+	n := len(h.s) - 1
+	it := h.s[n]
+	h.s[n] = nil
+	h.s = h.s[:n]
+	h.clearPos(it)
+	return it
+}
+
+func (h *itemHeap) push(it *item) { heap.Push(h, it) }
 
 // remove takes it (which must be in h) out of h.
 func (h *itemHeap) remove(it *item) {
-	i, n := h.posOf(it), len(h.s)-1
-	if i != n {
-		h.swap(i, n)
-	}
-	h.s[n] = nil
-	h.s = h.s[:n]
-	if i != n && !h.down(i) {
-		h.up(i)
-	}
-	h.clearPos(it)
-	h.shrink()
+	heap.Remove(h, h.posOf(it))
+	h.s = shrink(h.s)
 }
 
 // fix restores the order after it's key changed.
-func (h *itemHeap) fix(it *item) {
-	if i := h.posOf(it); !h.down(i) {
-		h.up(i)
-	}
-}
+func (h *itemHeap) fix(it *item) { heap.Fix(h, h.posOf(it)) }
 
-// shrink gives back the memory of a heap that emptied a lot (amortised O(1)).
-func (h *itemHeap) shrink() {
-	if c := cap(h.s); c > 64 && len(h.s) < c/4 {
-		if len(h.s) == 0 {
-			h.s = nil
-			return
+// shrink gives back the memory of a heap slice that emptied a lot (amortised O(1)).
+func shrink[T any](s []T) []T {
+	if c := cap(s); c > 64 && len(s) < c/4 {
+		if len(s) == 0 {
+			return nil
 		}
-		s := make([]*item, len(h.s), c/2)
-		copy(s, h.s)
-		h.s = s
+		out := make([]T, len(s), c/2)
+		copy(out, s)
+		return out
 	}
+	return s
 }
 
 // groupHeap orders groups that have visible items by their best visible item.
@@ -161,75 +135,35 @@ type groupHeap struct{ s []*group }
 
 func (h *groupHeap) len() int { return len(h.s) }
 
-func (h *groupHeap) less(i, j int) bool { return readyLess(h.s[i].ready.s[0], h.s[j].ready.s[0]) }
+func (h *groupHeap) Len() int           { return len(h.s) }
+func (h *groupHeap) Less(i, j int) bool { return readyLess(h.s[i].ready.s[0], h.s[j].ready.s[0]) }
 
-func (h *groupHeap) swap(i, j int) {
+func (h *groupHeap) Swap(i, j int) {
 	h.s[i], h.s[j] = h.s[j], h.s[i]
 	h.s[i].pos = int32(i)
 	h.s[j].pos = int32(j)
 }
 
-func (h *groupHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			return
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h *groupHeap) down(i int) bool {
-	start, n := i, len(h.s)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && h.less(r, l) {
-			c = r
-		}
-		if !h.less(c, i) {
-			break
-		}
-		h.swap(i, c)
-		i = c
-	}
-	return i > start
-}
-
-func (h *groupHeap) push(g *group) {
+func (h *groupHeap) Push(x any) {
+	g := x.(*group)
+	g.pos = int32(len(h.s))
 	h.s = append(h.s, g)
-	g.pos = int32(len(h.s) - 1)
-	h.up(len(h.s) - 1)
 }
 
-func (h *groupHeap) remove(g *group) {
-	i, n := int(g.pos), len(h.s)-1
-	if i != n {
-		h.swap(i, n)
-	}
+func (h *groupHeap) Pop() any {
+	n := len(h.s) - 1
+	g := h.s[n]
 	h.s[n] = nil
 	h.s = h.s[:n]
-	if i != n && !h.down(i) {
-		h.up(i)
-	}
 	g.pos = -1
-	if c := cap(h.s); c > 64 && len(h.s) < c/4 {
-		if len(h.s) == 0 {
-			h.s = nil
-			return
-		}
-		s := make([]*group, len(h.s), c/2)
-		copy(s, h.s)
-		h.s = s
-	}
+	return g
 }
 
-func (h *groupHeap) fix(g *group) {
-	if !h.down(int(g.pos)) {
-		h.up(int(g.pos))
-	}
+func (h *groupHeap) push(g *group) { heap.Push(h, g) }
+
+func (h *groupHeap) remove(g *group) {
+	heap.Remove(h, int(g.pos))
+	h.s = shrink(h.s)
 }
+
+func (h *groupHeap) fix(g *group) { heap.Fix(h, int(g.pos)) }

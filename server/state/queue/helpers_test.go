@@ -162,7 +162,7 @@ func invariants(q *Queue) error {
 			if h.posOf(it) != i {
 				return fmt.Errorf("%s: item %d at %d has position %d", name, it.id, i, h.posOf(it))
 			}
-			if i > 0 && h.less(i, (i-1)/2) {
+			if i > 0 && h.Less(i, (i-1)/2) {
 				return fmt.Errorf("%s: heap order broken at %d", name, i)
 			}
 			if q.items[it.id] != it {
@@ -179,7 +179,7 @@ func invariants(q *Queue) error {
 			if g.ready.len() == 0 {
 				return fmt.Errorf("%s: group %q without ready items", name, g.key)
 			}
-			if i > 0 && h.less(i, (i-1)/2) {
+			if i > 0 && h.Less(i, (i-1)/2) {
 				return fmt.Errorf("%s: heap order broken at %d", name, i)
 			}
 		}
