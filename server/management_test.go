@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,23 +188,6 @@ func TestManagementBadInput(t *testing.T) {
 	}
 }
 
-// httpDo sends a request and returns the status and body.
-func httpDo(t *testing.T, method, url, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestManagementREST(t *testing.T) {
 	srv := servertest.Start(t)
 	u := srv.URL
@@ -238,13 +219,13 @@ func TestManagementREST(t *testing.T) {
 		{"GET", "/v1/cluster", "", 200, `"state":"Leader"`},
 	}
 	for _, st := range steps {
-		code, body := httpDo(t, st.method, u+st.path, st.body)
+		code, body := servertest.HTTP(t, st.method, u+st.path, st.body)
 		compact := strings.ReplaceAll(body, " ", "")
 		if code != st.status || !strings.Contains(compact, strings.ReplaceAll(st.contains, " ", "")) {
 			t.Fatalf("%s %s %s: got %d %s, want %d containing %s", st.method, st.path, st.body, code, body, st.status, st.contains)
 		}
 	}
-	code, body := httpDo(t, "GET", u+"/v1/queues", "")
+	code, body := servertest.HTTP(t, "GET", u+"/v1/queues", "")
 	if code != 200 || strings.Contains(body, "other") || !strings.Contains(body, "jobs") {
 		t.Fatalf("final list %d %s", code, body)
 	}
@@ -252,14 +233,14 @@ func TestManagementREST(t *testing.T) {
 
 func TestServesSpecHealthAndReflection(t *testing.T) {
 	srv := servertest.Start(t)
-	code, body := httpDo(t, "GET", srv.URL+"/openapi.json", "")
+	code, body := servertest.HTTP(t, "GET", srv.URL+"/openapi.json", "")
 	if code != 200 || !strings.Contains(body, `"swagger": "2.0"`) || !strings.Contains(body, "/v1/queues/{queueName}/items:pull") {
 		t.Fatalf("openapi: %d %.200s", code, body)
 	}
-	if code, _ := httpDo(t, "GET", srv.URL+"/healthz", ""); code != 200 {
+	if code, _ := servertest.HTTP(t, "GET", srv.URL+"/healthz", ""); code != 200 {
 		t.Fatalf("healthz %d", code)
 	}
-	if code, _ := httpDo(t, "GET", srv.URL+"/metrics", ""); code != 200 {
+	if code, _ := servertest.HTTP(t, "GET", srv.URL+"/metrics", ""); code != 200 {
 		t.Fatalf("metrics %d", code)
 	}
 	conn := dial(t, srv.Addr)
@@ -301,20 +282,20 @@ func TestRestartKeepsCatalogAndItems(t *testing.T) {
 		{"/v1/storages", `{"storageName":"kv"}`},
 		{"/v1/queues/jobs/items", `{"items":[{"value":"aGVsbG8=","priority":3}]}`},
 	} {
-		if code, body := httpDo(t, "POST", srv.URL+st.path, st.body); code != 200 {
+		if code, body := servertest.HTTP(t, "POST", srv.URL+st.path, st.body); code != 200 {
 			t.Fatalf("%s: %d %s", st.path, code, body)
 		}
 	}
 	srv.Restart(t)
-	code, body := httpDo(t, "GET", srv.URL+"/v1/queues/jobs", "")
+	code, body := servertest.HTTP(t, "GET", srv.URL+"/v1/queues/jobs", "")
 	if code != 200 || !strings.Contains(body, `"count":1`) || !strings.Contains(body, `"maxSize":9`) {
 		t.Fatalf("after restart: %d %s", code, body)
 	}
-	code, body = httpDo(t, "GET", srv.URL+"/v1/storages", "")
+	code, body = servertest.HTTP(t, "GET", srv.URL+"/v1/storages", "")
 	if code != 200 || !strings.Contains(body, `"storageName":"kv"`) {
 		t.Fatalf("storages after restart: %d %s", code, body)
 	}
-	code, body = httpDo(t, "POST", srv.URL+"/v1/queues/jobs/items:pull", `{"batchSize":5}`)
+	code, body = servertest.HTTP(t, "POST", srv.URL+"/v1/queues/jobs/items:pull", `{"batchSize":5}`)
 	if code != 200 || !strings.Contains(body, `"value":"aGVsbG8="`) || !strings.Contains(body, `"priority":3`) {
 		t.Fatalf("pull after restart: %d %s", code, body)
 	}
@@ -324,7 +305,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 	srv := servertest.Start(t)
 	// Enough entries to trigger snapshots and log truncation.
 	for i := 0; i < 60; i++ {
-		if code, body := httpDo(t, "POST", srv.URL+"/v1/queues", `{"queueName":"q`+string(rune('A'+i%26))+string(rune('a'+i/26))+`"}`); code != 200 {
+		if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues", `{"queueName":"q`+string(rune('A'+i%26))+string(rune('a'+i/26))+`"}`); code != 200 {
 			t.Fatalf("create %d: %d %s", i, code, body)
 		}
 	}
@@ -334,7 +315,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"after1", "after2"} {
-		if code, body := httpDo(t, "POST", srv.URL+"/v1/queues", `{"queueName":"`+name+`"}`); code != 200 {
+		if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues", `{"queueName":"`+name+`"}`); code != 200 {
 			t.Fatalf("create %s: %d %s", name, code, body)
 		}
 	}
@@ -344,7 +325,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 		entries, _ := os.ReadDir(filepath.Join(srv.DataDir, "raft"))
 		t.Fatalf("no snapshot written; raft dir has %v", entries)
 	}
-	code, body := httpDo(t, "GET", srv.URL+"/v1/queues", "")
+	code, body := servertest.HTTP(t, "GET", srv.URL+"/v1/queues", "")
 	if code != 200 || strings.Count(body, `"queueName"`) != 62 || !strings.Contains(body, "after2") {
 		t.Fatalf("after snapshot restart: %d, %d queues", code, strings.Count(body, `"queueName"`))
 	}
@@ -354,7 +335,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 // told to reconnect) instead of waiting out the shutdown grace period.
 func TestShutdownDrainsStreams(t *testing.T) {
 	srv := servertest.Start(t)
-	if code, body := httpDo(t, "POST", srv.URL+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
+	if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
 	conn := dial(t, srv.Addr)

@@ -6,7 +6,6 @@ package server_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,30 +15,10 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
-// qHTTP sends a JSON request and returns the status and body.
-func qHTTP(t *testing.T, method, url, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 // qHTTPOK sends a request that must answer 200 and decodes its body into out (if not nil).
 func qHTTPOK(t *testing.T, method, url, body string, out any) string {
 	t.Helper()
-	code, resp := qHTTP(t, method, url, body)
+	code, resp := servertest.HTTP(t, method, url, body)
 	if code != http.StatusOK {
 		t.Fatalf("%s %s %s: %d %s", method, url, body, code, resp)
 	}
@@ -239,14 +218,14 @@ func TestQueueRESTStatuses(t *testing.T) {
 		{"bad queue name", "GET", "/bad%20name", "", 400, "queue_name"},
 	}
 	for _, st := range steps {
-		code, body := qHTTP(t, st.method, u+st.path, st.body)
+		code, body := servertest.HTTP(t, st.method, u+st.path, st.body)
 		if code != st.status || !strings.Contains(body, st.contains) {
 			t.Errorf("%s: %s %s %s: got %d %s, want %d containing %s", st.what, st.method, st.path, st.body, code, body, st.status, st.contains)
 		}
 	}
 	// Paused: a pull waits and then answers 400 (QUEUE_PAUSED → FAILED_PRECONDITION).
 	qHTTPOK(t, "POST", u+"/small:pause", `{}`, nil)
-	code, body := qHTTP(t, "POST", u+"/small/items:pull", `{"timeout":"0.1s"}`)
+	code, body := servertest.HTTP(t, "POST", u+"/small/items:pull", `{"timeout":"0.1s"}`)
 	if code != 400 || !strings.Contains(body, "paused") {
 		t.Fatalf("pull of a paused queue: %d %s", code, body)
 	}

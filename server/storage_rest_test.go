@@ -8,8 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -22,30 +20,10 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
-// kvHTTP sends one request and returns its status and body.
-func kvHTTP(t testing.TB, method, url, body string) (int, string) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	kvMust(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	kvMust(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	kvMust(t, err)
-	return resp.StatusCode, string(b)
-}
-
 // kvJSON sends a request, wants status code, and decodes the answer into a generic value.
 func kvJSON(t testing.TB, method, url, body string, code int) map[string]any {
 	t.Helper()
-	got, resp := kvHTTP(t, method, url, body)
+	got, resp := servertest.HTTP(t, method, url, body)
 	if got != code {
 		t.Fatalf("%s %s %s: %d %s, want %d", method, url, body, got, resp, code)
 	}
@@ -135,7 +113,7 @@ func TestStorageREST(t *testing.T) {
 	kvJSON(t, "PUT", base+"/keys/short", `{"value":"","ttl":"0.3s"}`, 200)
 	kvJSON(t, "GET", base+"/keys/short", "", 200)
 	kvEventually(t, "short expires", func() bool {
-		code, _ := kvHTTP(t, "GET", base+"/keys/short", "")
+		code, _ := servertest.HTTP(t, "GET", base+"/keys/short", "")
 		return code == 404
 	})
 
@@ -276,7 +254,7 @@ func TestStorageRESTPaging(t *testing.T) {
 // The fix is {key=**} in the four key routes of api/http.yaml; until then this test skips.
 func TestStorageRESTSlashInKey(t *testing.T) {
 	_, base := kvRESTStart(t)
-	code, body := kvHTTP(t, "PUT", base+"/keys/a%2Fb", `{"value":"`+kvb64("slash")+`"}`)
+	code, body := servertest.HTTP(t, "PUT", base+"/keys/a%2Fb", `{"value":"`+kvb64("slash")+`"}`)
 	if code == 404 && strings.Contains(body, `"Not Found"`) {
 		t.Skipf("keys with '/' cannot be addressed: the gateway has no route for /keys/a%%2Fb (404 %s); api/http.yaml needs {key=**}", body)
 	}
@@ -444,7 +422,7 @@ func TestStorageRESTReadmeCurl(t *testing.T) {
 		if !strings.HasPrefix(u, "http") {
 			u = "http://" + u
 		}
-		code, body := kvHTTP(t, c.method, u, c.body)
+		code, body := servertest.HTTP(t, c.method, u, c.body)
 		want := 200
 		if c.wantCode != 0 {
 			want = c.wantCode

@@ -3,8 +3,6 @@ package clustertest_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/client"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
 func TestClusterFormsAndForwards(t *testing.T) {
@@ -404,19 +403,8 @@ func TestAddAndRemoveMember(t *testing.T) {
 	}
 }
 
-// httpDo sends a JSON request and returns the status and body.
+// httpDo is servertest.HTTP with the JSON answer's spaces removed, for substring checks.
 func httpDo(t *testing.T, method, url, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.ReplaceAll(string(b), " ", "")
+	code, b := servertest.HTTP(t, method, url, body)
+	return code, strings.ReplaceAll(b, " ", "")
 }
