@@ -10,27 +10,20 @@ import (
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 )
 
-// join asks the members listed in Config.Join to add this node, trying each in turn until
-// one accepts (a follower forwards the request to the leader) or the server closes.
-func (s *Server) join(clientAddr string) {
+// memberRequest describes this node to the cluster.
+func (s *Server) memberRequest(clientAddr string) *octopusmqv1.AddMemberRequest {
 	raftAddr := s.cfg.RaftAdvertise
 	if raftAddr == "" {
 		raftAddr = s.cfg.RaftBind
 	}
-	req := &octopusmqv1.AddMemberRequest{Id: s.cfg.NodeID, RaftAddress: raftAddr, ClientAddress: clientAddr}
+	return &octopusmqv1.AddMemberRequest{Id: s.cfg.NodeID, RaftAddress: raftAddr, ClientAddress: clientAddr}
+}
+
+// retry calls try with exponential backoff (200 ms doubling to 5 s) until it reports done
+// or the server closes.
+func (s *Server) retry(try func() (done bool)) {
 	backoff := 200 * time.Millisecond
-	for {
-		for _, addr := range s.cfg.Join {
-			if s.node.IsLeader() || s.node.AppliedIndex() > 0 {
-				return // already part of a cluster
-			}
-			if err := addMember(addr, req); err != nil {
-				s.log.Warn("join attempt failed", "via", addr, "err", err)
-				continue
-			}
-			s.log.Info("joined the cluster", "via", addr)
-			return
-		}
+	for !try() {
 		select {
 		case <-s.closed:
 			return
@@ -40,6 +33,42 @@ func (s *Server) join(clientAddr string) {
 			backoff *= 2
 		}
 	}
+}
+
+// join asks the members listed in Config.Join to add this node, trying each in turn until
+// one accepts (a follower forwards the request to the leader) or the server closes.
+func (s *Server) join(clientAddr string) {
+	req := s.memberRequest(clientAddr)
+	s.retry(func() bool {
+		for _, addr := range s.cfg.Join {
+			if s.node.IsLeader() || s.node.AppliedIndex() > 0 {
+				return true // already part of a cluster
+			}
+			if err := addMember(addr, req); err != nil {
+				s.log.Warn("join attempt failed", "via", addr, "err", err)
+				continue
+			}
+			s.log.Info("joined the cluster", "via", addr)
+			return true
+		}
+		return false
+	})
+}
+
+// publishAddress makes sure the replicated state holds this node's client address, so
+// any node can point clients here when it leads (LEADER_SWITCH) and forward to it. It asks
+// through this node's own port: the forwarder takes the request to the leader.
+func (s *Server) publishAddress(clientAddr string) {
+	req := s.memberRequest(clientAddr)
+	s.retry(func() bool {
+		if s.node.State().MemberAddress(s.cfg.NodeID) == clientAddr {
+			return true
+		}
+		if _, _, err := s.node.WaitLeader(s.closedCtx); err != nil {
+			return true // closing
+		}
+		return s.node.IsMember() && addMember(loopback(s.Addr()), req) == nil
+	})
 }
 
 func addMember(addr string, req *octopusmqv1.AddMemberRequest) error {
@@ -52,34 +81,4 @@ func addMember(addr string, req *octopusmqv1.AddMemberRequest) error {
 	defer cancel()
 	_, err = octopusmqv1.NewClusterServiceClient(conn).AddMember(ctx, req)
 	return err
-}
-
-// publishAddress makes sure the replicated state holds this node's client address, so
-// any node can point clients here when it leads (LEADER_SWITCH) and forward to it. It asks
-// through this node's own port: the forwarder takes the request to the leader.
-func (s *Server) publishAddress(clientAddr string) {
-	raftAddr := s.cfg.RaftAdvertise
-	if raftAddr == "" {
-		raftAddr = s.cfg.RaftBind
-	}
-	req := &octopusmqv1.AddMemberRequest{Id: s.cfg.NodeID, RaftAddress: raftAddr, ClientAddress: clientAddr}
-	backoff := 200 * time.Millisecond
-	for s.node.State().MemberAddress(s.cfg.NodeID) != clientAddr {
-		if _, _, err := s.node.WaitLeader(s.closedCtx); err != nil {
-			return
-		}
-		if s.node.IsMember() {
-			if err := addMember(loopback(s.Addr()), req); err == nil {
-				return
-			}
-		}
-		select {
-		case <-s.closed:
-			return
-		case <-time.After(backoff):
-		}
-		if backoff < 5*time.Second {
-			backoff *= 2
-		}
-	}
 }
