@@ -88,12 +88,21 @@ func (n *Node) lead(ctx context.Context) {
 func (n *Node) tick(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var ticked int64 // the deadline the last tick was for
 	for {
 		applied := n.fsm.waitApplied()
 		wait := time.Hour
 		if d := n.state.NextDeadline(); d != 0 {
 			wait = time.Until(time.Unix(0, d))
-			if wait <= 0 {
+			switch {
+			case wait > 0:
+			case d == ticked:
+				// A tick at or past d did not clear it: an engine bug. Do not spin on it.
+				n.log.Error("a deadline survived its tick; ticking again in a second", "deadline", time.Unix(0, d))
+				wait = time.Second
+				ticked = 0
+			default:
+				ticked = d
 				if _, err := n.prop.submit(raftpb.Type_TYPE_TICK, &raftpb.Tick{}).Wait(ctx); err != nil && ctx.Err() == nil {
 					n.log.Debug("tick", "err", err)
 					wait = 50 * time.Millisecond
@@ -108,12 +117,6 @@ func (n *Node) tick(ctx context.Context) {
 			return
 		case <-applied: // the earliest deadline may have changed
 		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }
