@@ -100,12 +100,18 @@ func dataResponse(e kv.Entry) (*pb.StorageDataResponse, *fault.Error) {
 	return &pb.StorageDataResponse{Id: e.ID, Key: e.Key, Value: v, LockToken: e.LockToken}, nil
 }
 
+// readAtLogTime makes reads see the state at its own clock (the log's time), not this
+// node's wall clock: a key is gone for every read (get, listing, counts) from the entry that
+// expired it on, so reads never disagree about it. The leader's ticker applies that entry
+// as soon as the ttl passes.
+const readAtLogTime = 0
+
 // getKey is a linearizable read of one key.
 func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.StorageDataResponse, bool, *fault.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
-	e, ferr := s.state.StorageGet(storage, time.Now().UnixNano(), key)
+	e, ferr := s.state.StorageGet(storage, readAtLogTime, key)
 	if ferr != nil {
 		return nil, false, ferr
 	}
@@ -121,7 +127,7 @@ func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	es, ferr := s.state.StorageGetByIDs(storage, time.Now().UnixNano(), ids)
+	es, ferr := s.state.StorageGetByIDs(storage, readAtLogTime, ids)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -142,7 +148,7 @@ func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
-	return s.state.StorageKeys(storage, time.Now().UnixNano(), after, prefix, limit, activeIncluded)
+	return s.state.StorageKeys(storage, readAtLogTime, after, prefix, limit, activeIncluded)
 }
 
 // storageInfo is a linearizable read of a storage's counters.
