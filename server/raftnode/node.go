@@ -265,8 +265,21 @@ func (n *Node) WaitLeaderReady(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether a leader is known and this node has applied the log it knows of.
+// Ready reports whether a leader is known and this node has applied the log: for the
+// leader, its election barrier completed; for a follower, it applied what it knows to be
+// committed.
 func (n *Node) Ready() bool {
+	if n.IsLeader() {
+		n.mu.Lock()
+		ready := n.leaderReady
+		n.mu.Unlock()
+		select {
+		case <-ready:
+			return true
+		default:
+			return false
+		}
+	}
 	if id, _ := n.Leader(); id == "" {
 		return false
 	}
