@@ -59,6 +59,7 @@ type Node struct {
 	log       *slog.Logger
 
 	leaders *leaderWatch
+	verify  verifier
 	fresh   bool // no Raft state existed at start
 
 	mu          sync.Mutex
@@ -230,7 +231,10 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.fsm.soleVoter.Load() {
 		return nil
 	}
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.verifyLeader(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return ErrNotLeader
 	}
 	return nil

@@ -137,3 +137,31 @@ func BenchmarkProposeParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/float64(n.Raft().LastIndex()-before), "cmds/entry")
 }
+
+// Concurrent reads share leadership checks and each gets an answer; after shutdown the
+// check fails.
+func TestVerifyLeaderRounds(t *testing.T) {
+	n := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- n.verifyLeader(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Shutdown()
+	if err := n.verifyLeader(ctx); err == nil {
+		t.Fatal("leadership verified after shutdown")
+	}
+}
