@@ -366,6 +366,39 @@ func TestAddAndRemoveMember(t *testing.T) {
 	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
+	// A producer writes through every membership change; idempotent retries (same unique
+	// key) cover requests whose outcome was unknown.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	stop := make(chan struct{})
+	acked := make(chan int, 1)
+	go func() {
+		q, err := client.NewQueueClient(c.Addrs(), "jobs")
+		if err != nil {
+			t.Error(err)
+			acked <- 0
+			return
+		}
+		defer q.Close()
+		n := 0
+		for {
+			key := fmt.Sprintf("k%d", n)
+			if _, err := q.Enqueue(ctx, &client.InputItem{Value: []byte(key), UniqueKey: []byte(key)}); err == nil {
+				n++
+				// Stop only after a success: no attempt with an unknown outcome is left.
+				select {
+				case <-stop:
+					acked <- n
+					return
+				default:
+				}
+			} else if ctx.Err() != nil {
+				t.Errorf("enqueue %s: %v", key, err)
+				acked <- n
+				return
+			}
+		}
+	}()
 	n4 := c.AddNode("n4")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -401,8 +434,17 @@ func TestAddAndRemoveMember(t *testing.T) {
 	if code, body := httpDo(t, "POST", n4.URL()+"/v1/queues", `{"queueName":"after"}`); code != 200 {
 		t.Fatalf("write after removing the leader: %d %s", code, body)
 	}
+	close(stop)
+	n := <-acked
+	if n == 0 {
+		t.Fatal("the producer got no enqueue through")
+	}
+	// Every acknowledged enqueue is in the queue, once.
+	code, body := httpDo(t, "GET", n4.URL()+"/v1/queues/jobs", "")
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"count":%d,`, n)) {
+		t.Fatalf("after %d acknowledged enqueues: %d %s", n, code, body)
+	}
 }
-
 // httpDo is servertest.HTTP with the JSON answer's spaces removed, for substring checks.
 func httpDo(t *testing.T, method, url, body string) (int, string) {
 	code, b := servertest.HTTP(t, method, url, body)
