@@ -445,6 +445,7 @@ func TestAddAndRemoveMember(t *testing.T) {
 		t.Fatalf("after %d acknowledged enqueues: %d %s", n, code, body)
 	}
 }
+
 // httpDo is servertest.HTTP with the JSON answer's spaces removed, for substring checks.
 func httpDo(t *testing.T, method, url, body string) (int, string) {
 	code, b := servertest.HTTP(t, method, url, body)
