@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -61,7 +62,11 @@ func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handl
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.Handler())
+	// Process-wide metrics plus this server's state (its own registry, so several servers
+	// can live in one process, as in tests).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(stateCollector{s})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/cluster/snapshot", s.handleSnapshot)
 	mux.HandleFunc("POST /v1/cluster/snapshot:restore", s.handleRestore)
 	mux.Handle("/", gw)

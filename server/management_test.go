@@ -240,8 +240,17 @@ func TestServesSpecHealthAndReflection(t *testing.T) {
 	if code, _ := servertest.HTTP(t, "GET", srv.URL+"/healthz", ""); code != 200 {
 		t.Fatalf("healthz %d", code)
 	}
-	if code, _ := servertest.HTTP(t, "GET", srv.URL+"/metrics", ""); code != 200 {
-		t.Fatalf("metrics %d", code)
+	if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues", `{"queueName":"metered"}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues/metered/items", `{"items":[{"value":"eA=="},{"value":"eQ=="}]}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	code, metrics := servertest.HTTP(t, "GET", srv.URL+"/metrics", "")
+	for _, want := range []string{`octopusmq_queue_items{queue="metered"} 2`, "octopusmq_raft_leader 1", "octopusmq_grpc_requests_total"} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Fatalf("metrics %d lack %q", code, want)
+		}
 	}
 	conn := dial(t, srv.Addr)
 	ctx := ctxT(t)
