@@ -63,6 +63,8 @@ type Node struct {
 	args     []string
 	cmd      *exec.Cmd
 	done     chan struct{}
+	// ExitCode is the last process's exit code (-1 when killed by a signal).
+	ExitCode int
 }
 
 // URL is the node's HTTP base URL.
@@ -144,6 +146,7 @@ func (c *Cluster) Start(n *Node, bin string) {
 	n.done = make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
+		n.ExitCode = cmd.ProcessState.ExitCode()
 		logf.Close()
 		close(n.done)
 	}()
@@ -162,19 +165,22 @@ func (c *Cluster) Kill(n *Node) {
 	n.cmd = nil
 }
 
-// Stop sends SIGTERM (graceful) and waits.
-func (c *Cluster) Stop(n *Node) {
+// Stop sends SIGTERM (graceful) and waits; it reports whether the process ended by itself
+// within the timeout (else it is killed).
+func (c *Cluster) Stop(n *Node, timeout time.Duration) bool {
 	if n.cmd == nil {
-		return
+		return true
 	}
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	defer func() { n.cmd = nil }()
 	select {
 	case <-n.done:
-	case <-time.After(15 * time.Second):
+		return true
+	case <-time.After(timeout):
 		_ = n.cmd.Process.Kill()
 		<-n.done
+		return false
 	}
-	n.cmd = nil
 }
 
 // Pause sends SIGSTOP; Resume sends SIGCONT.
