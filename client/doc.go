@@ -86,4 +86,14 @@
 // answer ErrItemNotFound or ErrItemNotBusy on a retry, which callers can treat as done.
 // For storage, SetKey is naturally idempotent; locks are fenced by tokens
 // (LockKeyToken, LockAnyToken).
+//
+// # Locks across reconnects
+//
+// A lock belongs to the stream that took it and to its fencing token, and it outlives the
+// stream. The StorageClient remembers the token of every lock it was granted and sends it
+// with UnlockKey, Release, DeleteKey and SetKey of that key, so code written against one
+// stream keeps working after a reconnect; a token whose lock expired or was released is
+// refused (ErrItemBusy), which is what makes it a fence.
+//
+// The server's operators' reference (flags, REST, cluster) is the repository README.
 package client
