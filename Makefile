@@ -29,6 +29,7 @@ tools: $(BUF) $(TOOLS)/bin/.installed
 generate: tools
 	rm -rf gen openapi/octopusmq.swagger.json
 	$(BUF) generate
+	scripts/gendoc.sh
 
 lint: tools
 	$(BUF) lint
