@@ -20,25 +20,12 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
-// qEnv is a test server with an admin client and a test-scoped context.
-type qEnv struct {
-	t     *testing.T
-	srv   *servertest.Server
-	admin *client.AdminClient
-	ctx   context.Context
-}
+// qEnv is a test env for queue tests.
+type qEnv struct{ *env }
 
 func qStart(t *testing.T, opts ...servertest.Option) *qEnv {
 	t.Helper()
-	srv := servertest.Start(t, opts...)
-	a, err := client.NewAdminClient(srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	t.Cleanup(cancel)
-	return &qEnv{t: t, srv: srv, admin: a, ctx: ctx}
+	return &qEnv{startEnv(t, 45*time.Second, opts...)}
 }
 
 func (e *qEnv) createQueue(cfg client.QueueConfig) {

@@ -27,28 +27,16 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
-// kvEnv is a test server with an admin client, the storage "kv" and a test-scoped context.
-type kvEnv struct {
-	t     *testing.T
-	srv   *servertest.Server
-	admin *client.AdminClient
-	ctx   context.Context
-}
+// kvEnv is a test env with the storage "kv".
+type kvEnv struct{ *env }
 
 func kvStart(t *testing.T, opts ...servertest.Option) *kvEnv {
 	t.Helper()
-	srv := servertest.Start(t, opts...)
-	a, err := client.NewAdminClient(srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	if err := a.CreateStorage(ctx, "kv"); err != nil {
+	e := &kvEnv{startEnv(t, 60*time.Second, opts...)}
+	if err := e.admin.CreateStorage(e.ctx, "kv"); err != nil {
 		t.Fatalf("CreateStorage: %v", err)
 	}
-	return &kvEnv{t: t, srv: srv, admin: a, ctx: ctx}
+	return e
 }
 
 // client opens a client of the storage "kv" (a stream of its own), closed when the test ends.
