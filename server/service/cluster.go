@@ -10,6 +10,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
 // ClusterServer implements ClusterService.
@@ -54,7 +55,7 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 		return nil, status.Error(codes.InvalidArgument, "id and raft_address are required")
 	}
 	if !s.node.IsLeader() {
-		return nil, s.toFault(errNotLeader())
+		return nil, s.toFault(raftnode.ErrNotLeader)
 	}
 	r := s.node.Raft()
 	for _, srv := range r.GetConfiguration().Configuration().Servers {
@@ -95,7 +96,7 @@ func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.Remove
 		return nil, status.Error(codes.InvalidArgument, "id is required")
 	}
 	if !s.node.IsLeader() {
-		return nil, s.toFault(errNotLeader())
+		return nil, s.toFault(raftnode.ErrNotLeader)
 	}
 	if err := s.node.Raft().RemoveServer(raft.ServerID(req.GetId()), 0, 30*time.Second).Error(); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "removing member %q: %v", req.GetId(), err)
@@ -106,7 +107,7 @@ func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.Remove
 // TransferLeadership hands leadership to another voter.
 func (s ClusterServer) TransferLeadership(ctx context.Context, req *octopusmqv1.TransferLeadershipRequest) (*octopusmqv1.TransferLeadershipResponse, error) {
 	if !s.node.IsLeader() {
-		return nil, s.toFault(errNotLeader())
+		return nil, s.toFault(raftnode.ErrNotLeader)
 	}
 	r := s.node.Raft()
 	var f raft.Future

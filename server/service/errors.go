@@ -37,8 +37,6 @@ func (s *Service) leaderAddress() string {
 	return s.state.MemberAddress(id)
 }
 
-func errNotLeader() error { return raftnode.ErrNotLeader }
-
 func parseUint(s string) uint64 {
 	n, _ := strconv.ParseUint(s, 10, 64)
 	return n

@@ -24,14 +24,6 @@ func checkQueueName(name string) error {
 	return nil
 }
 
-// errOf returns err as an error, or a nil interface when err is nil.
-func errOf(err *fault.Error) error {
-	if err == nil {
-		return nil
-	}
-	return err
-}
-
 // EnqueueItems adds one item or a batch.
 func (s QueueDataServer) EnqueueItems(ctx context.Context, r *octopusmqv1.EnqueueItemsRequest) (*octopusmqv1.EnqueueItemsResponse, error) {
 	if err := checkQueueName(r.GetQueueName()); err != nil {
