@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
@@ -181,10 +181,10 @@ func notExecuted(err error) bool {
 	if errors.Is(err, raftnode.ErrNotLeader) {
 		return true
 	}
-	var fe *fault.Error
+	var fe *apierr.Error
 	if errors.As(err, &fe) {
 		return fe.Status == pb.StatusCode_STATUS_CODE_LEADER_SWITCH
 	}
 	st, ok := status.FromError(err)
-	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), fault.LeaderSwitchPrefix)
+	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), apierr.LeaderSwitchPrefix)
 }

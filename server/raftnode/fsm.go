@@ -10,7 +10,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -62,7 +62,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		e := &raftpb.Entry{}
 		if err := proto.Unmarshal(l.Data, e); err != nil {
-			out[i] = fault.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt log entry %d: %v", l.Index, err)
+			out[i] = apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt log entry %d: %v", l.Index, err)
 			continue
 		}
 		out[i] = f.st.Apply(e)

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -153,7 +153,7 @@ func (p *proposer) resultLoop() {
 			for i, pr := range in.props {
 				pr.done <- proposalResult{res: resp[i]}
 			}
-		case *fault.Error:
+		case *apierr.Error:
 			failAll(in.props, resp)
 		default:
 			failAll(in.props, errors.New("unexpected apply response"))

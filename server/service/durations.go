@@ -5,19 +5,19 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // checkDuration rejects invalid or negative durations, naming the field.
-func checkDuration(field string, d *durationpb.Duration) *fault.Error {
+func checkDuration(field string, d *durationpb.Duration) *apierr.Error {
 	if d == nil {
 		return nil
 	}
 	if err := d.CheckValid(); err != nil {
-		return fault.InvalidArgument("%s is not a valid duration: %v", field, err)
+		return apierr.InvalidArgument("%s is not a valid duration: %v", field, err)
 	}
 	if d.AsDuration() < 0 {
-		return fault.InvalidArgument("%s must not be negative", field)
+		return apierr.InvalidArgument("%s must not be negative", field)
 	}
 	return nil
 }

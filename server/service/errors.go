@@ -6,26 +6,26 @@ import (
 	"strconv"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
 // toFault turns any error of an operation into the error a client gets. ErrNotLeader
 // becomes LEADER_SWITCH carrying the leader's client address (the request did not run).
-func (s *Service) toFault(err error) *fault.Error {
+func (s *Service) toFault(err error) *apierr.Error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, raftnode.ErrNotLeader):
-		return fault.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", s.leaderAddress())
+		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", s.leaderAddress())
 	case errors.Is(err, raftnode.ErrOutcomeUnknown):
-		return fault.New(pb.StatusCode_STATUS_CODE_ERROR, "%v", err)
+		return apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fault.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "deadline exceeded before the outcome was known")
+		return apierr.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "deadline exceeded before the outcome was known")
 	case errors.Is(err, context.Canceled):
-		return fault.New(pb.StatusCode_STATUS_CODE_ERROR, "request cancelled")
+		return apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "request cancelled")
 	}
-	return fault.From(err)
+	return apierr.From(err)
 }
 
 // leaderAddress is the current leader's client address ("" while unknown).

@@ -8,7 +8,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -16,14 +16,14 @@ import (
 // Each starts in request order and is finished concurrently (see attempt).
 
 // enqueueOp adds items (all or none), waiting up to timeout for room under max_size.
-func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Duration) func(context.Context) (*state.EnqueueResult, *fault.Error) {
+func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Duration) func(context.Context) (*state.EnqueueResult, *apierr.Error) {
 	prepared, ferr := s.prepareItems(items)
 	if ferr != nil {
-		return func(context.Context) (*state.EnqueueResult, *fault.Error) { return nil, ferr }
+		return func(context.Context) (*state.EnqueueResult, *apierr.Error) { return nil, ferr }
 	}
 	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: queue, Items: prepared}, timeout,
 		func(r state.Result) bool { return r.Err != nil && r.Err.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
-	return func(ctx context.Context) (*state.EnqueueResult, *fault.Error) {
+	return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
 		res, err := a.finish(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
@@ -37,17 +37,17 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 
 // prepareItems validates values and compresses those that ask for it, so the log holds the
 // compressed bytes. The caller's messages are not modified.
-func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *fault.Error) {
+func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.Error) {
 	if len(items) == 0 {
-		return nil, fault.InvalidArgument("items must not be empty")
+		return nil, apierr.InvalidArgument("items must not be empty")
 	}
 	out := make([]*pb.InputItem, len(items))
 	for i, it := range items {
 		if it == nil {
-			return nil, fault.InvalidArgument("items[%d] is missing", i)
+			return nil, apierr.InvalidArgument("items[%d] is missing", i)
 		}
 		if len(it.GetValue()) > s.limits.MaxValueBytes {
-			return nil, fault.InvalidArgument("items[%d].value is %d bytes; at most %d are allowed", i, len(it.GetValue()), s.limits.MaxValueBytes)
+			return nil, apierr.InvalidArgument("items[%d].value is %d bytes; at most %d are allowed", i, len(it.GetValue()), s.limits.MaxValueBytes)
 		}
 		if err := checkDuration("ttl", it.GetTtl()); err != nil {
 			return nil, err
@@ -68,13 +68,13 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *fault.E
 
 // pullOp activates up to max items for session, waiting up to timeout for the first.
 // paused reports a paused queue (the caller answers QUEUE_PAUSED where it has no items).
-func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *fault.Error) {
+func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *apierr.Error) {
 	if max < 1 {
 		max = 1
 	}
 	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_PULL, &raftpb.QueuePull{Queue: queue, Session: session, Max: uint32(max)}, timeout,
 		func(r state.Result) bool { return r.Err == nil && len(r.Value.(*state.PullResult).Items) == 0 })
-	return func(ctx context.Context) ([]*pb.Item, bool, *fault.Error) {
+	return func(ctx context.Context) ([]*pb.Item, bool, *apierr.Error) {
 		res, err := a.finish(ctx)
 		if err != nil {
 			return nil, false, s.toFault(err)
@@ -89,7 +89,7 @@ func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.D
 			if d.Compressed {
 				v, derr := decompress(d.Item.GetValue())
 				if derr != nil {
-					return nil, false, fault.From(derr)
+					return nil, false, apierr.From(derr)
 				}
 				items[i].Value = v
 			}
@@ -99,7 +99,7 @@ func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.D
 }
 
 // idsOp submits commit, delete or extend by id and returns one error per id.
-func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.Duration) func(context.Context) (state.PerID, *fault.Error) {
+func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.Duration) func(context.Context) (state.PerID, *apierr.Error) {
 	cmd := &raftpb.QueueIds{Queue: queue, Ids: ids}
 	if lease > 0 {
 		cmd.Lease = durationOf(lease)
@@ -108,10 +108,10 @@ func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.
 }
 
 // requeueOp returns active items to waiting.
-func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.Context) (state.PerID, *fault.Error) {
+func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.Context) (state.PerID, *apierr.Error) {
 	for i, it := range items {
 		if it == nil {
-			return failedPerID(fault.InvalidArgument("items[%d] is missing", i))
+			return failedPerID(apierr.InvalidArgument("items[%d] is missing", i))
 		}
 		if err := checkDuration("ttl", it.GetTtl()); err != nil {
 			return failedPerID(err)
@@ -123,9 +123,9 @@ func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.
 	return s.perIDOp(raftpb.Type_TYPE_QUEUE_REQUEUE, &raftpb.QueueRequeue{Queue: queue, Items: items})
 }
 
-func (s *Service) perIDOp(typ raftpb.Type, cmd proto.Message) func(context.Context) (state.PerID, *fault.Error) {
+func (s *Service) perIDOp(typ raftpb.Type, cmd proto.Message) func(context.Context) (state.PerID, *apierr.Error) {
 	pd := s.node.Submit(typ, cmd)
-	return func(ctx context.Context) (state.PerID, *fault.Error) {
+	return func(ctx context.Context) (state.PerID, *apierr.Error) {
 		res, err := pd.Wait(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
@@ -137,8 +137,8 @@ func (s *Service) perIDOp(typ raftpb.Type, cmd proto.Message) func(context.Conte
 	}
 }
 
-func failedPerID(err *fault.Error) func(context.Context) (state.PerID, *fault.Error) {
-	return func(context.Context) (state.PerID, *fault.Error) { return nil, err }
+func failedPerID(err *apierr.Error) func(context.Context) (state.PerID, *apierr.Error) {
+	return func(context.Context) (state.PerID, *apierr.Error) { return nil, err }
 }
 
 // succeeded counts the ids without error.
@@ -153,7 +153,7 @@ func succeeded(r state.PerID) int32 {
 }
 
 // queueInfo is a linearizable read of a queue's settings and counters.
-func (s *Service) queueInfo(ctx context.Context, queue string) (*pb.ListQueueItem, *fault.Error) {
+func (s *Service) queueInfo(ctx context.Context, queue string) (*pb.ListQueueItem, *apierr.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}

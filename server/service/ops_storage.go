@@ -9,7 +9,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 	"github.com/clbs-io/octopusmq/server/state/kv"
 )
@@ -17,9 +17,9 @@ import (
 // Storage operations shared by the stream (StorageService) and the unary data plane.
 
 // setOp creates or replaces a key and returns its id.
-func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetRequest) func(context.Context) (uint64, *fault.Error) {
+func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetRequest) func(context.Context) (uint64, *apierr.Error) {
 	if len(req.GetValue()) > s.limits.MaxValueBytes {
-		return failed[uint64](fault.InvalidArgument("value is %d bytes; at most %d are allowed", len(req.GetValue()), s.limits.MaxValueBytes))
+		return failed[uint64](apierr.InvalidArgument("value is %d bytes; at most %d are allowed", len(req.GetValue()), s.limits.MaxValueBytes))
 	}
 	if err := checkDuration("ttl", req.GetTtl()); err != nil {
 		return failed[uint64](err)
@@ -32,7 +32,7 @@ func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetReques
 		req.Value = compress(req.GetValue())
 	}
 	pd := s.node.Submit(raftpb.Type_TYPE_STORAGE_SET, &raftpb.StorageSet{Storage: storage, Session: session, Request: req})
-	return func(ctx context.Context) (uint64, *fault.Error) {
+	return func(ctx context.Context) (uint64, *apierr.Error) {
 		res, err := pd.Wait(ctx)
 		if err != nil {
 			return 0, s.toFault(err)
@@ -45,19 +45,19 @@ func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetReques
 }
 
 // deleteKeyOp deletes a key (holder rule applies).
-func (s *Service) deleteKeyOp(storage string, session uint64, req *pb.StorageDeleteRequest) func(context.Context) *fault.Error {
+func (s *Service) deleteKeyOp(storage string, session uint64, req *pb.StorageDeleteRequest) func(context.Context) *apierr.Error {
 	return s.plainOp(raftpb.Type_TYPE_STORAGE_DELETE, &raftpb.StorageDelete{Storage: storage, Session: session, Request: req})
 }
 
 // releaseOp releases a lock by key id (holder rule: the locking session, or the lock's
 // current token).
-func (s *Service) releaseOp(storage string, session uint64, req *pb.StorageReleaseIdRequest) func(context.Context) *fault.Error {
+func (s *Service) releaseOp(storage string, session uint64, req *pb.StorageReleaseIdRequest) func(context.Context) *apierr.Error {
 	return s.plainOp(raftpb.Type_TYPE_STORAGE_RELEASE, &raftpb.StorageRelease{Storage: storage, Session: session, Request: req})
 }
 
-func (s *Service) plainOp(typ raftpb.Type, cmd proto.Message) func(context.Context) *fault.Error {
+func (s *Service) plainOp(typ raftpb.Type, cmd proto.Message) func(context.Context) *apierr.Error {
 	pd := s.node.Submit(typ, cmd)
-	return func(ctx context.Context) *fault.Error {
+	return func(ctx context.Context) *apierr.Error {
 		res, err := pd.Wait(ctx)
 		if err != nil {
 			return s.toFault(err)
@@ -68,7 +68,7 @@ func (s *Service) plainOp(typ raftpb.Type, cmd proto.Message) func(context.Conte
 
 // lockOp locks a key (any=false) or any unlocked visible key with prefix (any=true),
 // waiting up to timeout while none can be had. The entry's value is decompressed.
-func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix []byte, lockTTL *durationpb.Duration, timeout time.Duration) func(context.Context) (*pb.StorageDataResponse, *fault.Error) {
+func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix []byte, lockTTL *durationpb.Duration, timeout time.Duration) func(context.Context) (*pb.StorageDataResponse, *apierr.Error) {
 	if err := checkDuration("lock_ttl", lockTTL); err != nil {
 		return failed[*pb.StorageDataResponse](err)
 	}
@@ -76,7 +76,7 @@ func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix [
 	a := s.start(state.StorageKey(storage), raftpb.Type_TYPE_STORAGE_LOCK, cmd, timeout, func(r state.Result) bool {
 		return r.Err != nil && (r.Err == state.ErrNoKey || r.Err.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY)
 	})
-	return func(ctx context.Context) (*pb.StorageDataResponse, *fault.Error) {
+	return func(ctx context.Context) (*pb.StorageDataResponse, *apierr.Error) {
 		res, err := a.finish(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
@@ -89,12 +89,12 @@ func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix [
 }
 
 // dataResponse converts an entry for the wire, decompressing its value.
-func dataResponse(e kv.Entry) (*pb.StorageDataResponse, *fault.Error) {
+func dataResponse(e kv.Entry) (*pb.StorageDataResponse, *apierr.Error) {
 	v := e.Value
 	if e.Compressed {
 		var err error
 		if v, err = decompress(v); err != nil {
-			return nil, fault.From(err)
+			return nil, apierr.From(err)
 		}
 	}
 	return &pb.StorageDataResponse{Id: e.ID, Key: e.Key, Value: v, LockToken: e.LockToken}, nil
@@ -107,7 +107,7 @@ func dataResponse(e kv.Entry) (*pb.StorageDataResponse, *fault.Error) {
 const readAtLogTime = 0
 
 // getKey is a linearizable read of one key.
-func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.StorageDataResponse, bool, *fault.Error) {
+func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.StorageDataResponse, bool, *apierr.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
@@ -123,7 +123,7 @@ func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.S
 }
 
 // getByIDs is a linearizable read of keys by id.
-func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([]*pb.StorageDataResponse, *fault.Error) {
+func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([]*pb.StorageDataResponse, *apierr.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
@@ -144,7 +144,7 @@ func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([
 }
 
 // listKeys is a linearizable read of one page of keys after `after`.
-func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []byte, limit int, activeIncluded bool) ([][]byte, bool, *fault.Error) {
+func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []byte, limit int, activeIncluded bool) ([][]byte, bool, *apierr.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
@@ -152,15 +152,15 @@ func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []
 }
 
 // storageInfo is a linearizable read of a storage's counters.
-func (s *Service) storageInfo(ctx context.Context, storage string) (uint32, uint32, *fault.Error) {
+func (s *Service) storageInfo(ctx context.Context, storage string) (uint32, uint32, *apierr.Error) {
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return 0, 0, s.toFault(err)
 	}
 	return s.state.StorageInfo(storage)
 }
 
-func failed[T any](err *fault.Error) func(context.Context) (T, *fault.Error) {
-	return func(context.Context) (T, *fault.Error) {
+func failed[T any](err *apierr.Error) func(context.Context) (T, *apierr.Error) {
+	return func(context.Context) (T, *apierr.Error) {
 		var zero T
 		return zero, err
 	}

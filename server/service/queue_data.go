@@ -6,7 +6,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -53,7 +53,7 @@ func (s QueueDataServer) PullItems(ctx context.Context, r *octopusmqv1.PullItems
 	}
 	if len(items) == 0 && paused {
 		// As on the stream: a paused queue's pull answers QUEUE_PAUSED at its timeout.
-		return nil, fault.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", r.GetQueueName())
+		return nil, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", r.GetQueueName())
 	}
 	return &octopusmqv1.PullItemsResponse{Items: items}, nil
 }
@@ -85,7 +85,7 @@ func (s QueueDataServer) RequeueItems(ctx context.Context, r *octopusmqv1.Requeu
 		return nil, err
 	}
 	if len(r.GetItems()) == 0 {
-		return nil, fault.InvalidArgument("items must not be empty")
+		return nil, apierr.InvalidArgument("items must not be empty")
 	}
 	res, err := s.requeueOp(r.GetQueueName(), r.GetItems())(ctx)
 	if err != nil {
@@ -105,7 +105,7 @@ func (s QueueDataServer) countIDs(ctx context.Context, typ raftpb.Type, queue st
 		return 0, err
 	}
 	if len(ids) == 0 {
-		return 0, fault.InvalidArgument("ids must not be empty")
+		return 0, apierr.InvalidArgument("ids must not be empty")
 	}
 	res, err := s.idsOp(typ, queue, ids, asDuration(ext.GetLease()))(ctx)
 	if err != nil {

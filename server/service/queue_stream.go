@@ -6,7 +6,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -30,7 +30,7 @@ type queueSession struct {
 	pulled bool
 }
 
-func queueStatus(corr uint64, err *fault.Error) *pb.QueueResponse {
+func queueStatus(corr uint64, err *apierr.Error) *pb.QueueResponse {
 	st := &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_OK}
 	if err != nil {
 		st = &pb.StatusResponse{Code: err.Status, Message: err.Msg}
@@ -42,7 +42,7 @@ func (q *queueSession) setup(ctx context.Context, req *pb.QueueRequest) (*pb.Que
 	corr := req.GetCorrelationId()
 	setup := req.GetSetup()
 	if setup == nil {
-		return queueStatus(corr, fault.InvalidArgument("the first command of a stream must be setup")), false
+		return queueStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false
 	}
 	if err := state.ValidateName("queue_name", setup.GetQueueName()); err != nil {
 		return queueStatus(corr, err), false
@@ -84,11 +84,11 @@ func (q *queueSession) write(req *pb.QueueRequest) func(context.Context) *pb.Que
 		r.CorrelationId = corr
 		return func(context.Context) *pb.QueueResponse { return r }
 	}
-	fail := func(err *fault.Error) func(context.Context) *pb.QueueResponse { return reply(queueStatus(corr, err)) }
+	fail := func(err *apierr.Error) func(context.Context) *pb.QueueResponse { return reply(queueStatus(corr, err)) }
 	s := q.s
 	switch c := req.GetCommand().(type) {
 	case *pb.QueueRequest_Setup:
-		return fail(fault.InvalidArgument("the stream is already set up for queue %q", q.queue))
+		return fail(apierr.InvalidArgument("the stream is already set up for queue %q", q.queue))
 	case *pb.QueueRequest_Noop:
 		return fail(nil)
 	case *pb.QueueRequest_Enqueue:
@@ -120,9 +120,9 @@ func (q *queueSession) write(req *pb.QueueRequest) func(context.Context) *pb.Que
 			case len(items) > 0:
 				return &pb.QueueResponse{CorrelationId: corr, Response: &pb.QueueResponse_PullSingle{PullSingle: &pb.PullSingleResponse{Item: items[0]}}}
 			case paused:
-				return queueStatus(corr, fault.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", q.queue))
+				return queueStatus(corr, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", q.queue))
 			default:
-				return queueStatus(corr, fault.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no item became available within the timeout"))
+				return queueStatus(corr, apierr.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no item became available within the timeout"))
 			}
 		}
 	case *pb.QueueRequest_Pull:
@@ -134,7 +134,7 @@ func (q *queueSession) write(req *pb.QueueRequest) func(context.Context) *pb.Que
 			case err != nil:
 				return queueStatus(corr, err)
 			case len(items) == 0 && paused:
-				return queueStatus(corr, fault.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", q.queue))
+				return queueStatus(corr, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_PAUSED, "queue %q is paused", q.queue))
 			}
 			return &pb.QueueResponse{CorrelationId: corr, Response: &pb.QueueResponse_Pull{Pull: &pb.PullResponse{Items: items}}}
 		}
@@ -177,7 +177,7 @@ func (q *queueSession) write(req *pb.QueueRequest) func(context.Context) *pb.Que
 			return &pb.QueueResponse{Response: &pb.QueueResponse_Extend{Extend: &pb.ExtendResponse{Ret: n}}}
 		})
 	default:
-		return fail(fault.InvalidArgument("the request carries no known command"))
+		return fail(apierr.InvalidArgument("the request carries no known command"))
 	}
 }
 
@@ -195,7 +195,7 @@ func (q *queueSession) info(corr uint64) func(context.Context) *pb.QueueResponse
 }
 
 // single answers a one-id command: its own error, or ok().
-func single(corr uint64, op func(context.Context) (state.PerID, *fault.Error), ok func() *pb.QueueResponse) func(context.Context) *pb.QueueResponse {
+func single(corr uint64, op func(context.Context) (state.PerID, *apierr.Error), ok func() *pb.QueueResponse) func(context.Context) *pb.QueueResponse {
 	return func(ctx context.Context) *pb.QueueResponse {
 		r, err := op(ctx)
 		if err == nil && len(r) == 1 {
@@ -211,7 +211,7 @@ func single(corr uint64, op func(context.Context) (state.PerID, *fault.Error), o
 }
 
 // batch answers a many-id command with the number that succeeded.
-func batch(corr uint64, op func(context.Context) (state.PerID, *fault.Error), ok func(int32) *pb.QueueResponse) func(context.Context) *pb.QueueResponse {
+func batch(corr uint64, op func(context.Context) (state.PerID, *apierr.Error), ok func(int32) *pb.QueueResponse) func(context.Context) *pb.QueueResponse {
 	return func(ctx context.Context) *pb.QueueResponse {
 		r, err := op(ctx)
 		if err != nil {

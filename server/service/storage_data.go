@@ -6,7 +6,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -70,7 +70,7 @@ func (s StorageDataServer) ListKeys(ctx context.Context, r *octopusmqv1.ListKeys
 	size := int(r.GetPageSize())
 	switch {
 	case size < 0 || size > 1000:
-		return nil, fault.InvalidArgument("page_size is %d; it must be 0–1000 (0 means 100)", size)
+		return nil, apierr.InvalidArgument("page_size is %d; it must be 0–1000 (0 means 100)", size)
 	case size == 0:
 		size = 100
 	}
@@ -78,7 +78,7 @@ func (s StorageDataServer) ListKeys(ctx context.Context, r *octopusmqv1.ListKeys
 	if r.GetPageToken() != "" {
 		var err error
 		if after, err = base64.RawURLEncoding.DecodeString(r.GetPageToken()); err != nil {
-			return nil, fault.InvalidArgument("page_token is not one this server issued")
+			return nil, apierr.InvalidArgument("page_token is not one this server issued")
 		}
 	}
 	keys, more, err := s.listKeys(ctx, r.GetStorageName(), after, []byte(r.GetPrefix()), size, r.GetActiveIncluded())

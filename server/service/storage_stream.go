@@ -6,7 +6,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -46,7 +46,7 @@ type listing struct {
 	activeIncluded bool
 }
 
-func storageStatus(corr uint64, err *fault.Error) *pb.StorageResponse {
+func storageStatus(corr uint64, err *apierr.Error) *pb.StorageResponse {
 	st := &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_OK}
 	if err != nil {
 		st = &pb.StatusResponse{Code: err.Status, Message: err.Msg}
@@ -54,7 +54,7 @@ func storageStatus(corr uint64, err *fault.Error) *pb.StorageResponse {
 	return &pb.StorageResponse{CorrelationId: corr, Response: &pb.StorageResponse_Status{Status: st}}
 }
 
-func storageData(corr uint64, d *pb.StorageDataResponse, err *fault.Error) *pb.StorageResponse {
+func storageData(corr uint64, d *pb.StorageDataResponse, err *apierr.Error) *pb.StorageResponse {
 	if err != nil {
 		return storageStatus(corr, err)
 	}
@@ -65,7 +65,7 @@ func (ss *storageSession) setup(ctx context.Context, req *pb.StorageRequest) (*p
 	corr := req.GetCorrelationId()
 	setup := req.GetSetup()
 	if setup == nil {
-		return storageStatus(corr, fault.InvalidArgument("the first command of a stream must be setup")), false
+		return storageStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false
 	}
 	if err := state.ValidateName("storage_name", setup.GetStorageName()); err != nil {
 		return storageStatus(corr, err), false
@@ -90,7 +90,7 @@ func (ss *storageSession) start(ctx context.Context, req *pb.StorageRequest) (fu
 	}
 	switch c := req.GetCommand().(type) {
 	case *pb.StorageRequest_Setup:
-		return now(storageStatus(corr, fault.InvalidArgument("the stream is already set up for storage %q", ss.storage))), opWrite
+		return now(storageStatus(corr, apierr.InvalidArgument("the stream is already set up for storage %q", ss.storage))), opWrite
 	case *pb.StorageRequest_Noop:
 		return now(storageStatus(corr, nil)), opWrite
 	case *pb.StorageRequest_Set:
@@ -151,11 +151,11 @@ func (ss *storageSession) start(ctx context.Context, req *pb.StorageRequest) (fu
 		l := ss.listings[corr]
 		ss.mu.Unlock()
 		if l == nil {
-			return now(storageStatus(corr, fault.InvalidArgument("no key listing is in progress for correlation_id %d: send get_keys first, then get_keys_next with its correlation_id", corr))), opRead
+			return now(storageStatus(corr, apierr.InvalidArgument("no key listing is in progress for correlation_id %d: send get_keys first, then get_keys_next with its correlation_id", corr))), opRead
 		}
 		return ss.page(corr, l), opRead
 	default:
-		return now(storageStatus(corr, fault.InvalidArgument("the request carries no known command"))), opWrite
+		return now(storageStatus(corr, apierr.InvalidArgument("the request carries no known command"))), opWrite
 	}
 }
 

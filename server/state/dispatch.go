@@ -7,7 +7,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state/kv"
 	"github.com/clbs-io/octopusmq/server/state/queue"
 )
@@ -23,7 +23,7 @@ func on[T any, M interface {
 	return func(s *State, now int64, payload []byte) Result {
 		m := M(new(T))
 		if err := proto.Unmarshal(payload, m); err != nil {
-			return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt command payload: %v", err)}
+			return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt command payload: %v", err)}
 		}
 		return f(s, now, m)
 	}
@@ -58,7 +58,7 @@ func (s *State) dispatch(now int64, c *raftpb.Command) Result {
 	if !ok {
 		// A newer server wrote a command this one does not know: fail the command, not
 		// the replica, so the log stays replayable after an upgrade.
-		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ERROR, "unknown command type %d", c.GetType())}
+		return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "unknown command type %d", c.GetType())}
 	}
 	return h(s, now, c.GetPayload())
 }
@@ -70,11 +70,11 @@ func (s *State) createQueue(now int64, r *pb.CreateQueueRequest) Result {
 		return Result{Err: err}
 	}
 	if _, ok := s.queues[r.GetQueueName()]; ok {
-		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "queue %q already exists", r.GetQueueName())}
+		return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "queue %q already exists", r.GetQueueName())}
 	}
 	if d := r.GetDeadLetterQueue(); d != "" {
 		if _, ok := s.queues[d]; !ok {
-			return Result{Err: fault.InvalidArgument("dead_letter_queue %q does not exist", d)}
+			return Result{Err: apierr.InvalidArgument("dead_letter_queue %q does not exist", d)}
 		}
 	}
 	s.queues[r.GetQueueName()] = queue.New(r)
@@ -88,7 +88,7 @@ func (s *State) deleteQueue(now int64, r *pb.DeleteQueueRequest) Result {
 	}
 	for _, other := range sortedKeys(s.queues) {
 		if other != name && s.queues[other].Config().GetDeadLetterQueue() == name {
-			return Result{Err: fault.Precondition("queue %q is the dead_letter_queue of queue %q", name, other)}
+			return Result{Err: apierr.Precondition("queue %q is the dead_letter_queue of queue %q", name, other)}
 		}
 	}
 	delete(s.queues, name)
@@ -132,7 +132,7 @@ func (s *State) createStorage(now int64, r *pb.CreateStorageRequest) Result {
 		return Result{Err: err}
 	}
 	if _, ok := s.storages[r.GetStorageName()]; ok {
-		return Result{Err: fault.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "storage %q already exists", r.GetStorageName())}
+		return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ALREADY_EXISTS, "storage %q already exists", r.GetStorageName())}
 	}
 	s.storages[r.GetStorageName()] = kv.New(r.GetStorageName())
 	return Result{}
@@ -156,7 +156,7 @@ func (s *State) setMemberInfo(now int64, r *raftpb.SetMemberInfo) Result {
 	return Result{}
 }
 
-func (s *State) queue(name string) (*queue.Queue, *fault.Error) {
+func (s *State) queue(name string) (*queue.Queue, *apierr.Error) {
 	q, ok := s.queues[name]
 	if !ok {
 		return nil, queueNotFound(name)
@@ -164,7 +164,7 @@ func (s *State) queue(name string) (*queue.Queue, *fault.Error) {
 	return q, nil
 }
 
-func (s *State) storage(name string) (*kv.Storage, *fault.Error) {
+func (s *State) storage(name string) (*kv.Storage, *apierr.Error) {
 	st, ok := s.storages[name]
 	if !ok {
 		return nil, storageNotFound(name)
@@ -187,7 +187,7 @@ type PullResult struct {
 }
 
 // PerID is the value of commit, delete, extend and requeue: one error (nil: done) per id.
-type PerID []*fault.Error
+type PerID []*apierr.Error
 
 func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 	q, err := s.queue(r.GetQueue())
@@ -215,7 +215,7 @@ func (s *State) pull(now int64, r *raftpb.QueuePull) Result {
 }
 
 // perID applies f to every id of a QueueIds command.
-func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *fault.Error) Result {
+func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *apierr.Error) Result {
 	q, err := s.queue(r.GetQueue())
 	if err != nil {
 		return Result{Err: err}
@@ -229,11 +229,11 @@ func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *fau
 }
 
 func (s *State) commit(now int64, r *raftpb.QueueIds) Result {
-	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Commit(now, id) })
+	return s.perID(r, func(q *queue.Queue, id uint64) *apierr.Error { return q.Commit(now, id) })
 }
 
 func (s *State) deleteItems(now int64, r *raftpb.QueueIds) Result {
-	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Delete(now, id) })
+	return s.perID(r, func(q *queue.Queue, id uint64) *apierr.Error { return q.Delete(now, id) })
 }
 
 func (s *State) extend(now int64, r *raftpb.QueueIds) Result {
@@ -241,7 +241,7 @@ func (s *State) extend(now int64, r *raftpb.QueueIds) Result {
 	if r.GetLease() != nil {
 		lease = r.GetLease().AsDuration()
 	}
-	return s.perID(r, func(q *queue.Queue, id uint64) *fault.Error { return q.Extend(now, id, lease) })
+	return s.perID(r, func(q *queue.Queue, id uint64) *apierr.Error { return q.Extend(now, id, lease) })
 }
 
 func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
@@ -314,7 +314,7 @@ func (s *State) storageDelete(now int64, r *raftpb.StorageDelete) Result {
 }
 
 // ErrNoKey is the failure of a lock-any that found no lockable key (waiters retry).
-var ErrNoKey = fault.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no unlocked key is available")
+var ErrNoKey = apierr.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no unlocked key is available")
 
 func (s *State) storageLock(now int64, r *raftpb.StorageLock) Result {
 	st, err := s.storage(r.GetStorage())

@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state/kv"
 )
 
@@ -23,7 +23,7 @@ func (s *State) ListQueues() []*pb.ListQueueItem {
 }
 
 // Queue describes one queue.
-func (s *State) Queue(name string) (*pb.ListQueueItem, *fault.Error) {
+func (s *State) Queue(name string) (*pb.ListQueueItem, *apierr.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, ok := s.queues[name]; !ok {
@@ -62,7 +62,7 @@ func (s *State) ListStorages() []*pb.ListStorageItem {
 }
 
 // HasStorage reports whether a storage exists (STORAGE_NOT_FOUND otherwise).
-func (s *State) HasStorage(name string) *fault.Error {
+func (s *State) HasStorage(name string) *apierr.Error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, err := s.storage(name)
@@ -70,7 +70,7 @@ func (s *State) HasStorage(name string) *fault.Error {
 }
 
 // HasQueue reports whether a queue exists (QUEUE_NOT_FOUND otherwise).
-func (s *State) HasQueue(name string) *fault.Error {
+func (s *State) HasQueue(name string) *apierr.Error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, err := s.queue(name)
@@ -78,7 +78,7 @@ func (s *State) HasQueue(name string) *fault.Error {
 }
 
 // StorageInfo counts a storage's keys and locked keys.
-func (s *State) StorageInfo(name string) (count, locked uint32, err *fault.Error) {
+func (s *State) StorageInfo(name string) (count, locked uint32, err *apierr.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st, err := s.storage(name)
@@ -90,7 +90,7 @@ func (s *State) StorageInfo(name string) (count, locked uint32, err *fault.Error
 }
 
 // StorageGet reads a key as of now (the reader's clock: keys past their ttl are absent).
-func (s *State) StorageGet(name string, now int64, key []byte) (kv.Entry, *fault.Error) {
+func (s *State) StorageGet(name string, now int64, key []byte) (kv.Entry, *apierr.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st, err := s.storage(name)
@@ -101,7 +101,7 @@ func (s *State) StorageGet(name string, now int64, key []byte) (kv.Entry, *fault
 }
 
 // StorageGetByIDs reads keys by id, in request order, skipping absent ones.
-func (s *State) StorageGetByIDs(name string, now int64, ids []uint64) ([]kv.Entry, *fault.Error) {
+func (s *State) StorageGetByIDs(name string, now int64, ids []uint64) ([]kv.Entry, *apierr.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st, err := s.storage(name)
@@ -112,7 +112,7 @@ func (s *State) StorageGetByIDs(name string, now int64, ids []uint64) ([]kv.Entr
 }
 
 // StorageKeys lists a page of keys after `after` (see kv.Storage.Keys).
-func (s *State) StorageKeys(name string, now int64, after, prefix []byte, limit int, activeIncluded bool) ([][]byte, bool, *fault.Error) {
+func (s *State) StorageKeys(name string, now int64, after, prefix []byte, limit int, activeIncluded bool) ([][]byte, bool, *apierr.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st, err := s.storage(name)

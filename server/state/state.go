@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state/kv"
 	"github.com/clbs-io/octopusmq/server/state/queue"
 )
@@ -21,7 +21,7 @@ import (
 // Result is the outcome of one command: Value on success, Err on failure.
 type Result struct {
 	Value any
-	Err   *fault.Error
+	Err   *apierr.Error
 }
 
 // State is the replicated state. Apply, Snapshot and Restore are called by Raft; the read

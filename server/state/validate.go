@@ -2,7 +2,7 @@ package state
 
 import (
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // MaxNameLen is the longest queue or storage name.
@@ -13,17 +13,17 @@ const MaxPriorities = 32
 
 // ValidateName checks a queue or storage name: 1–200 characters of [A-Za-z0-9._-].
 // field names the request field in the error message.
-func ValidateName(field, name string) *fault.Error {
+func ValidateName(field, name string) *apierr.Error {
 	if name == "" {
-		return fault.InvalidArgument("%s must not be empty", field)
+		return apierr.InvalidArgument("%s must not be empty", field)
 	}
 	if len(name) > MaxNameLen {
-		return fault.InvalidArgument("%s is %d characters long; at most %d are allowed", field, len(name), MaxNameLen)
+		return apierr.InvalidArgument("%s is %d characters long; at most %d are allowed", field, len(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fault.InvalidArgument("%s %q has the character %q at offset %d; only [A-Za-z0-9._-] are allowed", field, name, c, i)
+			return apierr.InvalidArgument("%s %q has the character %q at offset %d; only [A-Za-z0-9._-] are allowed", field, name, c, i)
 		}
 	}
 	return nil
@@ -31,31 +31,31 @@ func ValidateName(field, name string) *fault.Error {
 
 // ValidateCreateQueue checks what a CreateQueueRequest says by itself (not whether the
 // dead-letter queue exists).
-func ValidateCreateQueue(r *pb.CreateQueueRequest) *fault.Error {
+func ValidateCreateQueue(r *pb.CreateQueueRequest) *apierr.Error {
 	if err := ValidateName("queue_name", r.GetQueueName()); err != nil {
 		return err
 	}
 	if r.GetPriorities() > MaxPriorities {
-		return fault.InvalidArgument("priorities is %d; it must be 1–%d (0 means %d)", r.GetPriorities(), MaxPriorities, MaxPriorities)
+		return apierr.InvalidArgument("priorities is %d; it must be 1–%d (0 means %d)", r.GetPriorities(), MaxPriorities, MaxPriorities)
 	}
 	if l := r.GetLease(); l != nil && (l.CheckValid() != nil || l.AsDuration() < 0) {
-		return fault.InvalidArgument("lease must be a non-negative duration")
+		return apierr.InvalidArgument("lease must be a non-negative duration")
 	}
 	if d := r.GetDeadLetterQueue(); d != "" {
 		if err := ValidateName("dead_letter_queue", d); err != nil {
 			return err
 		}
 		if d == r.GetQueueName() {
-			return fault.InvalidArgument("dead_letter_queue must not be the queue itself")
+			return apierr.InvalidArgument("dead_letter_queue must not be the queue itself")
 		}
 	}
 	return nil
 }
 
-func queueNotFound(name string) *fault.Error {
-	return fault.New(pb.StatusCode_STATUS_CODE_QUEUE_NOT_FOUND, "queue %q not found", name)
+func queueNotFound(name string) *apierr.Error {
+	return apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_NOT_FOUND, "queue %q not found", name)
 }
 
-func storageNotFound(name string) *fault.Error {
-	return fault.New(pb.StatusCode_STATUS_CODE_STORAGE_NOT_FOUND, "storage %q not found", name)
+func storageNotFound(name string) *apierr.Error {
+	return apierr.New(pb.StatusCode_STATUS_CODE_STORAGE_NOT_FOUND, "storage %q not found", name)
 }

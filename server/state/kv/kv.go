@@ -16,7 +16,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // DefaultLockTTL is the lock duration when a request gives none.
@@ -176,7 +176,7 @@ func (s *Storage) Counts() (count, locked uint32) {
 // or malformed ttl or delay, or a key not of 1–1024 bytes, is INVALID_ARGUMENT. The id is
 // kept when an existing key is replaced; a new key gets c.NextID(). Set takes ownership of
 // req.Value (not copied).
-func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Counters) (uint64, *fault.Error) {
+func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Counters) (uint64, *apierr.Error) {
 	key := req.GetKey()
 	if err := checkKey(key); err != nil {
 		return 0, err
@@ -200,7 +200,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 	e, ok := s.byKey.Get(key)
 	if !ok {
 		if req.GetLockToken() != 0 {
-			return 0, fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+			return 0, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
 				"lock token %d is not the current lock of key %s: the key does not exist", req.GetLockToken(), showKey(key))
 		}
 		e = &entry{
@@ -247,14 +247,14 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 // Delete deletes a key under the same holder rule as Set. ITEM_NOT_FOUND when absent.
 //
 // Deleting a locked key (by its holder) ends the lock with it.
-func (s *Storage) Delete(now int64, session uint64, key []byte, token uint64) *fault.Error {
+func (s *Storage) Delete(now int64, session uint64, key []byte, token uint64) *apierr.Error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
 	s.Advance(now)
 	e, ok := s.byKey.Get(key)
 	if !ok {
-		return fault.ItemNotFound("key %s not found", showKey(key))
+		return apierr.ItemNotFound("key %s not found", showKey(key))
 	}
 	if err := checkHolder(e, session, token); err != nil {
 		return err
@@ -269,17 +269,17 @@ func (s *Storage) Delete(now int64, session uint64, key []byte, token uint64) *f
 // Locks are not reentrant: a key locked by the same session is ITEM_BUSY too. A key whose
 // delay has not run out may be locked by name. The token is c.NextToken(); lock_until is
 // now + ttl.
-func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration, c Counters) (Entry, *fault.Error) {
+func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration, c Counters) (Entry, *apierr.Error) {
 	if err := checkKey(key); err != nil {
 		return Entry{}, err
 	}
 	s.Advance(now)
 	e, ok := s.byKey.Get(key)
 	if !ok {
-		return Entry{}, fault.ItemNotFound("key %s not found", showKey(key))
+		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
 	if e.locked {
-		return Entry{}, fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY, "key %s is locked", showKey(key))
+		return Entry{}, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY, "key %s is locked", showKey(key))
 	}
 	s.lock(e, now, session, ttl, c)
 	return e.view(now), nil
@@ -313,14 +313,14 @@ func (s *Storage) LockAny(now int64, session uint64, prefix []byte, ttl time.Dur
 // (whatever the session), so a stale token is refused; with token 0 the session must be the
 // locking session (0 never matches). A lock survives its stream's disconnect, so a holder
 // that reconnects (a new session) releases with the token. A key past its ttl is unknown.
-func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token uint64) *fault.Error {
+func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token uint64) *apierr.Error {
 	s.Advance(now)
 	e, ok := s.byID[id]
 	if !ok {
-		return fault.ItemNotFound("key id %d not found", id)
+		return apierr.ItemNotFound("key id %d not found", id)
 	}
 	if !e.locked {
-		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "key id %d is not locked", id)
+		return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "key id %d is not locked", id)
 	}
 	if err := checkHolder(e, session, token); err != nil {
 		return err
@@ -337,13 +337,13 @@ func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token 
 //
 // Locked is false when the lock's lock_until has passed by now. A key not of 1–1024 bytes
 // is INVALID_ARGUMENT.
-func (s *Storage) Get(now int64, key []byte) (Entry, *fault.Error) {
+func (s *Storage) Get(now int64, key []byte) (Entry, *apierr.Error) {
 	if err := checkKey(key); err != nil {
 		return Entry{}, err
 	}
 	e, ok := s.byKey.Get(key)
 	if !ok || e.expired(now) {
-		return Entry{}, fault.ItemNotFound("key %s not found", showKey(key))
+		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
 	return e.view(now), nil
 }
@@ -626,40 +626,40 @@ func (e *entry) view(now int64) Entry {
 }
 
 // checkHolder applies the holder rule to a change of e by session with token.
-func checkHolder(e *entry, session, token uint64) *fault.Error {
+func checkHolder(e *entry, session, token uint64) *apierr.Error {
 	if token != 0 {
 		if e.locked && token == e.token {
 			return nil
 		}
-		return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+		return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
 			"lock token %d is not the current lock of key %s", token, showKey(e.key))
 	}
 	if !e.locked || (session != 0 && session == e.holder) {
 		return nil
 	}
-	return fault.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
+	return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
 		"key %s is locked by another holder: pass its lock_token", showKey(e.key))
 }
 
-func checkKey(key []byte) *fault.Error {
+func checkKey(key []byte) *apierr.Error {
 	if len(key) == 0 || len(key) > MaxKeyLen {
-		return fault.InvalidArgument("key must be 1–%d bytes, got %d", MaxKeyLen, len(key))
+		return apierr.InvalidArgument("key must be 1–%d bytes, got %d", MaxKeyLen, len(key))
 	}
 	return nil
 }
 
 // duration converts an optional request duration: nil is 0; negative or malformed is
 // INVALID_ARGUMENT naming field.
-func duration(field string, d *durationpb.Duration) (time.Duration, *fault.Error) {
+func duration(field string, d *durationpb.Duration) (time.Duration, *apierr.Error) {
 	if d == nil {
 		return 0, nil
 	}
 	if err := d.CheckValid(); err != nil {
-		return 0, fault.InvalidArgument("%s: %v", field, err)
+		return 0, apierr.InvalidArgument("%s: %v", field, err)
 	}
 	v := d.AsDuration() // saturates
 	if v < 0 {
-		return 0, fault.InvalidArgument("%s must not be negative, got %v", field, v)
+		return 0, apierr.InvalidArgument("%s must not be negative, got %v", field, v)
 	}
 	return v, nil
 }

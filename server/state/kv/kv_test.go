@@ -14,7 +14,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // counters is a test Counters like the state's.
@@ -53,14 +53,14 @@ func setReq(key, value string, opts ...setOpt) *pb.StorageSetRequest {
 	return r
 }
 
-func status(err *fault.Error) pb.StatusCode {
+func status(err *apierr.Error) pb.StatusCode {
 	if err == nil {
 		return stOK
 	}
 	return err.Status
 }
 
-func wantStatus(t *testing.T, err *fault.Error, want pb.StatusCode, what string) {
+func wantStatus(t *testing.T, err *apierr.Error, want pb.StatusCode, what string) {
 	t.Helper()
 	if got := status(err); got != want {
 		t.Fatalf("%s: status %v (%v), want %v", what, got, err, want)
@@ -367,7 +367,7 @@ func TestHolderRule(t *testing.T) {
 				c.tok = 50 // so that cur-1 is a plausible stale token
 				e := mustLock(t, s, t0, holder, "k", time.Minute, c)
 				tok := x.token(e.LockToken)
-				var err *fault.Error
+				var err *apierr.Error
 				if op == "set" {
 					var gotID uint64
 					gotID, err = s.Set(t0+1, x.session, setReq("k", "new", token(tok)), c)
@@ -643,7 +643,7 @@ func TestKeysMoreSkipsExpiredTail(t *testing.T) {
 func TestKeyValidation(t *testing.T) {
 	s, c := New("s"), &counters{}
 	for _, key := range [][]byte{nil, {}, bytes.Repeat([]byte("k"), MaxKeyLen+1)} {
-		check := func(err *fault.Error, what string) {
+		check := func(err *apierr.Error, what string) {
 			t.Helper()
 			wantStatus(t, err, stInvalid, fmt.Sprintf("%s with a %d-byte key", what, len(key)))
 			if !strings.Contains(err.Msg, "key") {

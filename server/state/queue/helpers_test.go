@@ -11,7 +11,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // counter is a test IDs source.
@@ -133,7 +133,7 @@ func eqIDs(t *testing.T, what string, got, want []uint64) {
 	}
 }
 
-func wantStatus(t *testing.T, err *fault.Error, st pb.StatusCode, contains ...string) {
+func wantStatus(t *testing.T, err *apierr.Error, st pb.StatusCode, contains ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("want %v, got nil", st)

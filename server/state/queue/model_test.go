@@ -12,7 +12,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // model is a slow, obviously-correct reference of the queue semantics: every operation
@@ -228,7 +228,7 @@ func (m *model) counts() (w, a uint32) {
 	return
 }
 
-func status(e *fault.Error) pb.StatusCode {
+func status(e *apierr.Error) pb.StatusCode {
 	if e == nil {
 		return pb.StatusCode_STATUS_CODE_OK
 	}

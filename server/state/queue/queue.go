@@ -17,7 +17,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 // DefaultLease is the lease of a queue created without one.
@@ -160,10 +160,10 @@ func (q *Queue) Paused() bool { return q.paused }
 func (q *Queue) SetPaused(p bool) { q.paused = p }
 
 // Resize sets max_size (0 = unlimited); below the current count (waiting + active) it fails
-// with fault.Precondition naming the count.
-func (q *Queue) Resize(maxSize uint32) *fault.Error {
+// with apierr.Precondition naming the count.
+func (q *Queue) Resize(maxSize uint32) *apierr.Error {
 	if n := len(q.items); maxSize != 0 && n > int(maxSize) {
-		return fault.Precondition("queue %q holds %d items, more than max_size %d", q.cfg.QueueName, n, maxSize)
+		return apierr.Precondition("queue %q holds %d items, more than max_size %d", q.cfg.QueueName, n, maxSize)
 	}
 	q.cfg.MaxSize = maxSize
 	return nil
@@ -181,7 +181,7 @@ func (q *Queue) Counts() (waiting, active uint32) {
 //
 // Also INVALID_ARGUMENT: a negative or malformed ttl or delay. Values are stored as given
 // (already compressed by the caller when Compress is set).
-func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64, dup []bool, err *fault.Error) {
+func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64, dup []bool, err *apierr.Error) {
 	type plan struct {
 		ttl, delay int64
 		first      int // batch index of the first item with the same unique key, -1 if none
@@ -191,15 +191,15 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 	fresh := 0
 	for i, in := range items {
 		if p := in.GetPriority(); p >= q.cfg.Priorities {
-			return nil, nil, fault.InvalidArgument("items[%d].priority %d is out of range: the queue's priorities are 0..%d", i, p, q.cfg.Priorities-1)
+			return nil, nil, apierr.InvalidArgument("items[%d].priority %d is out of range: the queue's priorities are 0..%d", i, p, q.cfg.Priorities-1)
 		}
 		ttl, e := durNs(in.GetTtl())
 		if e != nil {
-			return nil, nil, fault.InvalidArgument("items[%d].ttl: %v", i, e)
+			return nil, nil, apierr.InvalidArgument("items[%d].ttl: %v", i, e)
 		}
 		delay, e := durNs(in.GetDelay())
 		if e != nil {
-			return nil, nil, fault.InvalidArgument("items[%d].delay: %v", i, e)
+			return nil, nil, apierr.InvalidArgument("items[%d].delay: %v", i, e)
 		}
 		plans[i] = plan{ttl: ttl, delay: delay, first: -1}
 		if uk := in.GetUniqueKey(); len(uk) > 0 {
@@ -218,7 +218,7 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 		fresh++
 	}
 	if max := q.cfg.MaxSize; max != 0 && fresh > 0 && len(q.items)+fresh > int(max) {
-		return nil, nil, fault.New(pb.StatusCode_STATUS_CODE_QUEUE_FULL,
+		return nil, nil, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_FULL,
 			"queue %q is full: it holds %d of max_size %d items, %d more do not fit", q.cfg.QueueName, len(q.items), max, fresh)
 	}
 	out = make([]uint64, len(items))
@@ -296,7 +296,7 @@ func (q *Queue) Pull(now int64, session uint64, max int) []Delivery {
 }
 
 // Commit removes an active item. ITEM_NOT_FOUND when unknown, ITEM_NOT_BUSY when waiting.
-func (q *Queue) Commit(now int64, id uint64) *fault.Error {
+func (q *Queue) Commit(now int64, id uint64) *apierr.Error {
 	it, err := q.activeItem(id)
 	if err != nil {
 		return err
@@ -311,21 +311,21 @@ func (q *Queue) Commit(now int64, id uint64) *fault.Error {
 //
 // Errors: ITEM_NOT_FOUND, ITEM_NOT_BUSY as for Commit; INVALID_ARGUMENT for a priority out
 // of range or a negative ttl or delay (the item is then left as it was).
-func (q *Queue) Requeue(now int64, r *pb.RequeueItem) (dead *raftpb.QueueItem, err *fault.Error) {
+func (q *Queue) Requeue(now int64, r *pb.RequeueItem) (dead *raftpb.QueueItem, err *apierr.Error) {
 	it, err := q.activeItem(r.GetId())
 	if err != nil {
 		return nil, err
 	}
 	if r.Priority != nil && r.GetPriority() >= q.cfg.Priorities {
-		return nil, fault.InvalidArgument("priority %d is out of range: the queue's priorities are 0..%d", r.GetPriority(), q.cfg.Priorities-1)
+		return nil, apierr.InvalidArgument("priority %d is out of range: the queue's priorities are 0..%d", r.GetPriority(), q.cfg.Priorities-1)
 	}
 	ttl, e := durNs(r.GetTtl())
 	if e != nil {
-		return nil, fault.InvalidArgument("ttl: %v", e)
+		return nil, apierr.InvalidArgument("ttl: %v", e)
 	}
 	delay, e := durNs(r.GetDelay())
 	if e != nil {
-		return nil, fault.InvalidArgument("delay: %v", e)
+		return nil, apierr.InvalidArgument("delay: %v", e)
 	}
 	q.release(it)
 	it.deliveries++
@@ -350,7 +350,7 @@ func (q *Queue) Requeue(now int64, r *pb.RequeueItem) (dead *raftpb.QueueItem, e
 }
 
 // Delete removes a waiting or active item. ITEM_NOT_FOUND when unknown.
-func (q *Queue) Delete(now int64, id uint64) *fault.Error {
+func (q *Queue) Delete(now int64, id uint64) *apierr.Error {
 	it := q.items[id]
 	if it == nil {
 		return notFound(id)
@@ -361,7 +361,7 @@ func (q *Queue) Delete(now int64, id uint64) *fault.Error {
 
 // Extend sets an active item's lease end to now + lease (lease <= 0: the queue's lease).
 // ITEM_NOT_FOUND when unknown, ITEM_NOT_BUSY when waiting.
-func (q *Queue) Extend(now int64, id uint64, lease time.Duration) *fault.Error {
+func (q *Queue) Extend(now int64, id uint64, lease time.Duration) *apierr.Error {
 	it, err := q.activeItem(id)
 	if err != nil {
 		return err
@@ -507,16 +507,16 @@ func (q *Queue) Get(id uint64) *raftpb.QueueItem {
 
 // ---- internals ----
 
-func notFound(id uint64) *fault.Error { return fault.ItemNotFound("item %d not found", id) }
+func notFound(id uint64) *apierr.Error { return apierr.ItemNotFound("item %d not found", id) }
 
 // activeItem looks up an item that must be active.
-func (q *Queue) activeItem(id uint64) (*item, *fault.Error) {
+func (q *Queue) activeItem(id uint64) (*item, *apierr.Error) {
 	it := q.items[id]
 	if it == nil {
 		return nil, notFound(id)
 	}
 	if it.state != stActive {
-		return nil, fault.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "item %d is not active", id)
+		return nil, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "item %d is not active", id)
 	}
 	return it, nil
 }

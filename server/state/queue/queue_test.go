@@ -14,7 +14,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
-	"github.com/clbs-io/octopusmq/server/fault"
+	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
 func TestNewDefaults(t *testing.T) {
@@ -506,10 +506,10 @@ func TestCommitExtendDeleteErrors(t *testing.T) {
 	h := newHarness(t, nil)
 	x := h.enq(mk(), mk(), mk())
 	h.pull(1, 1)
-	for _, op := range []func(id uint64) *fault.Error{
-		func(id uint64) *fault.Error { return h.q.Commit(h.now, id) },
-		func(id uint64) *fault.Error { return h.q.Extend(h.now, id, 0) },
-		func(id uint64) *fault.Error { _, e := h.q.Requeue(h.now, &pb.RequeueItem{Id: id}); return e },
+	for _, op := range []func(id uint64) *apierr.Error{
+		func(id uint64) *apierr.Error { return h.q.Commit(h.now, id) },
+		func(id uint64) *apierr.Error { return h.q.Extend(h.now, id, 0) },
+		func(id uint64) *apierr.Error { _, e := h.q.Requeue(h.now, &pb.RequeueItem{Id: id}); return e },
 	} {
 		wantStatus(t, op(42), pb.StatusCode_STATUS_CODE_ITEM_NOT_FOUND, "item 42 not found")
 		wantStatus(t, op(x[1]), pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "not active")

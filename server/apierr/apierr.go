@@ -1,7 +1,7 @@
-// Package fault is the error type shared by the state machine, the services and the
+// Package apierr is the error type shared by the state machine, the services and the
 // gateway: a wire StatusCode (what stream clients see), the matching gRPC code (what unary
 // and REST clients see) and a message naming the problem.
-package fault
+package apierr
 
 import (
 	"fmt"
