@@ -38,7 +38,10 @@ type PutKeyRequest struct {
 	Delay    *durationpb.Duration `protobuf:"bytes,5,opt,name=delay,proto3" json:"delay,omitempty"`
 	Compress bool                 `protobuf:"varint,6,opt,name=compress,proto3" json:"compress,omitempty"`
 	// Required when the key is locked.
-	LockToken     uint64 `protobuf:"varint,7,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
+	LockToken uint64 `protobuf:"varint,7,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
+	// The key as bytes, for keys that are not UTF-8 text: base64 (URL-safe or standard,
+	// padding optional) in the path of the binary-keys routes. Give key or binary_key.
+	BinaryKey     []byte `protobuf:"bytes,8,opt,name=binary_key,json=binaryKey,proto3" json:"binary_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +125,13 @@ func (x *PutKeyRequest) GetLockToken() uint64 {
 	return 0
 }
 
+func (x *PutKeyRequest) GetBinaryKey() []byte {
+	if x != nil {
+		return x.BinaryKey
+	}
+	return nil
+}
+
 // PutKeyResponse holds the key's id.
 type PutKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -169,9 +179,11 @@ func (x *PutKeyResponse) GetId() uint64 {
 
 // GetKeyRequest reads a key.
 type GetKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StorageName   string                 `protobuf:"bytes,1,opt,name=storage_name,json=storageName,proto3" json:"storage_name,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StorageName string                 `protobuf:"bytes,1,opt,name=storage_name,json=storageName,proto3" json:"storage_name,omitempty"`
+	Key         string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The key as bytes (see PutKeyRequest.binary_key).
+	BinaryKey     []byte `protobuf:"bytes,3,opt,name=binary_key,json=binaryKey,proto3" json:"binary_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,6 +230,13 @@ func (x *GetKeyRequest) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *GetKeyRequest) GetBinaryKey() []byte {
+	if x != nil {
+		return x.BinaryKey
+	}
+	return nil
 }
 
 // GetKeyResponse is the key.
@@ -280,7 +299,9 @@ type DeleteKeyRequest struct {
 	StorageName string                 `protobuf:"bytes,1,opt,name=storage_name,json=storageName,proto3" json:"storage_name,omitempty"`
 	Key         string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// Required when the key is locked.
-	LockToken     uint64 `protobuf:"varint,3,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
+	LockToken uint64 `protobuf:"varint,3,opt,name=lock_token,json=lockToken,proto3" json:"lock_token,omitempty"`
+	// The key as bytes (see PutKeyRequest.binary_key).
+	BinaryKey     []byte `protobuf:"bytes,4,opt,name=binary_key,json=binaryKey,proto3" json:"binary_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +357,13 @@ func (x *DeleteKeyRequest) GetLockToken() uint64 {
 	return 0
 }
 
+func (x *DeleteKeyRequest) GetBinaryKey() []byte {
+	if x != nil {
+		return x.BinaryKey
+	}
+	return nil
+}
+
 // DeleteKeyResponse is empty.
 type DeleteKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -384,7 +412,10 @@ type ListKeysRequest struct {
 	// Keys per page; 0 means 100, at most 1000.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only keys with this prefix, as bytes (base64), for prefixes that are not UTF-8 text.
+	// Give prefix or binary_prefix.
+	BinaryPrefix  []byte `protobuf:"bytes,6,opt,name=binary_prefix,json=binaryPrefix,proto3" json:"binary_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +485,13 @@ func (x *ListKeysRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListKeysRequest) GetBinaryPrefix() []byte {
+	if x != nil {
+		return x.BinaryPrefix
+	}
+	return nil
+}
+
 // ListKeysResponse is one page.
 type ListKeysResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -510,11 +548,13 @@ func (x *ListKeysResponse) GetNextPageToken() string {
 
 // LockKeyRequest locks a key.
 type LockKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StorageName   string                 `protobuf:"bytes,1,opt,name=storage_name,json=storageName,proto3" json:"storage_name,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	LockTtl       *durationpb.Duration   `protobuf:"bytes,3,opt,name=lock_ttl,json=lockTtl,proto3" json:"lock_ttl,omitempty"`
-	Timeout       *durationpb.Duration   `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	StorageName string                 `protobuf:"bytes,1,opt,name=storage_name,json=storageName,proto3" json:"storage_name,omitempty"`
+	Key         string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	LockTtl     *durationpb.Duration   `protobuf:"bytes,3,opt,name=lock_ttl,json=lockTtl,proto3" json:"lock_ttl,omitempty"`
+	Timeout     *durationpb.Duration   `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// The key as bytes (see PutKeyRequest.binary_key).
+	BinaryKey     []byte `protobuf:"bytes,5,opt,name=binary_key,json=binaryKey,proto3" json:"binary_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -573,6 +613,13 @@ func (x *LockKeyRequest) GetLockTtl() *durationpb.Duration {
 func (x *LockKeyRequest) GetTimeout() *durationpb.Duration {
 	if x != nil {
 		return x.Timeout
+	}
+	return nil
+}
+
+func (x *LockKeyRequest) GetBinaryKey() []byte {
+	if x != nil {
+		return x.BinaryKey
 	}
 	return nil
 }
@@ -849,7 +896,7 @@ var File_io_clbs_octopusmq_v1_storage_data_proto protoreflect.FileDescriptor
 
 const file_io_clbs_octopusmq_v1_storage_data_proto_rawDesc = "" +
 	"\n" +
-	"'io/clbs/octopusmq/v1/storage_data.proto\x12\x14io.clbs.octopusmq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17protobuf/messages.proto\"\xf3\x01\n" +
+	"'io/clbs/octopusmq/v1/storage_data.proto\x12\x14io.clbs.octopusmq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17protobuf/messages.proto\"\x92\x02\n" +
 	"\rPutKeyRequest\x12!\n" +
 	"\fstorage_name\x18\x01 \x01(\tR\vstorageName\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
@@ -858,36 +905,45 @@ const file_io_clbs_octopusmq_v1_storage_data_proto_rawDesc = "" +
 	"\x05delay\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x1a\n" +
 	"\bcompress\x18\x06 \x01(\bR\bcompress\x12\x1d\n" +
 	"\n" +
-	"lock_token\x18\a \x01(\x04R\tlockToken\" \n" +
+	"lock_token\x18\a \x01(\x04R\tlockToken\x12\x1d\n" +
+	"\n" +
+	"binary_key\x18\b \x01(\fR\tbinaryKey\" \n" +
 	"\x0ePutKeyResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"D\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"c\n" +
 	"\rGetKeyRequest\x12!\n" +
 	"\fstorage_name\x18\x01 \x01(\tR\vstorageName\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\"m\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"binary_key\x18\x03 \x01(\fR\tbinaryKey\"m\n" +
 	"\x0eGetKeyResponse\x12C\n" +
 	"\x04item\x18\x01 \x01(\v2/.io.clbs.octopusmq.protobuf.StorageDataResponseR\x04item\x12\x16\n" +
-	"\x06locked\x18\x02 \x01(\bR\x06locked\"f\n" +
+	"\x06locked\x18\x02 \x01(\bR\x06locked\"\x85\x01\n" +
 	"\x10DeleteKeyRequest\x12!\n" +
 	"\fstorage_name\x18\x01 \x01(\tR\vstorageName\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
-	"lock_token\x18\x03 \x01(\x04R\tlockToken\"\x13\n" +
-	"\x11DeleteKeyResponse\"\xb1\x01\n" +
+	"lock_token\x18\x03 \x01(\x04R\tlockToken\x12\x1d\n" +
+	"\n" +
+	"binary_key\x18\x04 \x01(\fR\tbinaryKey\"\x13\n" +
+	"\x11DeleteKeyResponse\"\xd6\x01\n" +
 	"\x0fListKeysRequest\x12!\n" +
 	"\fstorage_name\x18\x01 \x01(\tR\vstorageName\x12'\n" +
 	"\x0factive_included\x18\x02 \x01(\bR\x0eactiveIncluded\x12\x16\n" +
 	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"N\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12#\n" +
+	"\rbinary_prefix\x18\x06 \x01(\fR\fbinaryPrefix\"N\n" +
 	"\x10ListKeysResponse\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\fR\x04keys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb0\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcf\x01\n" +
 	"\x0eLockKeyRequest\x12!\n" +
 	"\fstorage_name\x18\x01 \x01(\tR\vstorageName\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x124\n" +
 	"\block_ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\alockTtl\x123\n" +
-	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"V\n" +
+	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x1d\n" +
+	"\n" +
+	"binary_key\x18\x05 \x01(\fR\tbinaryKey\"V\n" +
 	"\x0fLockKeyResponse\x12C\n" +
 	"\x04item\x18\x01 \x01(\v2/.io.clbs.octopusmq.protobuf.StorageDataResponseR\x04item\"\xc0\x01\n" +
 	"\x11LockAnyKeyRequest\x12!\n" +

@@ -39,6 +39,7 @@ const (
 // StorageDataService reads, writes, lists and locks keys.
 type StorageDataServiceClient interface {
 	// PutKey creates or replaces a key. PUT /v1/storages/{storage_name}/keys/{key}
+	// (PUT /v1/storages/{storage_name}/binary-keys/{binary_key} for a key that is not UTF-8).
 	PutKey(ctx context.Context, in *PutKeyRequest, opts ...grpc.CallOption) (*PutKeyResponse, error)
 	// GetKey reads a key. GET /v1/storages/{storage_name}/keys/{key}
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
@@ -139,6 +140,7 @@ func (c *storageDataServiceClient) ReleaseKey(ctx context.Context, in *ReleaseKe
 // StorageDataService reads, writes, lists and locks keys.
 type StorageDataServiceServer interface {
 	// PutKey creates or replaces a key. PUT /v1/storages/{storage_name}/keys/{key}
+	// (PUT /v1/storages/{storage_name}/binary-keys/{binary_key} for a key that is not UTF-8).
 	PutKey(context.Context, *PutKeyRequest) (*PutKeyResponse, error)
 	// GetKey reads a key. GET /v1/storages/{storage_name}/keys/{key}
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)

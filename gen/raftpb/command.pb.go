@@ -402,10 +402,14 @@ func (x *QueueEnqueue) GetItems() []*pb.InputItem {
 
 // QueuePull activates up to max visible items for session (0 = no stream: REST).
 type QueuePull struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
-	Session       uint64                 `protobuf:"varint,2,opt,name=session,proto3" json:"session,omitempty"`
-	Max           uint32                 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Queue   string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Session uint64                 `protobuf:"varint,2,opt,name=session,proto3" json:"session,omitempty"`
+	Max     uint32                 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	// Stop before an item that would take the answer's items past this many bytes (value
+	// uncompressed, key, unique key and a fixed overhead each); the first item is always
+	// taken. 0: no bound (entries written before it existed).
+	MaxBytes      uint64 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -457,6 +461,13 @@ func (x *QueuePull) GetSession() uint64 {
 func (x *QueuePull) GetMax() uint32 {
 	if x != nil {
 		return x.Max
+	}
+	return 0
+}
+
+func (x *QueuePull) GetMaxBytes() uint64 {
+	if x != nil {
+		return x.MaxBytes
 	}
 	return 0
 }
@@ -1499,11 +1510,12 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\x04R\asession\"a\n" +
 	"\fQueueEnqueue\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12;\n" +
-	"\x05items\x18\x02 \x03(\v2%.io.clbs.octopusmq.protobuf.InputItemR\x05items\"M\n" +
+	"\x05items\x18\x02 \x03(\v2%.io.clbs.octopusmq.protobuf.InputItemR\x05items\"j\n" +
 	"\tQueuePull\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\asession\x18\x02 \x01(\x04R\asession\x12\x10\n" +
-	"\x03max\x18\x03 \x01(\rR\x03max\"c\n" +
+	"\x03max\x18\x03 \x01(\rR\x03max\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\x04R\bmaxBytes\"c\n" +
 	"\bQueueIds\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\x12/\n" +
