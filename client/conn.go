@@ -74,6 +74,10 @@ func dial(addr string, o *options) (*grpc.ClientConn, error) {
 			},
 			MinConnectTimeout: attemptTimeout,
 		}),
+		// gRPC's default 4 MiB receive limit is below what a server answers (a pull of
+		// several large items, one item at the server's value limit): accept up to
+		// MaxReceiveBytes.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveBytes)),
 	}
 	opts = append(opts, o.dialOptions...)
 	cc, err := grpc.NewClient(addr, opts...)

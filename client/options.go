@@ -32,6 +32,11 @@ const (
 // attemptTimeout bounds one connection attempt (open the stream, send setup, read the answer).
 const attemptTimeout = 5 * time.Second
 
+// MaxReceiveBytes is the largest message the client receives: above the largest response
+// limit a server can be configured with (--max-response-bytes, at most 256 MiB). Pass
+// grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n)) in WithDialOptions to lower it.
+const MaxReceiveBytes = 257 << 20
+
 // maxLeaderHops bounds how many LEADER_SWITCH answers one request follows.
 const maxLeaderHops = 16
 

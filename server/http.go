@@ -22,18 +22,20 @@ import (
 // node's own gRPC server over loopback, so REST passes through exactly the code gRPC
 // clients reach), /openapi.json, /healthz, /readyz and /metrics.
 func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	limits := s.svc.Limits()
+	conn, err := grpc.NewClient(grpcAddr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, gatewayDialOptions(limits)...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway connection: %w", err)
 	}
-	gw := runtime.NewServeMux(
+	rt := &routes{}
+	gw := runtime.NewServeMux(append(rt.options(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
 			// Unknown fields are an error, so a misspelt field is reported, not ignored.
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithUnescapingMode(runtime.UnescapingModeAllCharacters),
-	)
+	)...)
 	ctx := context.Background()
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		managementpb.RegisterManagementServiceHandler,
@@ -69,6 +71,8 @@ func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handl
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/cluster/snapshot", s.handleSnapshot)
 	mux.HandleFunc("POST /v1/cluster/snapshot:restore", s.handleRestore)
-	mux.Handle("/", gw)
+	// Request bodies are bounded (413), except the snapshot upload above, which streams.
+	mux.Handle("/", limitBody(gw, limits.MaxHTTPBodyBytes, gw))
+	rt.gw, rt.mux = gw, mux
 	return mux, conn, nil
 }

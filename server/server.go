@@ -101,6 +101,10 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = "node1"
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("client listener: %w", err)

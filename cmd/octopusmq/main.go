@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/clbs-io/octopusmq/server"
-	"github.com/clbs-io/octopusmq/server/service"
 )
 
 func main() {
@@ -50,11 +49,11 @@ func run(args []string) error {
 		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
 		join          = fs.String("join", "", "client addresses (host:port,...) of running members to join through, for a new node added to a running cluster")
 		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
-		maxValue      = fs.Int("max-value-bytes", service.DefaultLimits.MaxValueBytes, "largest item or key value accepted, in bytes")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 	)
+	limits := limitFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n       octopusmq snapshot save|restore [--addr host:port] FILE\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -108,7 +107,7 @@ func run(args []string) error {
 		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise,
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
-		Limits: service.Limits{MaxValueBytes: *maxValue}, ShutdownGrace: *grace,
+		Limits: *limits, ShutdownGrace: *grace,
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ func (s *Service) change(ctx context.Context, typ raftpb.Type, cmd proto.Message
 
 // CreateQueue creates a queue.
 func (s ManagementServer) CreateQueue(ctx context.Context, r *pb.CreateQueueRequest) (*emptypb.Empty, error) {
+	if err := s.limits.checkNewName("queue_name", r.GetQueueName()); err != nil {
+		return nil, err
+	}
 	if err := state.ValidateCreateQueue(r); err != nil {
 		return nil, err
 	}
@@ -86,7 +89,7 @@ func (s ManagementServer) ListQueues(ctx context.Context, _ *emptypb.Empty) (*pb
 
 // CreateStorage creates a storage.
 func (s StorageManagementServer) CreateStorage(ctx context.Context, r *pb.CreateStorageRequest) (*emptypb.Empty, error) {
-	if err := state.ValidateName("storage_name", r.GetStorageName()); err != nil {
+	if err := s.limits.checkNewName("storage_name", r.GetStorageName()); err != nil {
 		return nil, err
 	}
 	return s.change(ctx, raftpb.Type_TYPE_CREATE_STORAGE, r)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -41,13 +42,16 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 	if len(items) == 0 {
 		return nil, apierr.InvalidArgument("items must not be empty")
 	}
+	if err := s.limits.checkBatch("items", len(items)); err != nil {
+		return nil, err
+	}
 	out := make([]*pb.InputItem, len(items))
 	for i, it := range items {
 		if it == nil {
 			return nil, apierr.InvalidArgument("items[%d] is missing", i)
 		}
-		if len(it.GetValue()) > s.limits.MaxValueBytes {
-			return nil, apierr.InvalidArgument("items[%d].value is %d bytes; at most %d are allowed", i, len(it.GetValue()), s.limits.MaxValueBytes)
+		if err := s.limits.checkItem(fmt.Sprintf("items[%d]", i), it); err != nil {
+			return nil, err
 		}
 		if err := checkDuration("ttl", it.GetTtl()); err != nil {
 			return nil, err
@@ -66,13 +70,14 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 	return out, nil
 }
 
-// pullOp activates up to max items for session, waiting up to timeout for the first.
+// pullOp activates up to batchSize items for session, waiting up to timeout for the first.
 // paused reports a paused queue (the caller answers QUEUE_PAUSED where it has no items).
-func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *apierr.Error) {
-	if max < 1 {
-		max = 1
-	}
-	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_PULL, &raftpb.QueuePull{Queue: queue, Session: session, Max: uint32(max)}, timeout,
+// At most MaxBatch items are pulled, and only as many as fit in MaxResponseBytes: the state
+// stops leasing there, so every leased item is delivered.
+func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *apierr.Error) {
+	n := min(max(batchSize, 1), int32(s.limits.MaxBatch))
+	cmd := &raftpb.QueuePull{Queue: queue, Session: session, Max: uint32(n), MaxBytes: uint64(s.limits.MaxResponseBytes - itemOverhead)}
+	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_PULL, cmd, timeout,
 		func(r state.Result) bool { return r.Err == nil && len(r.Value.(*state.PullResult).Items) == 0 })
 	return func(ctx context.Context) ([]*pb.Item, bool, *apierr.Error) {
 		res, err := a.finish(ctx)
@@ -100,6 +105,9 @@ func (s *Service) pullOp(queue string, session uint64, max int32, timeout time.D
 
 // idsOp submits commit, delete or extend by id and returns one error per id.
 func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.Duration) func(context.Context) (state.PerID, *apierr.Error) {
+	if err := s.limits.checkBatch("ids", len(ids)); err != nil {
+		return failedPerID(err)
+	}
 	cmd := &raftpb.QueueIds{Queue: queue, Ids: ids}
 	if lease > 0 {
 		cmd.Lease = durationOf(lease)
@@ -109,6 +117,9 @@ func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.
 
 // requeueOp returns active items to waiting.
 func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.Context) (state.PerID, *apierr.Error) {
+	if err := s.limits.checkBatch("items", len(items)); err != nil {
+		return failedPerID(err)
+	}
 	for i, it := range items {
 		if it == nil {
 			return failedPerID(apierr.InvalidArgument("items[%d] is missing", i))

@@ -18,8 +18,11 @@ import (
 
 // setOp creates or replaces a key and returns its id.
 func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetRequest) func(context.Context) (uint64, *apierr.Error) {
-	if len(req.GetValue()) > s.limits.MaxValueBytes {
-		return failed[uint64](apierr.InvalidArgument("value is %d bytes; at most %d are allowed", len(req.GetValue()), s.limits.MaxValueBytes))
+	if err := s.limits.checkKey("key", req.GetKey()); err != nil {
+		return failed[uint64](err)
+	}
+	if err := checkBytes("value", len(req.GetValue()), s.limits.MaxValueBytes, "--max-value-bytes"); err != nil {
+		return failed[uint64](err)
 	}
 	if err := checkDuration("ttl", req.GetTtl()); err != nil {
 		return failed[uint64](err)
@@ -124,6 +127,9 @@ func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.S
 
 // getByIDs is a linearizable read of keys by id.
 func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([]*pb.StorageDataResponse, *apierr.Error) {
+	if err := s.limits.checkBatch("ids", len(ids)); err != nil {
+		return nil, err
+	}
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
@@ -132,12 +138,18 @@ func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([
 		return nil, ferr
 	}
 	out := make([]*pb.StorageDataResponse, 0, len(es))
+	size := 0
 	for _, e := range es {
 		d, ferr := dataResponse(e)
 		if ferr != nil {
 			return nil, ferr
 		}
 		d.LockToken = 0
+		// An answer past the response limit could not be received: say so rather than
+		// answer part of the keys (a missing key means "not found").
+		if size += proto.Size(d) + 8; len(out) > 0 && size > s.limits.MaxResponseBytes-itemOverhead {
+			return nil, apierr.InvalidArgument("ids: the %d keys' values take more than %d bytes (--max-response-bytes); ask for fewer ids at a time", len(es), s.limits.MaxResponseBytes)
+		}
 		out = append(out, d)
 	}
 	return out, nil

@@ -15,15 +15,6 @@ import (
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
-// Limits bounds what clients may send.
-type Limits struct {
-	// MaxValueBytes is the largest item or key value accepted (before compression).
-	MaxValueBytes int
-}
-
-// DefaultLimits are the limits of a server configured with none.
-var DefaultLimits = Limits{MaxValueBytes: 4 << 20}
-
 // Service holds what every service implementation needs.
 type Service struct {
 	node   *raftnode.Node
@@ -42,11 +33,10 @@ type Service struct {
 // sessions closed, and clients told to reconnect.
 func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
-// New returns the services of node.
+// New returns the services of node. Unset limits take their defaults; the caller
+// validates them (Limits.Validate).
 func New(node *raftnode.Node, limits Limits, log *slog.Logger) *Service {
-	if limits.MaxValueBytes <= 0 {
-		limits.MaxValueBytes = DefaultLimits.MaxValueBytes
-	}
+	limits = limits.WithDefaults()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Service{
@@ -62,6 +52,8 @@ func (s *Service) newSession() uint64 {
 	return s.sessionBase | (s.sessionSeq.Add(1) & 0xFFFFFFFF)
 }
 
-// MaxMessageBytes is the largest gRPC message the server accepts: a maximal value plus room
-// for the rest of the request.
-func (s *Service) MaxMessageBytes() int { return s.limits.MaxValueBytes + 1<<20 }
+// MaxMessageBytes is the largest gRPC message the server accepts (MaxRequestBytes).
+func (s *Service) MaxMessageBytes() int { return s.limits.MaxRequestBytes }
+
+// Limits are the service's limits, defaults filled in.
+func (s *Service) Limits() Limits { return s.limits }

@@ -26,12 +26,28 @@ func checkStorageName(name string) error {
 	return nil
 }
 
+// restKey is the key a REST request names: its UTF-8 text (key) or its bytes (binary_key,
+// base64 in the path of the binary-keys routes), exactly one of them.
+func restKey(text string, binary []byte) ([]byte, *apierr.Error) {
+	switch {
+	case text != "" && len(binary) > 0:
+		return nil, apierr.InvalidArgument("key and binary_key are both given; give one")
+	case len(binary) > 0:
+		return binary, nil
+	}
+	return []byte(text), nil
+}
+
 // PutKey creates or replaces a key.
 func (s StorageDataServer) PutKey(ctx context.Context, r *octopusmqv1.PutKeyRequest) (*octopusmqv1.PutKeyResponse, error) {
 	if err := checkStorageName(r.GetStorageName()); err != nil {
 		return nil, err
 	}
-	req := &pb.StorageSetRequest{Key: []byte(r.GetKey()), Value: r.GetValue(), Ttl: r.GetTtl(), Compress: r.GetCompress(), Delay: r.GetDelay(), LockToken: r.GetLockToken()}
+	key, kerr := restKey(r.GetKey(), r.GetBinaryKey())
+	if kerr != nil {
+		return nil, kerr
+	}
+	req := &pb.StorageSetRequest{Key: key, Value: r.GetValue(), Ttl: r.GetTtl(), Compress: r.GetCompress(), Delay: r.GetDelay(), LockToken: r.GetLockToken()}
 	id, err := s.setOp(r.GetStorageName(), 0, req)(ctx)
 	if err != nil {
 		return nil, err
@@ -44,7 +60,11 @@ func (s StorageDataServer) GetKey(ctx context.Context, r *octopusmqv1.GetKeyRequ
 	if err := checkStorageName(r.GetStorageName()); err != nil {
 		return nil, err
 	}
-	d, locked, err := s.getKey(ctx, r.GetStorageName(), []byte(r.GetKey()))
+	key, kerr := restKey(r.GetKey(), r.GetBinaryKey())
+	if kerr != nil {
+		return nil, kerr
+	}
+	d, locked, err := s.getKey(ctx, r.GetStorageName(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +76,11 @@ func (s StorageDataServer) DeleteKey(ctx context.Context, r *octopusmqv1.DeleteK
 	if err := checkStorageName(r.GetStorageName()); err != nil {
 		return nil, err
 	}
-	if err := s.deleteKeyOp(r.GetStorageName(), 0, &pb.StorageDeleteRequest{Key: []byte(r.GetKey()), LockToken: r.GetLockToken()})(ctx); err != nil {
+	key, kerr := restKey(r.GetKey(), r.GetBinaryKey())
+	if kerr != nil {
+		return nil, kerr
+	}
+	if err := s.deleteKeyOp(r.GetStorageName(), 0, &pb.StorageDeleteRequest{Key: key, LockToken: r.GetLockToken()})(ctx); err != nil {
 		return nil, err
 	}
 	return &octopusmqv1.DeleteKeyResponse{}, nil
@@ -69,8 +93,8 @@ func (s StorageDataServer) ListKeys(ctx context.Context, r *octopusmqv1.ListKeys
 	}
 	size := int(r.GetPageSize())
 	switch {
-	case size < 0 || size > 1000:
-		return nil, apierr.InvalidArgument("page_size is %d; it must be 0–1000 (0 means 100)", size)
+	case size < 0 || size > MaxPageSize:
+		return nil, apierr.InvalidArgument("page_size is %d; it must be 0–%d (0 means 100)", size, MaxPageSize)
 	case size == 0:
 		size = 100
 	}
@@ -81,7 +105,14 @@ func (s StorageDataServer) ListKeys(ctx context.Context, r *octopusmqv1.ListKeys
 			return nil, apierr.InvalidArgument("page_token is not one this server issued")
 		}
 	}
-	keys, more, err := s.listKeys(ctx, r.GetStorageName(), after, []byte(r.GetPrefix()), size, r.GetActiveIncluded())
+	if r.GetPrefix() != "" && len(r.GetBinaryPrefix()) > 0 {
+		return nil, apierr.InvalidArgument("prefix and binary_prefix are both given; give one")
+	}
+	prefix := []byte(r.GetPrefix())
+	if len(r.GetBinaryPrefix()) > 0 {
+		prefix = r.GetBinaryPrefix()
+	}
+	keys, more, err := s.listKeys(ctx, r.GetStorageName(), after, prefix, size, r.GetActiveIncluded())
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +131,11 @@ func (s StorageDataServer) LockKey(ctx context.Context, r *octopusmqv1.LockKeyRe
 	if err := checkDuration("timeout", r.GetTimeout()); err != nil {
 		return nil, err
 	}
-	d, err := s.lockOp(r.GetStorageName(), 0, false, []byte(r.GetKey()), nil, r.GetLockTtl(), asDuration(r.GetTimeout()))(ctx)
+	key, kerr := restKey(r.GetKey(), r.GetBinaryKey())
+	if kerr != nil {
+		return nil, kerr
+	}
+	d, err := s.lockOp(r.GetStorageName(), 0, false, key, nil, r.GetLockTtl(), asDuration(r.GetTimeout()))(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,7 @@ func (s *State) pull(now int64, r *raftpb.QueuePull) Result {
 	if max < 1 {
 		max = 1
 	}
-	return Result{Value: &PullResult{Items: q.Pull(now, r.GetSession(), max), Paused: q.Paused()}}
+	return Result{Value: &PullResult{Items: q.PullWithin(now, r.GetSession(), max, r.GetMaxBytes()), Paused: q.Paused()}}
 }
 
 // perID applies f to every id of a QueueIds command.

@@ -72,7 +72,7 @@ func (s *State) Restore(r io.Reader) error {
 	var st *kv.Storage
 	for {
 		rec := &raftpb.SnapshotRecord{}
-		err := protodelim.UnmarshalFrom(br, rec)
+		err := protodelim.UnmarshalOptions{MaxSize: MaxRecordBytes}.UnmarshalFrom(br, rec)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

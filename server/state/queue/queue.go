@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -266,6 +267,13 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 // until now + lease. Bound groups of session first, then (priority desc, id asc). A paused
 // queue returns nothing.
 func (q *Queue) Pull(now int64, session uint64, max int) []Delivery {
+	return q.PullWithin(now, session, max, 0)
+}
+
+// PullWithin is Pull that also stops before the item that would take the items' size
+// (DeliverySize each) past maxBytes, so it never leases what one answer cannot carry. The
+// first item is always taken; maxBytes 0 means no bound.
+func (q *Queue) PullWithin(now int64, session uint64, max int, maxBytes uint64) []Delivery {
 	if q.paused {
 		return nil
 	}
@@ -273,11 +281,17 @@ func (q *Queue) Pull(now int64, session uint64, max int) []Delivery {
 		max = 1
 	}
 	var out []Delivery
+	var size uint64
 	for len(out) < max {
 		it := q.next(session)
 		if it == nil {
 			break
 		}
+		n := q.deliverySize(it)
+		if maxBytes > 0 && len(out) > 0 && size+n > maxBytes {
+			break
+		}
+		size += n
 		q.activate(now, it, session)
 		if out == nil {
 			out = make([]Delivery, 0, min(max, len(q.items)))
@@ -752,6 +766,37 @@ func (q *Queue) record(it *item) *raftpb.QueueItem {
 		r.LeaseUntil = it.due
 	}
 	return r
+}
+
+// DeliveryOverhead is what DeliverySize counts for an item besides its value, key and
+// unique key: the id, priority, delivery count, timestamp and framing of an answer.
+const DeliveryOverhead = 64
+
+// deliverySize is how many bytes it takes in an answer: its value as the reader gets it
+// (uncompressed), its key and unique key, and DeliveryOverhead.
+func (q *Queue) deliverySize(it *item) uint64 {
+	n := uint64(len(it.value))
+	if it.compressed {
+		n = UncompressedSize(it.value)
+	}
+	if it.grp != nil {
+		n += uint64(len(it.grp.key))
+	}
+	if it.ukey != nil {
+		n += uint64(len(*it.ukey))
+	}
+	return n + DeliveryOverhead
+}
+
+// UncompressedSize is the size of a zstd-compressed value once decompressed, from its frame
+// header (the server's compressor always records it); the compressed size when the header
+// does not say.
+func UncompressedSize(v []byte) uint64 {
+	var h zstd.Header
+	if err := h.Decode(v); err == nil && h.HasFCS {
+		return h.FrameContentSize
+	}
+	return uint64(len(v))
 }
 
 func (q *Queue) keyBytes(it *item) []byte {
