@@ -730,7 +730,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -770,7 +770,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -810,7 +810,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -870,7 +870,7 @@ func RegisterStorageDataServiceHandlerServer(ctx context.Context, mux *runtime.S
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}:lock"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}:lock"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -985,7 +985,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/PutKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1019,7 +1019,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/GetKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1053,7 +1053,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/DeleteKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1104,7 +1104,7 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key}:lock"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/io.clbs.octopusmq.v1.StorageDataService/LockKey", runtime.WithHTTPPathPattern("/v1/storages/{storage_name}/binary-keys/{binary_key=**}:lock"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1156,14 +1156,14 @@ func RegisterStorageDataServiceHandlerClient(ctx context.Context, mux *runtime.S
 
 var (
 	pattern_StorageDataService_PutKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
-	pattern_StorageDataService_PutKey_1     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
+	pattern_StorageDataService_PutKey_1     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
 	pattern_StorageDataService_GetKey_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
-	pattern_StorageDataService_GetKey_1     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
+	pattern_StorageDataService_GetKey_1     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
 	pattern_StorageDataService_DeleteKey_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, ""))
-	pattern_StorageDataService_DeleteKey_1  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
+	pattern_StorageDataService_DeleteKey_1  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, ""))
 	pattern_StorageDataService_ListKeys_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "storages", "storage_name", "keys"}, ""))
 	pattern_StorageDataService_LockKey_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "keys", "key"}, "lock"))
-	pattern_StorageDataService_LockKey_1    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, "lock"))
+	pattern_StorageDataService_LockKey_1    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "storages", "storage_name", "binary-keys", "binary_key"}, "lock"))
 	pattern_StorageDataService_LockAnyKey_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "storages", "storage_name"}, "lockAny"))
 	pattern_StorageDataService_ReleaseKey_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "storages", "storage_name"}, "release"))
 )

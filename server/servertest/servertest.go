@@ -36,7 +36,12 @@ type Option func(*server.Config)
 
 // WithMaxValueBytes sets the largest value the server accepts.
 func WithMaxValueBytes(n int) Option {
-	return func(c *server.Config) { c.Limits = service.Limits{MaxValueBytes: n} }
+	return func(c *server.Config) { c.Limits.MaxValueBytes = n }
+}
+
+// WithLimits sets the server's size limits (unset ones keep their defaults).
+func WithLimits(l service.Limits) Option {
+	return func(c *server.Config) { c.Limits = l }
 }
 
 // WithSnapshotThreshold snapshots after every n log entries.
