@@ -15,8 +15,8 @@ import (
 	"github.com/clbs-io/octopusmq/gen/managementpb"
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/server/service"
 	"github.com/clbs-io/octopusmq/server/servertest"
+	"github.com/clbs-io/octopusmq/server/service"
 	"google.golang.org/grpc/codes"
 )
 
