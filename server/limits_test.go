@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,6 +149,35 @@ func TestPullStopsAtResponseLimit(t *testing.T) {
 	items, err := q.Pull(e.ctx, 3)
 	if err != nil || len(items) != 2 {
 		t.Fatalf("client pull within 5 MiB: %d items, %v; want 2", len(items), err)
+	}
+}
+
+// get_by_ids whose values exceed the response limit is refused naming the limit (answering
+// part of the keys would read as "not found"); fewer ids at a time work.
+func TestGetByIDsWithinResponseLimit(t *testing.T) {
+	e := startEnv(t, 60*time.Second, servertest.WithLimits(service.Limits{MaxResponseBytes: 5 << 20}))
+	if err := e.admin.CreateStorage(e.ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.NewStorageClient(e.srv.Addr, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []uint64
+	for i, v := range twoMiB(3) {
+		id, err := s.SetKey(e.ctx, fmt.Appendf(nil, "k%d", i), v, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	_, err = s.GetKeys(e.ctx, ids)
+	if !errors.Is(err, client.ErrInvalidArgument) || !strings.Contains(err.Error(), "--max-response-bytes") {
+		t.Fatalf("get_by_ids of 3×2 MiB within 5 MiB: %v; want INVALID_ARGUMENT naming --max-response-bytes", err)
+	}
+	if kvs, err := s.GetKeys(e.ctx, ids[:2]); err != nil || len(kvs) != 2 {
+		t.Fatalf("get_by_ids of 2×2 MiB: %d keys, %v", len(kvs), err)
 	}
 }
 
