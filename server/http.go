@@ -71,7 +71,7 @@ func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handl
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/cluster/snapshot", s.handleSnapshot)
 	mux.HandleFunc("POST /v1/cluster/snapshot:restore", s.handleRestore)
-	// Request bodies are bounded (413), except the snapshot upload above, which streams.
+	// Request bodies are bounded (413), except the snapshot upload above (its own handler).
 	mux.Handle("/", limitBody(gw, limits.MaxHTTPBodyBytes, gw))
 	rt.gw, rt.mux = gw, mux
 	return mux, conn, nil
