@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
 // memberRequest describes this node to the cluster.
@@ -16,7 +18,9 @@ func (s *Server) memberRequest(clientAddr string) *octopusmqv1.AddMemberRequest 
 	if raftAddr == "" {
 		raftAddr = s.cfg.RaftBind
 	}
-	return &octopusmqv1.AddMemberRequest{Id: s.cfg.NodeID, RaftAddress: raftAddr, ClientAddress: clientAddr}
+	// A node started with --join asks for a vote (it joins as a learner and is promoted once
+	// caught up); this only counts where the cluster holds no record of it yet.
+	return &octopusmqv1.AddMemberRequest{Id: s.cfg.NodeID, RaftAddress: raftAddr, ClientAddress: clientAddr, NonVoter: len(s.cfg.Join) == 0}
 }
 
 // retry calls try with exponential backoff (200 ms doubling to 5 s) until it reports done
@@ -36,11 +40,25 @@ func (s *Server) retry(try func() (done bool)) {
 }
 
 // join asks the members listed in Config.Join to add this node, trying each in turn until
-// one accepts (a follower forwards the request to the leader) or the server closes.
+// one accepts (a follower forwards the request to the leader) or the server closes. The
+// list may name this node too (one list for every member): it is skipped, since asking
+// itself would only wait for a leader it cannot know yet.
 func (s *Server) join(clientAddr string) {
 	req := s.memberRequest(clientAddr)
+	var others []string
+	for _, addr := range s.cfg.Join {
+		if s.isSelf(addr, clientAddr) {
+			s.log.Info("join: skipping this node's own address", "addr", addr)
+			continue
+		}
+		others = append(others, addr)
+	}
+	if len(others) == 0 {
+		s.log.Warn("join: --join names only this node; waiting to be added by a member")
+		return
+	}
 	s.retry(func() bool {
-		for _, addr := range s.cfg.Join {
+		for _, addr := range others {
 			if s.node.IsLeader() || s.node.AppliedIndex() > 0 {
 				return true // already part of a cluster
 			}
@@ -81,4 +99,52 @@ func addMember(addr string, req *octopusmqv1.AddMemberRequest) error {
 	defer cancel()
 	_, err = octopusmqv1.NewClusterServiceClient(conn).AddMember(ctx, req)
 	return err
+}
+
+// isSelf reports whether addr is this node's own client port: its advertised or listen
+// address, or a name resolving to one of this host's addresses with the listen port.
+func (s *Server) isSelf(addr, advertise string) bool {
+	if addr == advertise || loopback(addr) == loopback(s.Addr()) {
+		return true
+	}
+	host, port, err := net.SplitHostPort(addr)
+	_, ownPort, _ := net.SplitHostPort(s.Addr())
+	if err != nil || port != ownPort {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.closedCtx, 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return false
+	}
+	local, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if ip.IP.IsLoopback() || ip.IP.IsUnspecified() {
+			return true
+		}
+		for _, a := range local {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip.IP) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// probeMember asks a member, over its client port, for its id, its leader and its applied
+// index: the leader promotes a learner once it has caught up (raftnode/members.go).
+func (s *Server) probeMember(ctx context.Context, id, clientAddr string) (raftnode.MemberProgress, error) {
+	conn, err := s.fwd.conn(clientAddr)
+	if err != nil {
+		return raftnode.MemberProgress{}, err
+	}
+	st, err := octopusmqv1.NewClusterServiceClient(conn).GetCluster(ctx, &octopusmqv1.GetClusterRequest{})
+	if err != nil {
+		return raftnode.MemberProgress{}, err
+	}
+	return raftnode.MemberProgress{NodeID: st.GetNodeId(), LeaderID: st.GetLeaderId(), Applied: st.GetAppliedIndex()}, nil
 }

@@ -173,6 +173,7 @@ func Start(cfg Config) (*Server, error) {
 		go s.join(advertise)
 	}
 	go s.publishAddress(advertise)
+	node.StartMembership(s.probeMember)
 	s.log.Info("serving", "node", cfg.NodeID, "client", ln.Addr().String(), "advertise", advertise, "raft", cfg.RaftBind, "data", cfg.DataDir)
 	return s, nil
 }

@@ -3,6 +3,8 @@
 //	octopusmq [flags]                                  serve (default: a single-node cluster in ./data on :4123)
 //	octopusmq snapshot save [--addr host:port] FILE    download a consistent snapshot (backup)
 //	octopusmq snapshot restore [--addr host:port] FILE replace the cluster's state with a snapshot
+//	octopusmq recover [--data-dir DIR] [--node-id ID] [--members id,...]
+//	                                                   on a stopped node: make the surviving members the whole cluster (lost quorum)
 //
 // Every flag can also be set through the environment: --data-dir is OCTOPUSMQ_DATA_DIR, and
 // so on (upper case, dashes as underscores). Flags given on the command line win.
@@ -35,6 +37,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "snapshot" {
 		return runSnapshot(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "recover" {
+		return runRecover(args[1:], os.Stdout)
+	}
 	fs := flag.NewFlagSet("octopusmq", flag.ContinueOnError)
 	var (
 		nodeID        = fs.String("node-id", "node1", "unique id of this node in the cluster (keep it stable across restarts)")
@@ -55,7 +60,7 @@ func run(args []string) error {
 	)
 	limits := limitFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n       octopusmq snapshot save|restore [--addr host:port] FILE\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n       octopusmq snapshot save|restore [--addr host:port] FILE\n       octopusmq recover [--data-dir DIR] [--node-id ID] [--members id[=raft-host:port],...] [--dry-run]\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {

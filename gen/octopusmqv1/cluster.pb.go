@@ -72,7 +72,10 @@ type Member struct {
 	// Voting member (false: non-voter, replicates but does not vote).
 	Voter bool `protobuf:"varint,4,opt,name=voter,proto3" json:"voter,omitempty"`
 	// This member is the current leader.
-	Leader        bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Voter, Learner (a non-voter catching up: the leader makes it a voter once it has caught
+	// up with the log) or Nonvoter (added as a non-voter for good).
+	Suffrage      string `protobuf:"bytes,6,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +143,13 @@ func (x *Member) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+func (x *Member) GetSuffrage() string {
+	if x != nil {
+		return x.Suffrage
+	}
+	return ""
 }
 
 // GetClusterResponse describes the cluster as this node sees it.
@@ -248,11 +258,14 @@ func (x *GetClusterResponse) GetLeaderId() string {
 
 // AddMemberRequest adds a member.
 type AddMemberRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	ClientAddress string                 `protobuf:"bytes,3,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
-	// Add as a non-voter.
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// The member's client address (gRPC + HTTP); a running member also publishes its own. The
+	// leader asks the member there how far it has caught up before promoting it.
+	ClientAddress string `protobuf:"bytes,3,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	// Add as a non-voter for good (never promoted). Adding an existing member again keeps its
+	// suffrage and only updates its addresses.
 	NonVoter      bool `protobuf:"varint,4,opt,name=non_voter,json=nonVoter,proto3" json:"non_voter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -523,13 +536,14 @@ var File_io_clbs_octopusmq_v1_cluster_proto protoreflect.FileDescriptor
 const file_io_clbs_octopusmq_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\"io/clbs/octopusmq/v1/cluster.proto\x12\x14io.clbs.octopusmq.v1\"\x13\n" +
-	"\x11GetClusterRequest\"\x90\x01\n" +
+	"\x11GetClusterRequest\"\xac\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\x9a\x02\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1a\n" +
+	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\"\x9a\x02\n" +
 	"\x12GetClusterResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.io.clbs.octopusmq.v1.MemberR\amembers\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +

@@ -37,9 +37,12 @@ const (
 type ClusterServiceClient interface {
 	// GetCluster reports the members and this node's view of the Raft state.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
-	// AddMember adds a voter (or non-voter) to the cluster. Served by the leader.
+	// AddMember adds a member to the cluster. Served by the leader. A voter joins as a learner
+	// (a non-voter) and the leader promotes it once it has caught up, so adding a member that
+	// is unreachable or slow never costs the cluster its quorum.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
-	// RemoveMember removes a member; removing the leader makes it step down first.
+	// RemoveMember removes a member; removing the leader makes it step down first. An id that
+	// is not a member answers NotFound.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter (any, or the given id).
 	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
@@ -103,9 +106,12 @@ func (c *clusterServiceClient) TransferLeadership(ctx context.Context, in *Trans
 type ClusterServiceServer interface {
 	// GetCluster reports the members and this node's view of the Raft state.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
-	// AddMember adds a voter (or non-voter) to the cluster. Served by the leader.
+	// AddMember adds a member to the cluster. Served by the leader. A voter joins as a learner
+	// (a non-voter) and the leader promotes it once it has caught up, so adding a member that
+	// is unreachable or slow never costs the cluster its quorum.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
-	// RemoveMember removes a member; removing the leader makes it step down first.
+	// RemoveMember removes a member; removing the leader makes it step down first. An id that
+	// is not a member answers NotFound.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	// TransferLeadership hands leadership to another voter (any, or the given id).
 	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)

@@ -858,9 +858,13 @@ func (x *StorageRelease) GetRequest() *pb.StorageReleaseIdRequest {
 // SetMemberInfo records a member's client address, so every node can point clients at the
 // leader.
 type SetMemberInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ClientAddress string                 `protobuf:"bytes,2,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Empty (with promote false): the member left the configuration; its record is removed.
+	ClientAddress string `protobuf:"bytes,2,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	// The member was added as a voter: while the configuration has it as a non-voter (a
+	// learner), the leader promotes it once it has caught up.
+	Promote       bool `protobuf:"varint,3,opt,name=promote,proto3" json:"promote,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,6 +911,13 @@ func (x *SetMemberInfo) GetClientAddress() string {
 		return x.ClientAddress
 	}
 	return ""
+}
+
+func (x *SetMemberInfo) GetPromote() bool {
+	if x != nil {
+		return x.Promote
+	}
+	return false
 }
 
 // SnapshotRecord is one length-delimited record of a snapshot; a snapshot is a sequence of
@@ -1542,10 +1553,11 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x0eStorageRelease\x12\x18\n" +
 	"\astorage\x18\x01 \x01(\tR\astorage\x12\x18\n" +
 	"\asession\x18\x02 \x01(\x04R\asession\x12M\n" +
-	"\arequest\x18\x03 \x01(\v23.io.clbs.octopusmq.protobuf.StorageReleaseIdRequestR\arequest\"F\n" +
+	"\arequest\x18\x03 \x01(\v23.io.clbs.octopusmq.protobuf.StorageReleaseIdRequestR\arequest\"`\n" +
 	"\rSetMemberInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
-	"\x0eclient_address\x18\x02 \x01(\tR\rclientAddress\"\x96\x03\n" +
+	"\x0eclient_address\x18\x02 \x01(\tR\rclientAddress\x12\x18\n" +
+	"\apromote\x18\x03 \x01(\bR\apromote\"\x96\x03\n" +
 	"\x0eSnapshotRecord\x12=\n" +
 	"\x04meta\x18\x01 \x01(\v2'.io.clbs.octopusmq.raft.v1.SnapshotMetaH\x00R\x04meta\x12=\n" +
 	"\x05queue\x18\x02 \x01(\v2%.io.clbs.octopusmq.raft.v1.QueueStateH\x00R\x05queue\x12:\n" +

@@ -55,6 +55,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	for i, l := range logs {
 		if l.Type == raft.LogConfiguration {
 			f.setConfiguration(raft.DecodeConfiguration(l.Data))
+			f.st.Notifier().Touch(state.MembersKey) // the leader's membership upkeep looks again
 			continue
 		}
 		if l.Type != raft.LogCommand {

@@ -2,6 +2,9 @@ package service
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -37,60 +40,85 @@ func (s ClusterServer) GetCluster(ctx context.Context, _ *octopusmqv1.GetCluster
 		AppliedIndex: s.node.AppliedIndex(),
 		LeaderId:     leaderID,
 	}
-	for _, srv := range cf.Configuration().Servers {
+	conf := cf.Configuration()
+	for _, srv := range conf.Servers {
 		out.Members = append(out.Members, &octopusmqv1.Member{
 			Id:            string(srv.ID),
 			RaftAddress:   string(srv.Address),
 			ClientAddress: s.state.MemberAddress(string(srv.ID)),
 			Voter:         srv.Suffrage == raft.Voter,
 			Leader:        string(srv.ID) == leaderID,
+			Suffrage:      s.node.Suffrage(conf, string(srv.ID)),
 		})
 	}
 	return out, nil
 }
 
-// AddMember adds a voter or non-voter and records its client address.
+// AddMember adds a member as a non-voter. Unless the request asks for a non-voter for good,
+// it is a learner: the leader's membership upkeep (raftnode/members.go) promotes it to voter
+// once it has caught up, so a member that never answers never gets a vote. Adding an
+// existing member again updates its addresses and keeps its suffrage.
 func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMemberRequest) (*octopusmqv1.AddMemberResponse, error) {
-	if req.GetId() == "" || req.GetRaftAddress() == "" {
-		return nil, status.Error(codes.InvalidArgument, "id and raft_address are required")
+	switch {
+	case req.GetId() == "":
+		return nil, status.Error(codes.InvalidArgument, "id is required")
+	case req.GetRaftAddress() == "":
+		return nil, status.Error(codes.InvalidArgument, "raft_address is required")
 	}
 	if !s.node.IsLeader() {
 		return nil, s.toFault(raftnode.ErrNotLeader)
 	}
 	r := s.node.Raft()
-	for _, srv := range r.GetConfiguration().Configuration().Servers {
-		if string(srv.ID) == req.GetId() && string(srv.Address) == req.GetRaftAddress() {
-			// Already a member: only (re)publish its client address.
-			return &octopusmqv1.AddMemberResponse{}, s.publish(ctx, req)
+	cf := r.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "raft configuration: %v", err)
+	}
+	var existing *raft.Server
+	for _, srv := range cf.Configuration().Servers {
+		if string(srv.ID) == req.GetId() {
+			existing = &srv
 		}
 	}
-	var f raft.IndexFuture
-	if req.GetNonVoter() {
-		f = r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
-	} else {
-		f = r.AddVoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
+	if existing == nil || string(existing.Address) != req.GetRaftAddress() {
+		// AddNonvoter never grants a vote: a new server joins without one, and an existing
+		// voter keeps its vote with the new address.
+		f := r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), cf.Index(), 30*time.Second)
+		if err := f.Error(); err != nil {
+			return nil, membershipError("adding member "+strconv.Quote(req.GetId()), err)
+		}
 	}
-	if err := f.Error(); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "adding member %q: %v", req.GetId(), err)
-	}
-	if err := s.publish(ctx, req); err != nil {
+	if err := s.publish(ctx, req, existing); err != nil {
 		return nil, err
 	}
 	return &octopusmqv1.AddMemberResponse{}, nil
 }
 
-// publish records a member's client address in the replicated state.
-func (s ClusterServer) publish(ctx context.Context, req *octopusmqv1.AddMemberRequest) error {
-	if req.GetClientAddress() == "" || s.state.MemberAddress(req.GetId()) == req.GetClientAddress() {
-		return nil
+// publish records a member's client address and whether the leader is to promote it.
+// That is decided when the member is first recorded (a member without a record: new, or
+// added when the leader failed before recording it): a non-voter is promoted unless the
+// request asks for a non-voter for good. A recorded member keeps its say.
+func (s ClusterServer) publish(ctx context.Context, req *octopusmqv1.AddMemberRequest, existing *raft.Server) error {
+	id := req.GetId()
+	addr, promote := s.state.MemberAddress(id), s.state.MemberPromote(id)
+	rec := &raftpb.SetMemberInfo{Id: id, ClientAddress: addr, Promote: promote}
+	if req.GetClientAddress() != "" {
+		rec.ClientAddress = req.GetClientAddress()
 	}
-	if _, err := s.node.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: req.GetId(), ClientAddress: req.GetClientAddress()}); err != nil {
+	if addr == "" && !promote {
+		isVoter := existing != nil && existing.Suffrage == raft.Voter
+		rec.Promote = !req.GetNonVoter() && !isVoter
+	}
+	if rec.ClientAddress == addr && rec.Promote == promote {
+		return nil // nothing new
+	}
+	if _, err := s.node.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, rec); err != nil {
 		return s.toFault(err)
 	}
 	return nil
 }
 
-// RemoveMember removes a member (the leader steps down when it removes itself).
+// RemoveMember removes a member (the leader steps down when it removes itself) and forgets
+// its record. An id that is not a member is NotFound.
 func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.RemoveMemberRequest) (*octopusmqv1.RemoveMemberResponse, error) {
 	if req.GetId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "id is required")
@@ -98,10 +126,44 @@ func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.Remove
 	if !s.node.IsLeader() {
 		return nil, s.toFault(raftnode.ErrNotLeader)
 	}
-	if err := s.node.Raft().RemoveServer(raft.ServerID(req.GetId()), 0, 30*time.Second).Error(); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "removing member %q: %v", req.GetId(), err)
+	r := s.node.Raft()
+	cf := r.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "raft configuration: %v", err)
+	}
+	found := false
+	for _, srv := range cf.Configuration().Servers {
+		found = found || string(srv.ID) == req.GetId()
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "id: member %q not found", req.GetId())
+	}
+	if err := r.RemoveServer(raft.ServerID(req.GetId()), cf.Index(), 30*time.Second).Error(); err != nil {
+		return nil, membershipError("removing member "+strconv.Quote(req.GetId()), err)
+	}
+	if req.GetId() != s.node.ID() {
+		// A removed leader has stepped down; its successor's upkeep forgets the record
+		// (as it does when this fails).
+		if err := s.node.ForgetMember(ctx, req.GetId()); err != nil {
+			s.log.Warn("forgetting a removed member", "member", req.GetId(), "err", err)
+		}
 	}
 	return &octopusmqv1.RemoveMemberResponse{}, nil
+}
+
+// membershipError maps a failed configuration change: leadership problems are Unavailable
+// (retry; the forwarder finds the new leader), a concurrent change is Aborted (retry), and
+// anything else, such as removing the last voter, is FailedPrecondition.
+func membershipError(what string, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown),
+		errors.Is(err, raft.ErrEnqueueTimeout):
+		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case strings.Contains(err.Error(), "configuration changed since"):
+		return status.Errorf(codes.Aborted, "%s: the configuration changed meanwhile; retry: %v", what, err)
+	}
+	return status.Errorf(codes.FailedPrecondition, "%s: %v", what, err)
 }
 
 // TransferLeadership hands leadership to another voter.

@@ -147,12 +147,14 @@ func (s *State) deleteStorage(now int64, r *pb.DeleteStorageRequest) Result {
 	return Result{}
 }
 
+// setMemberInfo records (or, with neither an address nor promote, forgets) a member.
 func (s *State) setMemberInfo(now int64, r *raftpb.SetMemberInfo) Result {
-	if r.GetClientAddress() == "" {
+	if r.GetClientAddress() == "" && !r.GetPromote() {
 		delete(s.members, r.GetId())
 	} else {
-		s.members[r.GetId()] = r.GetClientAddress()
+		s.members[r.GetId()] = r
 	}
+	s.touch(MembersKey)
 	return Result{}
 }
 

@@ -139,5 +139,24 @@ func (s *State) readTime(now int64) int64 {
 func (s *State) MemberAddress(id string) string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.members[id]
+	return s.members[id].GetClientAddress()
+}
+
+// MembersKey is the notifier key touched when a member record changes (and, by the Raft
+// layer, when the configuration does).
+const MembersKey = "members"
+
+// MemberPromote reports whether member id was added as a voter: while it is a non-voter (a
+// learner catching up), the leader promotes it.
+func (s *State) MemberPromote(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.members[id].GetPromote()
+}
+
+// MemberIDs lists the members the state holds a record of, sorted.
+func (s *State) MemberIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return sortedKeys(s.members)
 }

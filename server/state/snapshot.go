@@ -31,7 +31,7 @@ func (s *State) Snapshot() ([]byte, error) {
 		return nil, err
 	}
 	for _, id := range sortedKeys(s.members) {
-		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Member{Member: &raftpb.SetMemberInfo{Id: id, ClientAddress: s.members[id]}}}); err != nil {
+		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Member{Member: s.members[id]}}); err != nil {
 			return nil, err
 		}
 	}
@@ -83,7 +83,7 @@ func (s *State) Restore(r io.Reader) error {
 		case *raftpb.SnapshotRecord_Meta:
 			s.clock, s.nextID, s.lastToken = r.Meta.GetClockUnixNano(), r.Meta.GetNextId(), r.Meta.GetLastLockToken()
 		case *raftpb.SnapshotRecord_Member:
-			s.members[r.Member.GetId()] = r.Member.GetClientAddress()
+			s.members[r.Member.GetId()] = r.Member
 		case *raftpb.SnapshotRecord_Queue:
 			q = queue.New(r.Queue.GetConfig())
 			q.SetPaused(r.Queue.GetPaused())

@@ -33,7 +33,7 @@ type State struct {
 	lastToken uint64 // last fencing token granted
 	queues    map[string]*queue.Queue
 	storages  map[string]*kv.Storage
-	members   map[string]string // raft server id → client address
+	members   map[string]*raftpb.SetMemberInfo // raft server id → published client address, promote
 
 	notify  *Notifier
 	touched []string // names to notify after the current Apply
@@ -55,7 +55,7 @@ func (s *State) reset() {
 	s.lastToken = 0
 	s.queues = map[string]*queue.Queue{}
 	s.storages = map[string]*kv.Storage{}
-	s.members = map[string]string{}
+	s.members = map[string]*raftpb.SetMemberInfo{}
 }
 
 // Notifier returns the notifier the state signals.
