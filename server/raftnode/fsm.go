@@ -23,6 +23,9 @@ type fsm struct {
 	// soleVoter: the configuration has exactly one voter, this node. No other node can
 	// then be elected, so a leader's reads need no VerifyLeader round (see ReadBarrier).
 	soleVoter atomic.Bool
+	// confIndex is the index of the last configuration entry applied (see
+	// Node.configurationIndex).
+	confIndex atomic.Uint64
 
 	mu      sync.Mutex
 	advance chan struct{} // closed and replaced whenever applied grows
@@ -55,6 +58,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	for i, l := range logs {
 		if l.Type == raft.LogConfiguration {
 			f.setConfiguration(raft.DecodeConfiguration(l.Data))
+			f.confIndex.Store(max(f.confIndex.Load(), l.Index))
 			f.st.Notifier().Touch(state.MembersKey) // the leader's membership upkeep looks again
 			continue
 		}

@@ -96,6 +96,7 @@ func (n *Node) upkeepMembers(ctx context.Context, probe MemberProbe) (pending bo
 	// Records first, then the configuration: a record is written only for a server already
 	// in the configuration, so one missing from a later configuration has left it.
 	ids := n.state.MemberIDs()
+	confIndex := n.configurationIndex() // before the configuration: see promote
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return true
@@ -119,7 +120,7 @@ func (n *Node) upkeepMembers(ctx context.Context, probe MemberProbe) (pending bo
 		if srv.Suffrage != raft.Nonvoter || !n.state.MemberPromote(id) {
 			continue
 		}
-		if err := n.promote(ctx, probe, srv, f.Index()); err != nil {
+		if err := n.promote(ctx, probe, srv, confIndex); err != nil {
 			n.log.Debug("learner not promoted yet", "member", id, "err", err)
 			pending = true
 		}
@@ -130,9 +131,10 @@ func (n *Node) upkeepMembers(ctx context.Context, probe MemberProbe) (pending bo
 // errNotCaughtUp: the learner answered but is not (yet) ready for a vote.
 var errNotCaughtUp = errors.New("not caught up")
 
-// promote makes learner srv a voter if it answers, follows this leader and is within
-// PromoteMaxLag of the commit index. confIndex guards against a configuration change in
-// between (a member removed meanwhile must not come back).
+// promote makes learner srv a voter if it answers, follows this leader, has applied the
+// configuration (confIndex) that made it a learner, and is within PromoteMaxLag of the
+// commit index. confIndex also guards the change: Raft refuses it if the configuration
+// changed since (a member removed meanwhile must not come back as a voter).
 func (n *Node) promote(ctx context.Context, probe MemberProbe, srv raft.Server, confIndex uint64) error {
 	id := string(srv.ID)
 	addr := n.state.MemberAddress(id)
@@ -151,7 +153,7 @@ func (n *Node) promote(ctx context.Context, probe MemberProbe, srv raft.Server, 
 		return errors.New("the member at " + addr + " runs as " + p.NodeID)
 	case p.LeaderID != n.cfg.NodeID:
 		return errNotCaughtUp
-	case p.Applied+PromoteMaxLag < commit:
+	case p.Applied < confIndex, p.Applied+PromoteMaxLag < commit:
 		return errNotCaughtUp
 	}
 	if err := n.raft.AddVoter(srv.ID, srv.Address, confIndex, 10*time.Second).Error(); err != nil {
@@ -159,6 +161,18 @@ func (n *Node) promote(ctx context.Context, probe MemberProbe, srv raft.Server, 
 	}
 	n.log.Info("promoted a learner to voter", "member", id, "applied", p.Applied, "commit", commit)
 	return nil
+}
+
+// configurationIndex is the index of the latest committed configuration: the last
+// configuration entry applied, or the newest snapshot's when that is later (entries before
+// a snapshot are not replayed). hashicorp/raft's GetConfiguration does not report it (its
+// Index is always 0 in v1.7.3), and config changes need it to refuse racing ones.
+func (n *Node) configurationIndex() uint64 {
+	idx := n.fsm.confIndex.Load()
+	if list, err := n.snaps.List(); err == nil && len(list) > 0 && list[0].ConfigurationIndex > idx {
+		idx = list[0].ConfigurationIndex
+	}
+	return idx
 }
 
 // ForgetMember removes member id's record (client address, promotion) from the state: it

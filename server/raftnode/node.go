@@ -55,6 +55,7 @@ type Node struct {
 	state     *state.State
 	prop      *proposer
 	transport *raft.NetworkTransport
+	snaps     raft.SnapshotStore
 	logStore  *raftboltdb.BoltStore
 	log       *slog.Logger
 
@@ -129,7 +130,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, logStore: logStore,
+		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, logStore: logStore, snaps: snaps,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r)

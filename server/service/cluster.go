@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -82,7 +81,7 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 	if existing == nil || string(existing.Address) != req.GetRaftAddress() {
 		// AddNonvoter never grants a vote: a new server joins without one, and an existing
 		// voter keeps its vote with the new address.
-		f := r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), cf.Index(), 30*time.Second)
+		f := r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
 		if err := f.Error(); err != nil {
 			return nil, membershipError("adding member "+strconv.Quote(req.GetId()), err)
 		}
@@ -138,7 +137,7 @@ func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.Remove
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "id: member %q not found", req.GetId())
 	}
-	if err := r.RemoveServer(raft.ServerID(req.GetId()), cf.Index(), 30*time.Second).Error(); err != nil {
+	if err := r.RemoveServer(raft.ServerID(req.GetId()), 0, 30*time.Second).Error(); err != nil {
 		return nil, membershipError("removing member "+strconv.Quote(req.GetId()), err)
 	}
 	if req.GetId() != s.node.ID() {
@@ -152,16 +151,14 @@ func (s ClusterServer) RemoveMember(ctx context.Context, req *octopusmqv1.Remove
 }
 
 // membershipError maps a failed configuration change: leadership problems are Unavailable
-// (retry; the forwarder finds the new leader), a concurrent change is Aborted (retry), and
-// anything else, such as removing the last voter, is FailedPrecondition.
+// (retry; the forwarder finds the new leader), anything else, such as removing the last
+// voter, is FailedPrecondition.
 func membershipError(what string, err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
 		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown),
 		errors.Is(err, raft.ErrEnqueueTimeout):
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
-	case strings.Contains(err.Error(), "configuration changed since"):
-		return status.Errorf(codes.Aborted, "%s: the configuration changed meanwhile; retry: %v", what, err)
 	}
 	return status.Errorf(codes.FailedPrecondition, "%s: %v", what, err)
 }
