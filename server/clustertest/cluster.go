@@ -111,7 +111,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 func (c *Cluster) newNode(id string) *Node {
 	dir := c.t.TempDir()
 	n := &Node{ID: id, Addr: freeAddr(c.t), RaftAddr: freeAddr(c.t), DataDir: dir, LogPath: filepath.Join(dir, "node.log")}
-	n.args = []string{"--node-id", id, "--data-dir", filepath.Join(dir, "data"), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
+	n.args = []string{"--node-id", id, "--data-dir", n.DataPath(), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
 		"--log-level", "info", "--shutdown-grace", "2s", "--leader-wait", "15s"}
 	n.args = append(n.args, c.extra...)
 	return n
@@ -218,6 +218,7 @@ type Status struct {
 		ID            string `json:"id"`
 		ClientAddress string `json:"clientAddress"`
 		Voter         bool   `json:"voter"`
+		Suffrage      string `json:"suffrage"` // Voter, Learner or Nonvoter
 	} `json:"members"`
 }
 
@@ -236,6 +237,31 @@ func (c *Cluster) Status(n *Node) (*Status, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// Suffrage is member id's suffrage in st ("" when it is not a member).
+func (st *Status) Suffrage(id string) string {
+	for _, m := range st.Members {
+		if m.ID == id {
+			return m.Suffrage
+		}
+	}
+	return ""
+}
+
+// DataPath is the node's --data-dir.
+func (n *Node) DataPath() string { return filepath.Join(n.DataDir, "data") }
+
+// Recover runs `octopusmq recover` on a stopped node's data dir with extra arguments (for
+// example "--members", "n1,n2") and returns its output.
+func (c *Cluster) Recover(n *Node, args ...string) (string, error) {
+	c.t.Helper()
+	if n.cmd != nil {
+		c.t.Fatalf("recover %s: the node is running", n.ID)
+	}
+	cmd := exec.Command(Binary(c.t), append([]string{"recover", "--data-dir", n.DataPath(), "--node-id", n.ID}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // Running lists the nodes whose process runs.

@@ -400,18 +400,19 @@ func TestAddAndRemoveMember(t *testing.T) {
 			}
 		}
 	}()
+	// n4 joins as a learner and the leader promotes it once it has caught up.
 	n4 := c.AddNode("n4")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, err := c.Status(n4)
-		if err == nil && len(st.Members) == 4 && st.LeaderID != "" {
+		if err == nil && len(st.Members) == 4 && st.LeaderID != "" && st.Suffrage("n4") == "Voter" {
 			code, body := httpDo(t, "GET", n4.URL()+"/v1/queues", "")
 			if code == 200 && strings.Contains(body, `"jobs"`) {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("n4 did not join: %+v %v", st, err)
+			t.Fatalf("n4 did not join and get promoted: %+v %v", st, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
