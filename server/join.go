@@ -138,6 +138,9 @@ func (s *Server) isSelf(addr, advertise string) bool {
 // probeMember asks a member, over its client port, for its id, its leader and its applied
 // index: the leader promotes a learner once it has caught up (raftnode/members.go).
 func (s *Server) probeMember(ctx context.Context, id, clientAddr string) (raftnode.MemberProgress, error) {
+	if s.closedCtx.Err() != nil {
+		return raftnode.MemberProgress{}, raftnode.ErrShutdown // the forwarder's pool is closing
+	}
 	conn, err := s.fwd.conn(clientAddr)
 	if err != nil {
 		return raftnode.MemberProgress{}, err
