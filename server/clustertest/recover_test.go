@@ -1,7 +1,6 @@
 package clustertest_test
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func TestRecoverAfterLosingQuorum(t *testing.T) {
 	}
 	const items = 150 // past the snapshot threshold: recovery replays a snapshot and a log
 	for i := 0; i < items; i++ {
-		if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues/jobs/items", fmt.Sprintf(`{"items":[{"value":"aGk=","uniqueKey":"%s"}]}`, b64(fmt.Sprintf("k%d", i)))); code != 200 {
+		if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues/jobs/items", fmt.Sprintf(`{"items":[{"value":"aGk=","uniqueKey":"%s"}]}`, b64([]byte(fmt.Sprintf("k%d", i))))); code != 200 {
 			t.Fatalf("enqueue %d: %d %s", i, code, body)
 		}
 	}
@@ -78,10 +77,8 @@ func TestRecoverAfterLosingQuorum(t *testing.T) {
 		t.Fatalf("after recovery, want %d items: %d %s", items, code, body)
 	}
 	// It takes writes alone, and the recovered data keeps its duplicates detected.
-	code, body = httpDo(t, "POST", survivor.URL()+"/v1/queues/jobs/items", fmt.Sprintf(`{"items":[{"value":"aGk=","uniqueKey":"%s"},{"value":"aGk="}]}`, b64("k0")))
+	code, body = httpDo(t, "POST", survivor.URL()+"/v1/queues/jobs/items", fmt.Sprintf(`{"items":[{"value":"aGk=","uniqueKey":"%s"},{"value":"aGk="}]}`, b64([]byte("k0"))))
 	if code != 200 || !strings.Contains(body, `"duplicate":[true,false]`) {
 		t.Fatalf("write after recovery: %d %s", code, body)
 	}
 }
-
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
