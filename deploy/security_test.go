@@ -41,7 +41,8 @@ type networkPolicy struct {
 
 // credentialFlags are the flags naming key, certificate and token files: each must be read
 // from a mounted Secret.
-var credentialFlags = []string{"peer-tls-cert", "peer-tls-key", "peer-tls-ca", "tls-cert", "tls-key", "tls-ca", "auth-tokens-file"}
+var credentialFlags = []string{"peer-tls-cert", "peer-tls-key", "peer-tls-ca",
+	"tls-cert", "tls-key", "tls-ca", "tls-client-ca", "auth-tokens-file", "node-token-file"}
 
 // TestCredentialsFromSecrets: peer mTLS is on, and every credential file a flag names lies
 // in a read-only mount of a Secret volume, mounted whole (a subPath mount never sees a
