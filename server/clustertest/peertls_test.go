@@ -67,9 +67,9 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 	}
 	rogueFlags := []string{"--peer-tls-cert", rogueCert, "--peer-tls-key", rogueKey, "--peer-tls-ca", rogueCAFile}
 
-	// A rogue that asks to join through the client port (the leader adds its address, then
-	// cannot replicate to it), and one that claims a seat in the initial cluster and
-	// campaigns against the members.
+	// A rogue that asks to join through the client port (the leader first checks its Raft
+	// port for a node certificate of the cluster's CA, and refuses), and one that claims a
+	// seat in the initial cluster and campaigns against the members.
 	var initial []string
 	for _, n := range c.Nodes {
 		initial = append(initial, n.ID+"="+n.RaftAddr)
@@ -112,7 +112,8 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 	for _, n := range c.Nodes {
 		waitLog(t, n.LogPath, "refused a Raft connection", 20*time.Second)
 	}
-	waitLog(t, joiner.LogPath, "refused a Raft connection", 30*time.Second) // the leader dialed it
+	waitLog(t, joiner.LogPath, "join attempt failed", 30*time.Second)
+	waitLog(t, joiner.LogPath, "refused a Raft connection", 30*time.Second) // the leader's check
 	waitLog(t, campaigner.LogPath, "election", 30*time.Second)
 
 	after := stableView(t, c)
@@ -136,8 +137,12 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 		t.Logf("an election of the members' own (timeouts under load) moved leader %s term %d to %s term %d",
 			before.leader, before.term, after.leader, after.term)
 	}
-	if st, err := c.Status(c.WaitLeader(15 * time.Second)); err == nil {
-		t.Logf("members after the outsiders tried: %+v", st.Members)
+	st, err := c.Status(c.WaitLeader(15 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 3 {
+		t.Errorf("members after the outsiders tried: %+v, want the three", st.Members)
 	}
 	for _, o := range []*clustertest.Node{joiner, campaigner} {
 		st, err := c.Status(o)
@@ -167,12 +172,38 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 	if err := forgeVote(tr, c, leader, forged); err != nil {
 		t.Fatalf("control: the forged vote with the cluster's certificate failed: %v", err)
 	}
-	st, err := c.Status(leader)
-	if err != nil {
+	if st, err = c.Status(leader); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := strconv.ParseUint(st.Term, 10, 64); got < forged {
 		t.Fatalf("control: the leader's term is %d after the forged vote, want at least %d", got, forged)
+	}
+}
+
+// TestPeerTLSJoin: a node with a certificate of the cluster's CA joins through --join (the
+// leader's check of its Raft port passes) and gets the log.
+func TestPeerTLSJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := clustertest.New(t, 3, clustertest.WithPeerTLS())
+	leader := c.WaitLeader(15 * time.Second)
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	n4 := c.AddNode("n4")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.Status(n4)
+		if err == nil && len(st.Members) == 4 && st.LeaderID != "" {
+			if code, body := httpDo(t, "GET", n4.URL()+"/v1/queues", ""); code == 200 && strings.Contains(body, `"jobs"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n4 did not join: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

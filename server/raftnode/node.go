@@ -57,6 +57,7 @@ type Node struct {
 	state     *state.State
 	prop      *proposer
 	transport *raft.NetworkTransport
+	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  *raftboltdb.BoltStore
 	log       *slog.Logger
 
@@ -118,7 +119,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		logStore.Close()
 		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 	}
-	transport, err := newTransport(cfg, addr, hl)
+	transport, peerTLS, err := newTransport(cfg, addr, hl)
 	if err != nil {
 		logStore.Close()
 		return nil, err
@@ -131,7 +132,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, logStore: logStore,
+		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, peerTLS: peerTLS, logStore: logStore,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r)

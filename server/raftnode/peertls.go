@@ -278,32 +278,57 @@ func (c *peerConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// newTransport builds the Raft transport: plain TCP, or mutual TLS when cfg.PeerTLS is set.
-func newTransport(cfg Config, advertise *net.TCPAddr, logger hclog.Logger) (*raft.NetworkTransport, error) {
+// newTransport builds the Raft transport: plain TCP, or mutual TLS when cfg.PeerTLS is set
+// (then the TLS layer is returned too).
+func newTransport(cfg Config, advertise *net.TCPAddr, logger hclog.Logger) (*raft.NetworkTransport, *tlsStreamLayer, error) {
 	const maxPool, timeout = 8, 10 * time.Second
 	if !cfg.PeerTLS.Enabled() {
 		t, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advertise, maxPool, timeout, logger)
 		if err != nil {
-			return nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
+			return nil, nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
 		}
-		return t, nil
+		return t, nil, nil
 	}
 	if advertise.IP == nil || advertise.IP.IsUnspecified() {
-		return nil, fmt.Errorf("raft advertise address %q is not advertisable", cfg.RaftAdvertise)
+		return nil, nil, fmt.Errorf("raft advertise address %q is not advertisable", cfg.RaftAdvertise)
 	}
 	host, _, err := net.SplitHostPort(cfg.RaftAdvertise)
 	if err != nil {
-		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
+		return nil, nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 	}
 	creds, err := loadPeerCreds(cfg.PeerTLS, host, cfg.Logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	layer, err := newTLSStreamLayer(cfg.RaftBind, advertise, creds, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
+		return nil, nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: maxPool, Timeout: timeout, Logger: logger,
-	}), nil
+	}), layer, nil
+}
+
+// ErrPeerRefused is the cause when a would-be member's Raft address does not complete a
+// peer TLS handshake.
+var ErrPeerRefused = errors.New("no node certificate of the cluster's CA at that address")
+
+// VerifyPeer checks, before a server is added to the configuration, that addr is the Raft
+// port of a node holding a node certificate of this cluster's CA (valid for addr's host):
+// it completes a mutual TLS handshake there and sends nothing. Without peer TLS any address
+// passes. A node that could never take part (no certificate, another CA's) is refused
+// instead of becoming a member that counts toward quorums but never answers.
+func (n *Node) VerifyPeer(ctx context.Context, addr string) error {
+	if n.peerTLS == nil {
+		return nil
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	c, err := n.peerTLS.Dial(raft.ServerAddress(addr), timeout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPeerRefused, err)
+	}
+	return c.Close()
 }

@@ -64,6 +64,9 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 			return &octopusmqv1.AddMemberResponse{}, s.publish(ctx, req)
 		}
 	}
+	if err := s.node.VerifyPeer(ctx, req.GetRaftAddress()); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "raft_address %q of %q: %v", req.GetRaftAddress(), req.GetId(), err)
+	}
 	var f raft.IndexFuture
 	if req.GetNonVoter() {
 		f = r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
