@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -155,6 +156,11 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 		if applied, _ := strconv.ParseUint(st.AppliedIndex, 10, 64); applied > 1 {
 			t.Errorf("%s applied %d entries of someone's log", o.ID, applied)
 		}
+	}
+	// Adding the outsider directly is refused too, naming the field.
+	code, body := httpDo(t, "POST", leader.URL()+"/v1/cluster/members", fmt.Sprintf(`{"id":"rogue-join","raftAddress":%q}`, joiner.RaftAddr))
+	if (code != 400 && code != 409) || !strings.Contains(body, "raft_address") {
+		t.Errorf("adding the outsider: %d %s, want FailedPrecondition naming raft_address", code, body)
 	}
 	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues/jobs/items", `{"items":[{"value":"eA=="}]}`); code != 200 {
 		t.Fatalf("the cluster stopped serving: %d %s", code, body)
