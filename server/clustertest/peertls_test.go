@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,8 +61,14 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	rogueDir := t.TempDir()
-	rogueCAFile, _, _ := rogueCA.Write(rogueDir, "ca")
-	rogueKP, _ := rogueCA.Issue(certgen.Node, "rogue", []string{"127.0.0.1"}, time.Hour)
+	rogueCAFile, _, err := rogueCA.Write(rogueDir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueKP, err := rogueCA.Issue(certgen.Node, "rogue", []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rogueCert, rogueKey, err := rogueKP.Write(rogueDir, "rogue")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +122,7 @@ func TestPeerTLSOutsidersCannotJoinOrDisrupt(t *testing.T) {
 	}
 	waitLog(t, joiner.LogPath, "join attempt failed", 30*time.Second)
 	waitLog(t, joiner.LogPath, "refused a Raft connection", 30*time.Second) // the leader's check
-	waitLog(t, campaigner.LogPath, "election", 30*time.Second)
+	waitLog(t, campaigner.LogPath, "starting election", 30*time.Second)
 
 	after := stableView(t, c)
 	if after.term >= forged {
@@ -229,7 +236,7 @@ func TestPeerTLSRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.PeerCA = ca
-	if _, _, err := ca.Write(dirOf(c.PeerCAFile), "ca"); err != nil {
+	if _, _, err := ca.Write(filepath.Dir(c.PeerCAFile), "ca"); err != nil {
 		t.Fatal(err)
 	}
 	serials := map[string]string{}
@@ -379,9 +386,4 @@ func waitLog(t *testing.T, path, text string, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func dirOf(path string) string {
-	i := strings.LastIndex(path, "/")
-	return path[:i]
 }
