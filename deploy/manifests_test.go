@@ -340,10 +340,13 @@ type container struct {
 	VolumeMounts []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
 	SecurityContext securityContext `yaml:"securityContext"`
 	Resources       struct {
 		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
 	} `yaml:"resources"`
 }
 
@@ -360,6 +363,7 @@ type statefulSet struct {
 				TerminationGracePeriodSeconds *int            `yaml:"terminationGracePeriodSeconds"`
 				SecurityContext               securityContext `yaml:"securityContext"`
 				Containers                    []container     `yaml:"containers"`
+				Volumes                       []volume        `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 		VolumeClaimTemplates []struct {
@@ -403,6 +407,12 @@ type podDisruptionBudget struct {
 
 type kustomization struct {
 	Resources []string `yaml:"resources"`
+	Images    []struct {
+		Name    string `yaml:"name"`
+		NewName string `yaml:"newName"`
+		NewTag  string `yaml:"newTag"`
+		Digest  string `yaml:"digest"`
+	} `yaml:"images"`
 }
 
 // document is one YAML document of one manifest file.

@@ -44,6 +44,8 @@ type Config struct {
 	AdvertiseClientAddr string
 	RaftBind            string
 	RaftAdvertise       string
+	// PeerTLS secures the Raft port with mutual TLS (all three files, or none).
+	PeerTLS raftnode.PeerTLS
 	// Bootstrap forms a new cluster on first start: of Peers, or of this node alone.
 	Bootstrap         bool
 	Peers             []raft.Server
@@ -116,7 +118,7 @@ func Start(cfg Config) (*Server, error) {
 	st := state.New(nil)
 	node, err := raftnode.Start(raftnode.Config{
 		NodeID: cfg.NodeID, DataDir: filepath.Clean(cfg.DataDir),
-		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise,
+		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise, PeerTLS: cfg.PeerTLS,
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON,

@@ -5,6 +5,7 @@
 //	octopusmq snapshot restore [--addr host:port] FILE replace the cluster's state with a snapshot
 //	octopusmq recover [--data-dir DIR] [--node-id ID] [--members id,...]
 //	                                                   on a stopped node: make the surviving members the whole cluster (lost quorum)
+//	octopusmq certs [--dir DIR] [--nodes ...] [--clients ...] [--hosts ...]  create a CA and TLS certificates
 //
 // Every flag can also be set through the environment: --data-dir is OCTOPUSMQ_DATA_DIR, and
 // so on (upper case, dashes as underscores). Flags given on the command line win.
@@ -24,6 +25,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
 func main() {
@@ -40,6 +42,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "recover" {
 		return runRecover(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && args[0] == "certs" {
+		return runCerts(args[1:], os.Stdout)
+	}
 	fs := flag.NewFlagSet("octopusmq", flag.ContinueOnError)
 	var (
 		nodeID        = fs.String("node-id", "node1", "unique id of this node in the cluster (keep it stable across restarts)")
@@ -53,6 +58,9 @@ func run(args []string) error {
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
 		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
 		join          = fs.String("join", "", "client addresses (host:port,...) of running members to join through, for a new node added to a running cluster")
+		peerCert      = fs.String("peer-tls-cert", "", "PEM certificate of this node for mutual TLS on the Raft port (with --peer-tls-key and --peer-tls-ca; reloaded when the file changes)")
+		peerKey       = fs.String("peer-tls-key", "", "PEM private key of --peer-tls-cert")
+		peerCA        = fs.String("peer-tls-ca", "", "PEM CA bundle: only peers with a node certificate it signed may connect to the Raft port")
 		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -60,7 +68,7 @@ func run(args []string) error {
 	)
 	limits := limitFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n       octopusmq snapshot save|restore [--addr host:port] FILE\n       octopusmq recover [--data-dir DIR] [--node-id ID] [--members id[=raft-host:port],...] [--dry-run]\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: octopusmq [flags]\n       octopusmq snapshot save|restore [--addr host:port] FILE\n       octopusmq recover [--data-dir DIR] [--node-id ID] [--members id[=raft-host:port],...] [--dry-run]\n       octopusmq certs [--dir DIR] [--nodes n1,...] [--clients c1,...] [--hosts h1,...]\n\nRuns an OctopusMQ node. With no cluster flags it bootstraps a single-node cluster in --data-dir on first start and restarts from it later.\nEvery flag may be set as OCTOPUSMQ_<FLAG> in the environment (e.g. OCTOPUSMQ_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {
@@ -110,6 +118,7 @@ func run(args []string) error {
 	srv, err := server.Start(server.Config{
 		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
 		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise,
+		PeerTLS:   raftnode.PeerTLS{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA},
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: *limits, ShutdownGrace: *grace,

@@ -5,6 +5,7 @@ package clustertest
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,11 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clbs-io/octopusmq/server/certgen"
 )
 
 var (
@@ -60,9 +64,11 @@ type Node struct {
 	RaftAddr string
 	DataDir  string
 	LogPath  string
-	args     []string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	// PeerCert and PeerKey are the node's Raft-port certificate files (WithPeerTLS).
+	PeerCert, PeerKey string
+	args              []string
+	cmd               *exec.Cmd
+	done              chan struct{}
 	// ExitCode is the last process's exit code (-1 when killed by a signal).
 	ExitCode int
 }
@@ -75,6 +81,10 @@ type Cluster struct {
 	t     testing.TB
 	Nodes []*Node
 	extra []string
+	// PeerCA signs the nodes' Raft-port certificates (WithPeerTLS); PeerCAFile is its PEM.
+	PeerCA     *certgen.CA
+	PeerCAFile string
+	outsiders  []*Node
 }
 
 // Option adds flags to every node.
@@ -83,6 +93,22 @@ type Option func(*Cluster)
 // WithFlags passes extra flags to every node.
 func WithFlags(flags ...string) Option {
 	return func(c *Cluster) { c.extra = append(c.extra, flags...) }
+}
+
+// WithPeerTLS secures the Raft port with mutual TLS: a fresh CA signs each node's
+// certificate (for 127.0.0.1), passed with --peer-tls-cert, --peer-tls-key and --peer-tls-ca.
+func WithPeerTLS() Option {
+	return func(c *Cluster) {
+		ca, err := certgen.NewCA("clustertest peer CA", 24*time.Hour)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		crt, _, err := ca.Write(c.t.TempDir(), "ca")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.PeerCA, c.PeerCAFile = ca, crt
+	}
 }
 
 // New starts an n-node cluster formed with --initial-cluster and waits for a leader.
@@ -95,7 +121,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	}
 	var initial []string
 	for i := 0; i < n; i++ {
-		node := c.newNode(fmt.Sprintf("n%d", i+1))
+		node := c.newNode(fmt.Sprintf("n%d", i+1), true)
 		c.Nodes = append(c.Nodes, node)
 		initial = append(initial, node.ID+"="+node.RaftAddr)
 	}
@@ -108,18 +134,51 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	return c
 }
 
-func (c *Cluster) newNode(id string) *Node {
+// newNode prepares a node; member nodes get the cluster's peer certificate (WithPeerTLS).
+func (c *Cluster) newNode(id string, member bool) *Node {
 	dir := c.t.TempDir()
 	n := &Node{ID: id, Addr: freeAddr(c.t), RaftAddr: freeAddr(c.t), DataDir: dir, LogPath: filepath.Join(dir, "node.log")}
 	n.args = []string{"--node-id", id, "--data-dir", n.DataPath(), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
 		"--log-level", "info", "--shutdown-grace", "2s", "--leader-wait", "15s"}
 	n.args = append(n.args, c.extra...)
+	if member && c.PeerCA != nil {
+		c.RotatePeerCert(n)
+		n.args = append(n.args, "--peer-tls-cert", n.PeerCert, "--peer-tls-key", n.PeerKey, "--peer-tls-ca", c.PeerCAFile)
+	}
+	return n
+}
+
+// RotatePeerCert issues node n a new certificate from PeerCA and replaces its files (as
+// cert-manager would); a running node uses it from its next handshake. It returns the
+// new certificate.
+func (c *Cluster) RotatePeerCert(n *Node) *x509.Certificate {
+	c.t.Helper()
+	kp, err := c.PeerCA.Issue(certgen.Node, n.ID, []string{"127.0.0.1"}, 24*time.Hour)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if n.PeerCert, n.PeerKey, err = kp.Write(n.DataDir, "peer"); err != nil {
+		c.t.Fatal(err)
+	}
+	return kp.Cert
+}
+
+// StartOutsider starts a process that is not one of the cluster's nodes (WaitLeader and
+// Nodes ignore it), for a node that must not get in: it gets the cluster's common flags but
+// not its peer certificate, plus the flags returned by flags (given the prepared node, so
+// they can name its addresses). StopAll ends it.
+func (c *Cluster) StartOutsider(id string, flags func(n *Node) []string) *Node {
+	c.t.Helper()
+	n := c.newNode(id, false)
+	n.args = append(n.args, flags(n)...)
+	c.outsiders = append(c.outsiders, n)
+	c.Start(n, Binary(c.t))
 	return n
 }
 
 // AddNode starts a new node that joins the running cluster through its members.
 func (c *Cluster) AddNode(id string) *Node {
-	n := c.newNode(id)
+	n := c.newNode(id, true)
 	var join []string
 	for _, m := range c.Nodes {
 		join = append(join, m.Addr)
@@ -189,14 +248,14 @@ func (c *Cluster) Resume(n *Node) { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
 
 // StopAll kills every node; on failure it prints the tail of each log.
 func (c *Cluster) StopAll() {
-	for _, n := range c.Nodes {
+	for _, n := range slices.Concat(c.Nodes, c.outsiders) {
 		if n.cmd != nil {
 			_ = n.cmd.Process.Signal(syscall.SIGCONT)
 			c.Kill(n)
 		}
 	}
 	if c.t.Failed() {
-		for _, n := range c.Nodes {
+		for _, n := range slices.Concat(c.Nodes, c.outsiders) {
 			b, _ := os.ReadFile(n.LogPath)
 			lines := strings.Split(string(b), "\n")
 			if len(lines) > 40 {
@@ -211,6 +270,7 @@ func (c *Cluster) StopAll() {
 type Status struct {
 	NodeID       string `json:"nodeId"`
 	State        string `json:"state"`
+	Term         string `json:"term"` // a decimal number (proto JSON uint64)
 	LeaderID     string `json:"leaderId"`
 	AppliedIndex string `json:"appliedIndex"`
 	CommitIndex  string `json:"commitIndex"`

@@ -83,8 +83,8 @@ func TestFailoverKillLeader(t *testing.T) {
 // failoverWorkload runs producers and consumers against a 3-node cluster while it kills the
 // leader `rounds` times (restarting the killed node between rounds), then checks that no
 // acknowledged enqueue was lost or duplicated and no committed item came back.
-func failoverWorkload(t *testing.T, rounds, perProducer int) {
-	c := clustertest.New(t, 3)
+func failoverWorkload(t *testing.T, rounds, perProducer int, opts ...clustertest.Option) *clustertest.Cluster {
+	c := clustertest.New(t, 3, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*90*time.Second)
 	defer cancel()
 	admin, err := client.NewAdminClient(c.Addrs())
@@ -233,6 +233,7 @@ func failoverWorkload(t *testing.T, rounds, perProducer int) {
 	if len(redelivered) > 0 {
 		t.Errorf("committed items delivered again: %v", redelivered)
 	}
+	return c
 }
 
 // TestFollowerRestartCatchesUp kills a follower, writes while it is down, restarts it and

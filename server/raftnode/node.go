@@ -1,5 +1,5 @@
 // Package raftnode runs OctopusMQ's Raft core: hashicorp/raft with raft-boltdb for the log
-// and stable store, file snapshots and the TCP transport, the FSM adapter over
+// and stable store, file snapshots and the TCP transport (mutual TLS optional), the FSM adapter over
 // state.State, the group-commit proposer, linearizable read barriers and the leader's
 // deadline ticker. See DESIGN.md in this folder.
 package raftnode
@@ -32,6 +32,8 @@ type Config struct {
 	RaftBind      string // listen address of the Raft transport
 	RaftAdvertise string // address peers dial; defaults to RaftBind
 	ClientAddress string // this node's client (gRPC/HTTP) address, shared with peers
+	// PeerTLS, when set, secures the Raft port with mutual TLS (see PeerTLS).
+	PeerTLS PeerTLS
 	// Bootstrap makes a fresh node (no Raft state yet) form a cluster of Peers; with no
 	// Peers, a single-node cluster of itself.
 	Bootstrap bool
@@ -56,6 +58,7 @@ type Node struct {
 	prop      *proposer
 	transport *raft.NetworkTransport
 	snaps     raft.SnapshotStore
+	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  *raftboltdb.BoltStore
 	log       *slog.Logger
 
@@ -117,10 +120,10 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		logStore.Close()
 		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, addr, 8, 10*time.Second, hl)
+	transport, peerTLS, err := newTransport(cfg, addr, hl)
 	if err != nil {
 		logStore.Close()
-		return nil, fmt.Errorf("raft transport on %q: %w", cfg.RaftBind, err)
+		return nil, err
 	}
 	f := newFSM(st, rc.LocalID)
 	r, err := raft.NewRaft(rc, f, logStore, logStore, snaps, transport)
@@ -130,7 +133,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, logStore: logStore, snaps: snaps,
+		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r)

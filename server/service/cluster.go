@@ -79,6 +79,11 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 		}
 	}
 	if existing == nil || string(existing.Address) != req.GetRaftAddress() {
+		// With peer TLS, a member must complete a peer handshake first: a server that cannot
+		// (no certificate of the cluster's CA) could never take part.
+		if err := s.node.VerifyPeer(ctx, req.GetRaftAddress()); err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "raft_address %q of %q: %v", req.GetRaftAddress(), req.GetId(), err)
+		}
 		// AddNonvoter never grants a vote: a new server joins without one, and an existing
 		// voter keeps its vote with the new address.
 		f := r.AddNonvoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, 30*time.Second)
