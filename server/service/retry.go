@@ -24,7 +24,7 @@ type attempt struct {
 	// again says whether a result is worth waiting for another try.
 	again func(state.Result) bool
 
-	wake    <-chan struct{}
+	wake    *state.Hold
 	pending *raftnode.Pending
 }
 
@@ -35,14 +35,16 @@ func (s *Service) start(key string, typ raftpb.Type, payload proto.Message, time
 	if timeout > 0 {
 		a.deadline = time.Now().Add(timeout)
 	}
-	a.wake = s.state.Notifier().Wait(key)
+	a.wake = s.state.Notifier().Hold(key)
 	a.pending = s.node.Submit(typ, payload)
 	return a
 }
 
 // finish waits for the result, retrying while again says so and time remains. The last
-// result is returned (still failing when the deadline passed).
+// result is returned (still failing when the deadline passed). It releases the attempt's
+// wait, so nothing is left in the notifier once it returns.
 func (a *attempt) finish(ctx context.Context) (state.Result, error) {
+	defer func() { a.wake.Release() }()
 	for {
 		res, err := a.pending.Wait(ctx)
 		if err != nil || !a.again(res) || a.deadline.IsZero() || !time.Now().Before(a.deadline) {
@@ -50,7 +52,7 @@ func (a *attempt) finish(ctx context.Context) (state.Result, error) {
 		}
 		timer := time.NewTimer(time.Until(a.deadline))
 		select {
-		case <-a.wake:
+		case <-a.wake.C():
 			timer.Stop()
 		case <-timer.C:
 			return res, nil
@@ -58,7 +60,8 @@ func (a *attempt) finish(ctx context.Context) (state.Result, error) {
 			timer.Stop()
 			return res, ctx.Err()
 		}
-		a.wake = a.s.state.Notifier().Wait(a.key)
+		a.wake.Release()
+		a.wake = a.s.state.Notifier().Hold(a.key)
 		a.pending = a.s.node.Submit(a.typ, a.payload)
 	}
 }

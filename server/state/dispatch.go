@@ -312,6 +312,8 @@ func (s *State) storageDelete(now int64, r *raftpb.StorageDelete) Result {
 	if err := st.Delete(now, r.GetSession(), r.GetRequest().GetKey(), r.GetRequest().GetLockToken()); err != nil {
 		return Result{Err: err}
 	}
+	// Waiters to lock the deleted key learn at once that it is gone.
+	s.touch(StorageKey(r.GetStorage()))
 	return Result{}
 }
 
