@@ -21,5 +21,7 @@ func limitFlags(fs *flag.FlagSet) *service.Limits {
 	fs.IntVar(&l.MaxRequestBytes, "max-request-bytes", l.MaxRequestBytes, "largest gRPC request message, in bytes (0: 5 MiB, or one item at the value, key and unique key limits plus 4 KiB if larger)")
 	fs.IntVar(&l.MaxResponseBytes, "max-response-bytes", l.MaxResponseBytes, "largest answer of a pull or get_by_ids, in bytes: a pull stops leasing items there (0: 16 MiB, or one item at the limits if larger)")
 	fs.IntVar(&l.MaxHTTPBodyBytes, "max-http-body-bytes", l.MaxHTTPBodyBytes, "largest HTTP request body, in bytes; larger ones answer 413 (0: 8 MiB, or 4/3 of --max-request-bytes plus 4 KiB if larger: JSON values are base64)")
+	fs.IntVar(&l.MaxQueues, "max-queues", l.MaxQueues, "most queues that may exist; creates beyond it answer RESOURCE_EXHAUSTED (429)")
+	fs.IntVar(&l.MaxStorages, "max-storages", l.MaxStorages, "most storages that may exist; creates beyond it answer RESOURCE_EXHAUSTED (429)")
 	return &l
 }

@@ -44,6 +44,11 @@ func WithLimits(l service.Limits) Option {
 	return func(c *server.Config) { c.Limits = l }
 }
 
+// WithCaps caps the number of queues and storages.
+func WithCaps(queues, storages int) Option {
+	return func(c *server.Config) { c.Limits.MaxQueues, c.Limits.MaxStorages = queues, storages }
+}
+
 // WithSnapshotThreshold snapshots after every n log entries.
 func WithSnapshotThreshold(n uint64) Option {
 	return func(c *server.Config) { c.SnapshotThreshold = n; c.TrailingLogs = n }

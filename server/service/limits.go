@@ -36,6 +36,9 @@ type Limits struct {
 	// MaxHTTPBodyBytes is the largest HTTP request body (JSON; base64 makes values 4/3 as
 	// large). Snapshot restore uploads are not bound by it.
 	MaxHTTPBodyBytes int
+	// MaxQueues and MaxStorages cap how many queues and storages may exist (see caps.go).
+	MaxQueues   int
+	MaxStorages int
 }
 
 // DefaultLimits are the limits of a server configured with none.
@@ -48,6 +51,8 @@ var DefaultLimits = Limits{
 	MaxRequestBytes:   5 << 20,
 	MaxResponseBytes:  16 << 20,
 	MaxHTTPBodyBytes:  8 << 20,
+	MaxQueues:         10000,
+	MaxStorages:       10000,
 }
 
 // MaxPageSize is the most keys one listing page (REST ListKeys) answers.
@@ -74,6 +79,8 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.MaxUniqueKeyBytes, DefaultLimits.MaxUniqueKeyBytes)
 	def(&l.MaxNameBytes, DefaultLimits.MaxNameBytes)
 	def(&l.MaxBatch, DefaultLimits.MaxBatch)
+	def(&l.MaxQueues, DefaultLimits.MaxQueues)
+	def(&l.MaxStorages, DefaultLimits.MaxStorages)
 	if l.MaxRequestBytes == 0 {
 		l.MaxRequestBytes = max(DefaultLimits.MaxRequestBytes, l.minMessage())
 	}
@@ -102,6 +109,7 @@ func (l Limits) Validate() error {
 		{"--max-unique-key-bytes", l.MaxUniqueKeyBytes}, {"--max-name-bytes", l.MaxNameBytes},
 		{"--max-batch", l.MaxBatch}, {"--max-request-bytes", l.MaxRequestBytes},
 		{"--max-response-bytes", l.MaxResponseBytes}, {"--max-http-body-bytes", l.MaxHTTPBodyBytes},
+		{"--max-queues", l.MaxQueues}, {"--max-storages", l.MaxStorages},
 	}
 	for _, p := range positive {
 		if p.v < 1 || p.v > MaxMessageCeiling {

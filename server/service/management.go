@@ -44,6 +44,9 @@ func (s ManagementServer) CreateQueue(ctx context.Context, r *pb.CreateQueueRequ
 	if err := state.ValidateCreateQueue(r); err != nil {
 		return nil, err
 	}
+	if err := s.checkQueueCap(); err != nil {
+		return nil, err
+	}
 	return s.change(ctx, raftpb.Type_TYPE_CREATE_QUEUE, r)
 }
 
@@ -90,6 +93,9 @@ func (s ManagementServer) ListQueues(ctx context.Context, _ *emptypb.Empty) (*pb
 // CreateStorage creates a storage.
 func (s StorageManagementServer) CreateStorage(ctx context.Context, r *pb.CreateStorageRequest) (*emptypb.Empty, error) {
 	if err := s.limits.checkNewName("storage_name", r.GetStorageName()); err != nil {
+		return nil, err
+	}
+	if err := s.checkStorageCap(); err != nil {
 		return nil, err
 	}
 	return s.change(ctx, raftpb.Type_TYPE_CREATE_STORAGE, r)

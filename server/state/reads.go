@@ -135,6 +135,13 @@ func (s *State) readTime(now int64) int64 {
 	return now
 }
 
+// Sizes counts the queues and the storages.
+func (s *State) Sizes() (queues, storages int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.queues), len(s.storages)
+}
+
 // MemberAddress is the client address a member advertised ("" when unknown).
 func (s *State) MemberAddress(id string) string {
 	s.mu.RLock()
