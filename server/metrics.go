@@ -49,10 +49,13 @@ var (
 	descStorageLocks = prometheus.NewDesc("octopusmq_storage_locked_keys", "Locked keys in a storage.", []string{"storage"}, nil)
 	descApplied      = prometheus.NewDesc("octopusmq_raft_applied_index", "Last Raft log index applied on this node.", nil, nil)
 	descLeader       = prometheus.NewDesc("octopusmq_raft_leader", "1 when this node is the Raft leader.", nil, nil)
+	descClockBounded = prometheus.NewDesc("octopusmq_clock_bounded_entries_total",
+		"Log entries this node stamped with a bounded time because its wall clock was ahead of or behind the log's clock (side).", []string{"side"}, nil)
+	descClockSkew = prometheus.NewDesc("octopusmq_clock_skew_seconds", "This node's wall clock minus the log's clock as this node estimates it.", nil, nil)
 )
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueueItems, descQueueActive, descStorageKeys, descStorageLocks, descApplied, descLeader} {
+	for _, d := range []*prometheus.Desc{descQueueItems, descQueueActive, descStorageKeys, descStorageLocks, descApplied, descLeader, descClockBounded, descClockSkew} {
 		ch <- d
 	}
 }
@@ -73,4 +76,8 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leader)
+	cs := c.s.node.ClockStats()
+	ch <- prometheus.MustNewConstMetric(descClockBounded, prometheus.CounterValue, float64(cs.BoundedAhead), "ahead")
+	ch <- prometheus.MustNewConstMetric(descClockBounded, prometheus.CounterValue, float64(cs.BoundedBehind), "behind")
+	ch <- prometheus.MustNewConstMetric(descClockSkew, prometheus.GaugeValue, cs.Skew.Seconds())
 }

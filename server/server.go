@@ -63,6 +63,8 @@ type Config struct {
 	Logger        *slog.Logger
 	LogLevel      string
 	LogJSON       bool
+	// Clock is the time source of log entries (nil: the system's; tests inject one).
+	Clock raftnode.Clock
 }
 
 // Server is a running node.
@@ -121,7 +123,7 @@ func Start(cfg Config) (*Server, error) {
 		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise, PeerTLS: cfg.PeerTLS,
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON,
+		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON, Clock: cfg.Clock,
 	}, st)
 	if err != nil {
 		ln.Close()

@@ -19,6 +19,7 @@ import (
 type fsm struct {
 	st      *state.State
 	self    raft.ServerID
+	clock   *logClock // learns the log's time from every entry applied
 	applied atomic.Uint64
 	// soleVoter: the configuration has exactly one voter, this node. No other node can
 	// then be elected, so a leader's reads need no VerifyLeader round (see ReadBarrier).
@@ -31,8 +32,8 @@ type fsm struct {
 	advance chan struct{} // closed and replaced whenever applied grows
 }
 
-func newFSM(st *state.State, self raft.ServerID) *fsm {
-	return &fsm{st: st, self: self, advance: make(chan struct{})}
+func newFSM(st *state.State, self raft.ServerID, clock *logClock) *fsm {
+	return &fsm{st: st, self: self, clock: clock, advance: make(chan struct{})}
 }
 
 // setConfiguration records whether c has this node as its only voter.
@@ -55,6 +56,7 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // []state.Result of its entry.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
+	commands := false
 	for i, l := range logs {
 		if l.Type == raft.LogConfiguration {
 			f.setConfiguration(raft.DecodeConfiguration(l.Data))
@@ -71,6 +73,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		out[i] = f.st.Apply(e)
+		commands = true
+	}
+	if commands {
+		f.clock.observe(f.st.Clock())
 	}
 	if len(logs) > 0 {
 		f.setApplied(logs[len(logs)-1].Index)
@@ -103,7 +109,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.st.Restore(rc)
+	if err := f.st.Restore(rc); err != nil {
+		return err
+	}
+	f.clock.observe(f.st.Clock())
+	return nil
 }
 
 // snapshotBytes is a snapshot already encoded at Snapshot time.

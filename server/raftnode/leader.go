@@ -71,6 +71,7 @@ func (n *Node) lead(ctx context.Context) {
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		n.fsm.setConfiguration(f.Configuration())
 	}
+	n.clock.settle()
 	n.mu.Lock()
 	close(n.leaderReady)
 	n.mu.Unlock()
@@ -83,33 +84,42 @@ func (n *Node) lead(ctx context.Context) {
 	n.tick(ctx)
 }
 
-// tick proposes a Tick entry whenever the state's earliest deadline has passed, so lease
-// ends, expiries and delays fire even when no other command arrives.
+// tick proposes a Tick entry whenever the state's earliest deadline has passed on the
+// log's clock, so lease ends, expiries and delays fire even when no other command arrives,
+// and after a heartbeat without any entry, so an idle log still records the time.
 func (n *Node) tick(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var ticked int64 // the deadline the last tick was for
 	for {
 		applied := n.fsm.waitApplied()
-		wait := time.Hour
+		now, since := n.clock.peek()
+		wait := heartbeat - since
+		due := wait <= 0
 		if d := n.state.NextDeadline(); d != 0 {
-			wait = time.Until(time.Unix(0, d))
 			switch {
-			case wait > 0:
+			case d > now:
+				wait = min(wait, realTimeTo(d-now))
 			case d == ticked:
-				// A tick at or past d did not clear it: an engine bug. Do not spin on it.
-				n.log.Error("a deadline survived its tick; ticking again in a second", "deadline", time.Unix(0, d))
-				wait = time.Second
+				// A tick stamped at or past d did not clear it: the wall clock stepped back
+				// between reading and stamping, or an engine bug. Do not spin on it.
+				n.log.Warn("a deadline survived its tick; ticking again in a second", "deadline", time.Unix(0, d))
+				wait = min(wait, time.Second)
 				ticked = 0
 			default:
-				ticked = d
-				if _, err := n.prop.submit(raftpb.Type_TYPE_TICK, &raftpb.Tick{}).Wait(ctx); err != nil && ctx.Err() == nil {
-					n.log.Debug("tick", "err", err)
-					wait = 50 * time.Millisecond
-				} else {
-					continue
-				}
+				ticked, due = d, true
 			}
+		}
+		if due {
+			_, err := n.prop.submit(raftpb.Type_TYPE_TICK, &raftpb.Tick{}).Wait(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				continue
+			}
+			n.log.Debug("tick", "err", err)
+			wait = 50 * time.Millisecond
 		}
 		timer.Reset(wait)
 		select {

@@ -47,6 +47,8 @@ type Config struct {
 	// LogLevel and JSON configure hashicorp/raft's own logger to match ours.
 	LogLevel string
 	JSON     bool
+	// Clock is the time source entry times come from (nil: the system's). See clock.go.
+	Clock Clock
 }
 
 // Node is a running Raft member.
@@ -56,6 +58,7 @@ type Node struct {
 	fsm       *fsm
 	state     *state.State
 	prop      *proposer
+	clock     *logClock
 	transport *raft.NetworkTransport
 	snaps     raft.SnapshotStore
 	peerTLS   *tlsStreamLayer // nil without peer TLS
@@ -79,6 +82,9 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	}
 	if cfg.RaftAdvertise == "" {
 		cfg.RaftAdvertise = cfg.RaftBind
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = NewSystemClock()
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o750); err != nil {
@@ -125,7 +131,14 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		logStore.Close()
 		return nil, err
 	}
-	f := newFSM(st, rc.LocalID)
+	existing, err := raft.HasExistingState(logStore, logStore, snaps)
+	if err != nil {
+		transport.Close()
+		logStore.Close()
+		return nil, err
+	}
+	clock := newLogClock(cfg.Clock, cfg.Logger, cfg.Bootstrap && !existing)
+	f := newFSM(st, rc.LocalID, clock)
 	r, err := raft.NewRaft(rc, f, logStore, logStore, snaps, transport)
 	if err != nil {
 		transport.Close()
@@ -133,16 +146,10 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps,
+		cfg: cfg, raft: r, fsm: f, state: st, clock: clock, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
-	n.prop = newProposer(r)
-
-	existing, err := raft.HasExistingState(logStore, logStore, snaps)
-	if err != nil {
-		n.Shutdown()
-		return nil, err
-	}
+	n.prop = newProposer(r, clock.stamp)
 	n.fresh = !existing
 	if cfg.Bootstrap {
 		if !existing {
@@ -182,6 +189,9 @@ func (n *Node) IsMember() bool {
 	}
 	return false
 }
+
+// ClockStats describe this node's view of the log's clock (see clock.go).
+func (n *Node) ClockStats() ClockStats { return n.clock.stats() }
 
 // Raft exposes the underlying raft for cluster management.
 func (n *Node) Raft() *raft.Raft { return n.raft }

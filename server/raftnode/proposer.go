@@ -3,7 +3,6 @@ package raftnode
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -57,13 +56,14 @@ type proposer struct {
 	now      func() int64
 }
 
-func newProposer(r *raft.Raft) *proposer {
+// newProposer proposes to r, stamping each entry with now().
+func newProposer(r *raft.Raft, now func() int64) *proposer {
 	p := &proposer{
 		r:        r,
 		in:       make(chan *proposal, maxBatch),
 		inflight: make(chan inflight, maxInflight),
 		stop:     make(chan struct{}),
-		now:      func() int64 { return time.Now().UnixNano() },
+		now:      now,
 	}
 	go p.batchLoop()
 	go p.resultLoop()

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -66,7 +67,7 @@ func Recover(dataDir, nodeID string, members []raft.Server, dryRun bool) (*Recov
 	defer trans.Close()
 
 	rep := &RecoverReport{}
-	if rep.Before, err = raft.GetConfiguration(conf(), newFSM(state.New(nil), raft.ServerID(nodeID)), logStore, logStore, snaps, trans); err != nil {
+	if rep.Before, err = raft.GetConfiguration(conf(), newFSM(state.New(nil), raft.ServerID(nodeID), offlineClock()), logStore, logStore, snaps, trans); err != nil {
 		return nil, fmt.Errorf("reading the configuration: %w", err)
 	}
 	if rep.LastIndex, rep.LastTerm, err = lastEntry(logStore, snaps); err != nil {
@@ -79,7 +80,7 @@ func Recover(dataDir, nodeID string, members []raft.Server, dryRun bool) (*Recov
 	if err != nil {
 		return nil, err
 	}
-	if err := raft.RecoverCluster(conf(), newFSM(state.New(nil), raft.ServerID(nodeID)), logStore, logStore, snaps, trans, after); err != nil {
+	if err := raft.RecoverCluster(conf(), newFSM(state.New(nil), raft.ServerID(nodeID), offlineClock()), logStore, logStore, snaps, trans, after); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	rep.After = after
@@ -136,4 +137,9 @@ func lastEntry(logs raft.LogStore, snaps raft.SnapshotStore) (index, term uint64
 		index, term = list[0].Index, list[0].Term
 	}
 	return index, term, nil
+}
+
+// offlineClock is the log clock of an FSM that only replays the log (no entry is proposed).
+func offlineClock() *logClock {
+	return newLogClock(NewSystemClock(), slog.New(slog.DiscardHandler), false)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/service"
 )
 
@@ -47,6 +48,11 @@ func WithLimits(l service.Limits) Option {
 // WithCaps caps the number of queues and storages.
 func WithCaps(queues, storages int) Option {
 	return func(c *server.Config) { c.Limits.MaxQueues, c.Limits.MaxStorages = queues, storages }
+}
+
+// WithClock makes the server take the time from c.
+func WithClock(c raftnode.Clock) Option {
+	return func(cfg *server.Config) { cfg.Clock = c }
 }
 
 // WithSnapshotThreshold snapshots after every n log entries.

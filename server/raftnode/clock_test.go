@@ -1,0 +1,113 @@
+package raftnode
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// manualClock is a clock the test moves by hand.
+type manualClock struct {
+	wall int64
+	mono time.Duration
+}
+
+func (c *manualClock) Wall() int64         { return c.wall }
+func (c *manualClock) Mono() time.Duration { return c.mono }
+
+// step lets d pass on both clocks.
+func (c *manualClock) step(d time.Duration) { c.wall += int64(d); c.mono += d }
+
+func newTestLogClock(c Clock) *logClock {
+	return newLogClock(c, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+}
+
+const t0 = int64(1_700_000_000) * int64(time.Second)
+
+func TestLogClockFollowsAWallClockAheadNoFasterThanTheSlew(t *testing.T) {
+	c := &manualClock{wall: t0, mono: time.Hour}
+	lc := newTestLogClock(c)
+	if got := lc.stamp(); got != t0 {
+		t.Fatalf("first stamp of a new log: %d, want the wall clock %d", got, t0)
+	}
+	c.step(time.Second)
+	if got := lc.stamp(); got != t0+int64(time.Second) {
+		t.Fatalf("a right wall clock is used as it is: %d, want %d", got, t0+int64(time.Second))
+	}
+	// The wall clock jumps an hour ahead: for each second that really passes, the log's
+	// clock advances by at most 1.1 s.
+	c.wall += int64(time.Hour)
+	start := t0 + int64(time.Second)
+	for i := 1; i <= 100; i++ {
+		c.step(time.Second)
+		got := lc.stamp()
+		if max := start + int64(i)*int64(1100*time.Millisecond); got > max {
+			t.Fatalf("after %d s: log time +%v, want at most +%v", i, time.Duration(got-start), time.Duration(max-start))
+		}
+	}
+	if st := lc.stats(); st.BoundedAhead != 100 || st.BoundedBehind != 0 {
+		t.Fatalf("stats %+v, want 100 entries bounded ahead", st)
+	}
+	// The wall clock is set right again (now behind the log's clock): the log's clock keeps
+	// running, at least 0.9 s per second, never backwards.
+	c.wall -= int64(time.Hour)
+	prev := lc.stamp()
+	c.step(time.Second)
+	if got := lc.stamp(); got < prev+int64(900*time.Millisecond) {
+		t.Fatalf("log time advanced by %v in a second with the wall clock behind, want at least 0.9 s", time.Duration(got-prev))
+	}
+	if st := lc.stats(); st.BoundedBehind == 0 || st.Skew >= 0 {
+		t.Fatalf("stats %+v: want entries bounded behind and a negative skew", st)
+	}
+}
+
+func TestLogClockContinuesFromThePredecessorsEntries(t *testing.T) {
+	c := &manualClock{wall: t0 + int64(time.Hour), mono: time.Minute} // this node is an hour ahead
+	lc := newTestLogClock(c)
+	lc.observe(t0) // applied an entry of the previous leader
+	c.step(5 * time.Second)
+	// Elected 5 s later: the log's clock continues from t0 + 5 s, not from the wall clock.
+	got := lc.stamp()
+	if lo, hi := t0+int64(5*time.Second), t0+int64(5500*time.Millisecond); got < lo || got > hi {
+		t.Fatalf("first stamp as leader: %v after the last entry, want 5–5.5 s", time.Duration(got-t0))
+	}
+	// Its own entries applied later do not move the anchor back or forth.
+	lc.observe(got)
+	c.step(time.Second)
+	if again := lc.stamp(); again <= got || again > got+int64(1100*time.Millisecond) {
+		t.Fatalf("next stamp %v after the previous, want (0, 1.1 s]", time.Duration(again-got))
+	}
+}
+
+func TestRealTimeToIsTheFastestTheLogCanGo(t *testing.T) {
+	// At 1.1× real time the log advances 11 s in 10 s.
+	if got := realTimeTo(int64(11 * time.Second)); got != 10*time.Second {
+		t.Fatalf("realTimeTo(11 s) = %v, want 10 s", got)
+	}
+	if got := realTimeTo(1); got != time.Millisecond {
+		t.Fatalf("realTimeTo(1 ns) = %v, want the 1 ms floor", got)
+	}
+}
+
+// A restarted (or joined) node knows no time before it applied the log: its stamps are 0
+// (the state's clock, a maximum, keeps the log's time) until an applied entry tells it, or
+// until, as leader with the log applied and no time in it, it starts from its wall clock.
+func TestLogClockBeforeTheLogIsApplied(t *testing.T) {
+	c := &manualClock{wall: t0 + int64(time.Hour), mono: time.Minute}
+	lc := newLogClock(c, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	if got := lc.stamp(); got != 0 {
+		t.Fatalf("stamp before any time is known: %d, want 0", got)
+	}
+	lc.observe(t0)
+	c.step(time.Second)
+	if got := lc.stamp(); got > t0+int64(1100*time.Millisecond) {
+		t.Fatalf("stamp after the log was applied: %v past its last entry, want at most 1.1 s", time.Duration(got-t0))
+	}
+
+	empty := newLogClock(c, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	empty.settle()
+	if got := empty.stamp(); got != c.wall {
+		t.Fatalf("stamp of a leader whose log has no time: %d, want its wall clock %d", got, c.wall)
+	}
+}
