@@ -65,6 +65,9 @@ type Config struct {
 	LogJSON       bool
 	// Clock is the time source of log entries (nil: the system's; tests inject one).
 	Clock raftnode.Clock
+	// MetricsTop is how many queues and storages (the largest) get /metrics series of
+	// their own; 0 means DefaultMetricsTop, negative none (totals only).
+	MetricsTop int
 }
 
 // Server is a running node.
@@ -95,6 +98,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.LeaderWait == 0 {
 		cfg.LeaderWait = 10 * time.Second
+	}
+	if cfg.MetricsTop == 0 {
+		cfg.MetricsTop = DefaultMetricsTop
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second
