@@ -2,7 +2,8 @@
 // storages, the global counters and the clock. Raft applies log entries to it through
 // Apply; every change goes through the dispatch table in dispatch.go.
 //
-// It is deterministic: time enters only through Entry.time_unix_nano (the proposer's clock),
+// It is deterministic: time enters only through Entry.time_unix_nano (the leader's bounded
+// clock, see raftnode/clock.go; 0 leaves the clock as it is),
 // ids and fencing tokens come from counters in the state, and iteration that affects results
 // is ordered. The only side output is the Notifier, which wakes waiters in this process
 // (long-polling pulls, lock waits) and never feeds back into the state.
