@@ -119,7 +119,7 @@ func (n *Node) tick(ctx context.Context) {
 				continue
 			}
 			n.log.Debug("tick", "err", err)
-			wait = 50 * time.Millisecond
+			wait, ticked = 50*time.Millisecond, 0
 		}
 		timer.Reset(wait)
 		select {
