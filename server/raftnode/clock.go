@@ -33,8 +33,9 @@ func (c *SystemClock) Mono() time.Duration { return time.Since(c.origin) }
 const slewDivisor = 10
 
 // heartbeat is the longest a leader lets the log go without an entry: an idle cluster still
-// writes its time down, so a restart loses at most this much of it (see DESIGN.md).
-const heartbeat = time.Minute
+// writes its time down, so a restart loses at most this much of it (see DESIGN.md). Tests
+// shorten it before starting a node.
+var heartbeat = time.Minute
 
 // logClock stamps the entries this node proposes. The log's time is anchored at the last
 // moment this node knew it (an entry it stamped or applied, with the monotonic time then)
@@ -55,10 +56,12 @@ type logClock struct {
 	warned time.Duration // when the last warning was logged (Mono)
 
 	ahead, behind atomic.Uint64 // entries whose stamp was bounded, by side
+
+	heartbeat time.Duration
 }
 
 func newLogClock(c Clock, log *slog.Logger, newCluster bool) *logClock {
-	return &logClock{clock: c, log: log, newCluster: newCluster, warned: -time.Hour}
+	return &logClock{clock: c, log: log, newCluster: newCluster, warned: -time.Hour, heartbeat: heartbeat}
 }
 
 // observe records that the log's time is at least v now (an applied entry, a restored

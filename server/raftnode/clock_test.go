@@ -111,3 +111,27 @@ func TestLogClockBeforeTheLogIsApplied(t *testing.T) {
 		t.Fatalf("stamp of a leader whose log has no time: %d, want its wall clock %d", got, c.wall)
 	}
 }
+
+// An idle leader still writes the time down: a Tick after each heartbeat without entries.
+func TestIdleLeaderWritesAHeartbeat(t *testing.T) {
+	defer func(d time.Duration) { heartbeat = d }(heartbeat)
+	heartbeat = 200 * time.Millisecond
+	n := startNode(t)
+	timeout := time.After(10 * time.Second)
+	nextEntry := func() int64 { // waits for an entry (no command is proposed) and answers the log's clock
+		t.Helper()
+		idx := n.AppliedIndex()
+		for n.AppliedIndex() == idx {
+			select {
+			case <-n.AppliedChanged():
+			case <-timeout:
+				t.Fatalf("no heartbeat entry (applied index %d)", idx)
+			}
+		}
+		return n.state.Clock()
+	}
+	first := nextEntry()
+	if second := nextEntry(); second-first < int64(150*time.Millisecond) {
+		t.Fatalf("heartbeats %v apart on the log's clock, want about 200 ms", time.Duration(second-first))
+	}
+}

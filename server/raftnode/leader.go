@@ -94,7 +94,7 @@ func (n *Node) tick(ctx context.Context) {
 	for {
 		applied := n.fsm.waitApplied()
 		now, since := n.clock.peek()
-		wait := heartbeat - since
+		wait := n.clock.heartbeat - since
 		due := wait <= 0
 		if d := n.state.NextDeadline(); d != 0 {
 			switch {
