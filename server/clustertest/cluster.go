@@ -71,6 +71,9 @@ type Node struct {
 	done              chan struct{}
 	// ExitCode is the last process's exit code (-1 when killed by a signal).
 	ExitCode int
+
+	// RaftAdvertise is the Raft address peers dial (RaftAddr unless WithRaftAdvertise).
+	RaftAdvertise string
 }
 
 // URL is the node's HTTP base URL.
@@ -85,6 +88,8 @@ type Cluster struct {
 	PeerCA     *certgen.CA
 	PeerCAFile string
 	outsiders  []*Node
+
+	advertise func(n *Node) string
 }
 
 // Option adds flags to every node.
@@ -111,6 +116,12 @@ func WithPeerTLS() Option {
 	}
 }
 
+// WithRaftAdvertise makes every node advertise advertise(n) as its Raft address instead of
+// its bind address (a fault-injecting proxy in front of n.RaftAddr, say).
+func WithRaftAdvertise(advertise func(n *Node) string) Option {
+	return func(c *Cluster) { c.advertise = advertise }
+}
+
 // New starts an n-node cluster formed with --initial-cluster and waits for a leader.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
@@ -123,7 +134,7 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	for i := 0; i < n; i++ {
 		node := c.newNode(fmt.Sprintf("n%d", i+1), true)
 		c.Nodes = append(c.Nodes, node)
-		initial = append(initial, node.ID+"="+node.RaftAddr)
+		initial = append(initial, node.ID+"="+node.RaftAdvertise)
 	}
 	for _, node := range c.Nodes {
 		node.args = append(node.args, "--initial-cluster", strings.Join(initial, ","))
@@ -140,6 +151,11 @@ func (c *Cluster) newNode(id string, member bool) *Node {
 	n := &Node{ID: id, Addr: freeAddr(c.t), RaftAddr: freeAddr(c.t), DataDir: dir, LogPath: filepath.Join(dir, "node.log")}
 	n.args = []string{"--node-id", id, "--data-dir", n.DataPath(), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
 		"--log-level", "info", "--shutdown-grace", "2s", "--leader-wait", "15s"}
+	n.RaftAdvertise = n.RaftAddr
+	if c.advertise != nil {
+		n.RaftAdvertise = c.advertise(n)
+		n.args = append(n.args, "--raft-advertise", n.RaftAdvertise)
+	}
 	n.args = append(n.args, c.extra...)
 	if member && c.PeerCA != nil {
 		c.RotatePeerCert(n)

@@ -1,0 +1,6 @@
+//go:build chaos
+
+package chaostest
+
+// longByDefault: with the chaos tag TestChaos runs the long variant.
+const longByDefault = true
