@@ -61,6 +61,7 @@ func (k restKV) get(ctx context.Context, key string) (string, error) {
 // until stop is closed or after maxOps operations.
 func kvWorker(ctx context.Context, id int, store kvStore, h *History, r *Report, stop <-chan struct{}, maxOps int) {
 	st := newStaller(r, fmt.Sprintf("kv%d", id))
+	defer st.done() // a worker that stopped while stuck stalled until now
 	for i := 0; i < maxOps; i++ {
 		select {
 		case <-stop:

@@ -114,6 +114,7 @@ func locker(ctx context.Context, target string, id int, l *LockCheck, r *Report,
 	}
 	defer s.Close()
 	st := newStaller(r, fmt.Sprintf("locker%d", id))
+	defer st.done() // a worker that stopped while stuck stalled until now
 	for i := 0; i < maxOps; i++ {
 		select {
 		case <-stop:

@@ -149,6 +149,7 @@ func restProducer(ctx context.Context, urls func() []string, name string, q *Que
 func produce(ctx context.Context, name string, q *QueueCheck, r *Report, stop <-chan struct{}, maxOps int,
 	enqueue func(context.Context, string) (uint64, error)) {
 	st := newStaller(r, name)
+	defer st.done() // a worker that stopped while stuck stalled until now
 	for i := 0; i < maxOps; i++ {
 		select {
 		case <-stop:
@@ -237,6 +238,7 @@ func restConsumer(ctx context.Context, urls func() []string, name string, q *Que
 
 func consume(ctx context.Context, name string, r *Report, stop <-chan struct{}, pullAndCommit func(context.Context) error) {
 	st := newStaller(r, name)
+	defer st.done() // a worker that stopped while stuck stalled until now
 	for {
 		select {
 		case <-stop:
