@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -172,5 +173,52 @@ func staleProber(ctx context.Context, target string, l *LockCheck, r *Report, st
 			r.Violation("a write with stale fencing token %d was accepted", tok)
 		}
 		r.Op("stale-probe", nil)
+	}
+}
+
+// restLocker is locker over REST, each request to a random node.
+func restLocker(ctx context.Context, urls func() []string, id int, l *LockCheck, r *Report, stop <-chan struct{}, maxOps int) {
+	st := newStaller(r, fmt.Sprintf("rest-locker%d", id))
+	defer st.done()
+	base := "/v1/storages/locks"
+	for i := 0; i < maxOps; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		octx, cancel := context.WithTimeout(ctx, opTimeout)
+		call := time.Now()
+		var out struct {
+			Item struct {
+				ID        string `json:"id"`
+				LockToken string `json:"lockToken"`
+			} `json:"item"`
+		}
+		err := rest(octx, "POST", pick(urls())+base+"/keys/"+lockKey+":lock", map[string]any{"lockTtl": "3s", "timeout": "2s"}, &out)
+		var token uint64
+		if err == nil {
+			token, err = strconv.ParseUint(out.Item.LockToken, 10, 64)
+		}
+		r.Op("lock", err)
+		if err == nil {
+			g := l.Granted(token, call, time.Now())
+			err = rest(octx, "PUT", pick(urls())+base+"/keys/"+lockKey, map[string]any{"value": b64(fmt.Sprint(token)), "lockToken": out.Item.LockToken}, nil)
+			r.Op("lock-set", err)
+			err = rest(octx, "POST", pick(urls())+base+":release", map[string]any{"id": out.Item.ID, "lockToken": out.Item.LockToken}, nil)
+			r.Op("release", err)
+			if err == nil {
+				l.Released(g)
+			}
+		}
+		cancel()
+		if code := statusOf(err); err == nil || code == 409 || code == 408 || code == 504 {
+			st.done() // the cluster answered (busy or timed out waiting for the lock)
+		} else {
+			if ctx.Err() != nil {
+				return
+			}
+			pause(ctx)
+		}
 	}
 }

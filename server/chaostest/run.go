@@ -105,6 +105,7 @@ func Run(t *testing.T, cfg Config) *Report {
 	for i := 0; i < 3; i++ {
 		goWorker(&writers, func() { locker(hard, target, i, lc, r, stopWriters, cfg.MaxOps) })
 	}
+	goWorker(&writers, func() { restLocker(hard, nodeURLs, 0, lc, r, stopWriters, cfg.MaxOps) })
 	goWorker(&writers, func() { staleProber(hard, target, lc, r, stopWriters, cfg.MaxOps) })
 
 	nem := &Nemesis{c: c, net: nw, r: r, hold: cfg.Hold, recover: 60 * time.Second}
