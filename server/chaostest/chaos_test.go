@@ -15,7 +15,7 @@ func chaosConfig(t *testing.T) *Config {
 	case longByDefault:
 		cfg = &Config{Duration: 5 * time.Minute, Hold: 6 * time.Second, MaxOps: 1 << 30}
 	case os.Getenv("OCTOPUSMQ_CHAOS") != "":
-		cfg = &Config{Duration: 45 * time.Second, Hold: 3 * time.Second, MaxOps: 3000}
+		cfg = &Config{Duration: 30 * time.Second, Hold: 2 * time.Second, MaxOps: 3000}
 	default:
 		return nil
 	}

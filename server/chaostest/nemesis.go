@@ -159,10 +159,10 @@ func (n *Nemesis) Repair() {
 	n.leader()
 }
 
-// Run injects faults until the deadline: each kind once in order (so a short run sees
-// every kind), then random kinds.
+// Run injects every kind of fault once, in order (so even a short run sees each kind),
+// then random kinds until the deadline.
 func (n *Nemesis) Run(deadline time.Time) {
-	for i := 0; time.Now().Before(deadline); i++ {
+	for i := 0; i < len(Faults) || time.Now().Before(deadline); i++ {
 		f := Faults[i%len(Faults)]
 		if i >= len(Faults) {
 			f = Faults[rand.IntN(len(Faults))]

@@ -15,7 +15,7 @@ import (
 
 // Config sizes a chaos run.
 type Config struct {
-	// Duration is how long the nemesis injects faults.
+	// Duration is how long the nemesis injects faults (at least one of each kind).
 	Duration time.Duration
 	// Hold is how long each fault lasts.
 	Hold time.Duration
