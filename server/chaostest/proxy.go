@@ -45,6 +45,7 @@ type link struct {
 	closedOnce sync.Once
 }
 
+// close closes both sides; the caller holds Net.mu (l.up is written under it).
 func (l *link) close() {
 	l.closedOnce.Do(func() {
 		l.down.Close()
@@ -90,9 +91,9 @@ func (nw *Net) SetBlackhole(on bool) {
 // Cut cuts the links between a and b in both directions and closes their connections.
 func (nw *Net) Cut(a, b string) {
 	nw.mu.Lock()
+	defer nw.mu.Unlock()
 	nw.cut[[2]string{a, b}] = true
 	nw.cut[[2]string{b, a}] = true
-	var drop []*link
 	for _, id := range []string{a, b} {
 		other := b
 		if id == b {
@@ -101,14 +102,10 @@ func (nw *Net) Cut(a, b string) {
 		if p := nw.proxies[id]; p != nil {
 			for l := range p.conns {
 				if l.from == other {
-					drop = append(drop, l)
+					l.close()
 				}
 			}
 		}
-	}
-	nw.mu.Unlock()
-	for _, l := range drop {
-		l.close()
 	}
 }
 
@@ -124,18 +121,14 @@ func (nw *Net) Isolate(id string) {
 // Heal restores every link; connections held in a blackhole are closed so senders redial.
 func (nw *Net) Heal() {
 	nw.mu.Lock()
+	defer nw.mu.Unlock()
 	nw.cut = map[[2]string]bool{}
-	var drop []*link
 	for _, p := range nw.proxies {
 		for l := range p.conns {
 			if l.up == nil {
-				drop = append(drop, l)
+				l.close()
 			}
 		}
-	}
-	nw.mu.Unlock()
-	for _, l := range drop {
-		l.close()
 	}
 }
 
@@ -217,8 +210,8 @@ func (nw *Net) serve(p *proxy, down net.Conn) {
 	defer func() {
 		nw.mu.Lock()
 		delete(p.conns, l)
-		nw.mu.Unlock()
 		l.close()
+		nw.mu.Unlock()
 	}()
 	if cut {
 		// Blackhole: read and drop until the link heals (Heal closes it) or the peer gives up.
