@@ -16,11 +16,16 @@ type Report struct {
 	violations []string
 	stall      time.Duration
 	stallWho   string
+	stallEnd   time.Time
 	faults     []string
+	faultAt    []time.Time
+	start      time.Time
 }
 
 // NewReport returns an empty report.
-func NewReport() *Report { return &Report{ops: map[string]int{}, failed: map[string]int{}} }
+func NewReport() *Report {
+	return &Report{ops: map[string]int{}, failed: map[string]int{}, start: time.Now()}
+}
 
 // Op counts an operation of kind that succeeded (err == nil) or not.
 func (r *Report) Op(kind string, err error) {
@@ -51,6 +56,7 @@ func (r *Report) Violations() []string {
 func (r *Report) Fault(what string) {
 	r.mu.Lock()
 	r.faults = append(r.faults, what)
+	r.faultAt = append(r.faultAt, time.Now())
 	r.mu.Unlock()
 }
 
@@ -59,7 +65,7 @@ func (r *Report) Stall(who string, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if d > r.stall {
-		r.stall, r.stallWho = d, who
+		r.stall, r.stallWho, r.stallEnd = d, who, time.Now()
 	}
 }
 
@@ -95,7 +101,22 @@ func (r *Report) Summary() string {
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "  %-16s ok %6d  failed %5d\n", k, r.ops[k], r.failed[k])
 	}
-	fmt.Fprintf(&b, "  faults: %s\n", strings.Join(r.faults, ", "))
+	if r.stall > 0 {
+		// The fault in force when the stall began explains it.
+		began, cause := r.stallEnd.Add(-r.stall), "none"
+		for i, at := range r.faultAt {
+			if !at.After(began) {
+				cause = fmt.Sprintf("%s at +%v", r.faults[i], at.Sub(r.start).Round(time.Second))
+			}
+		}
+		fmt.Fprintf(&b, "  largest stall: +%v to +%v; last fault before it began: %s\n",
+			began.Sub(r.start).Round(100*time.Millisecond), r.stallEnd.Sub(r.start).Round(100*time.Millisecond), cause)
+	}
+	var fs []string
+	for i, f := range r.faults {
+		fs = append(fs, fmt.Sprintf("+%v %s", r.faultAt[i].Sub(r.start).Round(time.Second), f))
+	}
+	fmt.Fprintf(&b, "  faults: %s\n", strings.Join(fs, ", "))
 	for _, v := range r.violations {
 		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
 	}
