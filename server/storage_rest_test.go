@@ -155,13 +155,13 @@ func TestStorageREST(t *testing.T) {
 		t.Fatalf("lockAny = %v (token must exceed %d)", any1, tok)
 	}
 	start := time.Now()
-	kvWantHTTPError(t, "POST", base+":lockAny", `{"keyPrefix":"`+kvb64("task-")+`","timeout":"0.2s"}`, 504, "")
+	kvWantHTTPError(t, "POST", base+":lockAny", `{"keyPrefix":"`+kvb64("task-")+`","timeout":"0.2s"}`, 409, "no unlocked key")
 	if time.Since(start) < 200*time.Millisecond {
 		t.Fatal("lockAny answered before its timeout")
 	}
 	kvJSON(t, "POST", base+":release", fmt.Sprintf(`{"id":"%d","lockToken":"%d","delete":true}`, aid, atok), 200)
 	kvWantHTTPError(t, "GET", base+"/keys/task-1", "", 404, "task-1")
-	kvWantHTTPError(t, "POST", base+":lockAny", `{"keyPrefix":"`+kvb64("task-")+`"}`, 504, "")
+	kvWantHTTPError(t, "POST", base+":lockAny", `{"keyPrefix":"`+kvb64("task-")+`"}`, 409, "no unlocked key")
 
 	// Lock expiry: after the lock ttl another lock gets a larger token; the old one is refused.
 	kvJSON(t, "PUT", base+"/keys/exp", `{"value":"`+kvb64("e")+`"}`, 200)

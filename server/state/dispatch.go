@@ -3,6 +3,7 @@ package state
 import (
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
@@ -317,8 +318,11 @@ func (s *State) storageDelete(now int64, r *raftpb.StorageDelete) Result {
 	return Result{}
 }
 
-// ErrNoKey is the failure of a lock-any that found no lockable key (waiters retry).
-var ErrNoKey = apierr.New(pb.StatusCode_STATUS_CODE_TIMEOUT, "no unlocked key is available")
+// ErrNoKey is the failure of a lock-any that found no lockable key (waiters retry). On a
+// stream it is TIMEOUT, as the protocol says; unary and REST callers get Aborted (HTTP 409,
+// as for lock_key on a key that stayed locked): every key was held for the whole wait, which
+// is a conflict, not a gateway timeout.
+var ErrNoKey = &apierr.Error{Status: pb.StatusCode_STATUS_CODE_TIMEOUT, Code: codes.Aborted, Msg: "no unlocked key is available"}
 
 func (s *State) storageLock(now int64, r *raftpb.StorageLock) Result {
 	st, err := s.storage(r.GetStorage())
