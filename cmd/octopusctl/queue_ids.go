@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clbs-io/octopusmq/client"
+	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/gen/pb"
 )
 
 // settled is the outcome of commit, delete, requeue or extend as -o json/yaml print it.
@@ -30,30 +31,33 @@ func parseIDs(args []string) ([]uint64, error) {
 	return ids, nil
 }
 
-// withItems runs fn with a stream client of queue and the parsed ids, then prints how many
-// of them fn settled. Fewer than all is an error (exit 1) naming the count.
-func (g *globals) withItems(cmd *cobra.Command, op string, args []string, fn func(ctx context.Context, q *client.QueueClient, ids []uint64) (int, error)) error {
+// withItems runs fn with the unary queue data service and the parsed ids, then prints how
+// many of them fn settled. One id answers its own error; with several, fewer than all
+// settled is an error (exit 1) naming the count.
+func (g *globals) withItems(cmd *cobra.Command, op string, args []string, fn func(ctx context.Context, c octopusmqv1.QueueDataServiceClient, ids []uint64) (int32, error)) error {
 	ids, err := parseIDs(args[1:])
 	if err != nil {
 		return err
 	}
-	q, err := client.NewQueueClient(g.addr, args[0], g.opts()...)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
 	ctx, cancel := g.ctx(cmd)
 	defer cancel()
-	n, err := fn(ctx, q, ids)
+	var n int32
+	err = g.queueData(func(c octopusmqv1.QueueDataServiceClient) (err error) {
+		n, err = fn(ctx, c, ids)
+		return err
+	})
 	if err != nil {
+		if len(ids) == 1 {
+			return fmt.Errorf("%s of item %d: %w", op, ids[0], err)
+		}
 		return err
 	}
 	t := &table{}
 	t.add(fmt.Sprintf("%s: %d of %d items", op, n, len(ids)))
-	if err := emit(cmd.OutOrStdout(), g.output, settled{Op: op, Count: n, Total: len(ids)}, t); err != nil {
+	if err := emit(cmd.OutOrStdout(), g.output, settled{Op: op, Count: int(n), Total: len(ids)}, t); err != nil {
 		return err
 	}
-	if n < len(ids) {
+	if int(n) < len(ids) {
 		return fmt.Errorf("%s: %d of %d ids succeeded (the others were not found or not active)", op, n, len(ids))
 	}
 	return nil
@@ -61,11 +65,11 @@ func (g *globals) withItems(cmd *cobra.Command, op string, args []string, fn fun
 
 const idsHelp = `
 
-Any client may settle an active item by id, whoever pulled it: items pulled by
-'octopusctl queue pull' (without --commit) or over REST stay leased for the queue's lease;
-items pulled on another client's stream are leased to that stream and return to the queue
-when it closes. With one id the exit code tells why it failed (3: no such item, 4: the item
-is not active); with several, the number settled is printed and fewer than all exits 1.`
+An active item can be settled by id whoever pulled it: items pulled by 'octopusctl queue
+pull' (without --commit) or over REST stay leased for the queue's lease; items pulled on
+a client's stream are leased until that stream closes (then they return to the queue).
+With one id the exit code tells why it failed (3: no such item, 4: the item is not
+active); with several, the number settled is printed and fewer than all exits 1.`
 
 func queueIDsCmd(g *globals, op string) *cobra.Command {
 	short := "Commit active items: remove them for good"
@@ -80,33 +84,16 @@ func queueIDsCmd(g *globals, op string) *cobra.Command {
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return g.withItems(cmd, op, args, func(ctx context.Context, q *client.QueueClient, ids []uint64) (int, error) {
-				return settleIDs(ctx, q, op, ids)
+			return g.withItems(cmd, op, args, func(ctx context.Context, c octopusmqv1.QueueDataServiceClient, ids []uint64) (int32, error) {
+				if op == "commit" {
+					r, err := c.CommitItems(ctx, &octopusmqv1.CommitItemsRequest{QueueName: args[0], Ids: ids})
+					return r.GetCount(), err
+				}
+				r, err := c.DeleteItems(ctx, &octopusmqv1.DeleteItemsRequest{QueueName: args[0], Ids: ids})
+				return r.GetCount(), err
 			})
 		}),
 	}
-}
-
-// settleIDs commits or deletes ids; one id answers its own error.
-func settleIDs(ctx context.Context, q *client.QueueClient, op string, ids []uint64) (int, error) {
-	var err error
-	switch {
-	case op == "commit" && len(ids) == 1:
-		err = q.CommitSingle(ctx, ids[0])
-	case op == "commit":
-		err = q.Commit(ctx, ids)
-	case len(ids) == 1:
-		err = q.DeleteSingle(ctx, ids[0])
-	default:
-		err = q.Delete(ctx, ids)
-	}
-	if pe, ok := err.(*client.PartialError); ok {
-		return pe.Done, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return len(ids), nil
 }
 
 func queueRequeueCmd(g *globals) *cobra.Command {
@@ -123,16 +110,17 @@ func queueRequeueCmd(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return g.withItems(cmd, "requeue", args, func(ctx context.Context, q *client.QueueClient, ids []uint64) (int, error) {
-				items := make([]*client.RequeueItem, len(ids))
+			return g.withItems(cmd, "requeue", args, func(ctx context.Context, c octopusmqv1.QueueDataServiceClient, ids []uint64) (int32, error) {
+				items := make([]*pb.RequeueItem, len(ids))
 				for i, id := range ids {
-					items[i] = &client.RequeueItem{Id: id, TTL: dpb(ttl), Delay: dpb(delay)}
+					items[i] = &pb.RequeueItem{Id: id, Ttl: dpb(ttl), Delay: dpb(delay)}
 					if cmd.Flags().Changed("priority") {
 						p := priority
 						items[i].Priority = &p
 					}
 				}
-				return q.Requeue(ctx, items)
+				r, err := c.RequeueItems(ctx, &octopusmqv1.RequeueItemsRequest{QueueName: args[0], Items: items})
+				return r.GetCount(), err
 			})
 		}),
 	}
@@ -154,8 +142,9 @@ func queueExtendCmd(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return g.withItems(cmd, "extend", args, func(ctx context.Context, q *client.QueueClient, ids []uint64) (int, error) {
-				return q.Extend(ctx, ids, lease)
+			return g.withItems(cmd, "extend", args, func(ctx context.Context, c octopusmqv1.QueueDataServiceClient, ids []uint64) (int32, error) {
+				r, err := c.ExtendItems(ctx, &octopusmqv1.ExtendItemsRequest{QueueName: args[0], Ids: ids, Lease: dpb(lease)})
+				return r.GetCount(), err
 			})
 		}),
 	}

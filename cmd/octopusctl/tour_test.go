@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/clbs-io/octopusmq/client"
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
@@ -63,12 +66,31 @@ func TestTour(t *testing.T) {
 		t.Fatalf("after pull: %+v, want the item still active", q)
 	}
 	id := fmt.Sprint(got[0].ID)
+	if r := decode[settled](t, ok(t, a, "", "queue", "extend", "tour", id, "--lease", "2m", "-o", "json")); r.Count != 1 {
+		t.Fatalf("extend: %+v", r)
+	}
+	ok(t, a, "", "queue", "requeue", "tour", id, "--priority", "7")
+	exits(t, a, exitConflict, "queue", "extend", "tour", id) // waiting, not active
+	exits(t, a, exitConflict, "queue", "commit", "tour", id)
+	got = decode[[]pulled](t, ok(t, a, "", "queue", "pull", "tour", "-o", "json"))
+	if len(got) != 1 || got[0].ID != ids[2].ID || got[0].Priority != 7 || got[0].DeliveryCount != 1 {
+		t.Fatalf("pull after requeue: %+v, want item %d with priority 7, delivered once before", got, ids[2].ID)
+	}
 	ok(t, a, "", "queue", "commit", "tour", id)
 	q = findQueue(t, decode[[]queueJSON](t, ok(t, a, "", "queue", "list", "-o", "json")), "tour")
 	if q.Count != 0 {
 		t.Fatalf("after commit: %+v, want an empty queue", q)
 	}
 	exits(t, a, exitNotFound, "queue", "commit", "tour", id)
+	exits(t, a, exitNotFound, "queue", "requeue", "tour", id)
+
+	// delete-items removes waiting items; several ids report how many succeeded.
+	ids = decode[[]enqueued](t, ok(t, a, "d\ne\n", "queue", "enqueue", "tour", "--lines", "-o", "json"))
+	r := exits(t, a, exitFailure, "queue", "delete-items", "tour", fmt.Sprint(ids[0].ID), "999999", "-o", "json")
+	if d := decode[settled](t, r.stdout); d.Count != 1 || d.Total != 2 {
+		t.Fatalf("delete-items of one existing and one missing id: %+v", d)
+	}
+	ok(t, a, "", "queue", "delete-items", "tour", fmt.Sprint(ids[1].ID))
 
 	// An empty queue pulls nothing and is no error.
 	if got := decode[[]pulled](t, ok(t, a, "", "queue", "pull", "tour", "-o", "json")); len(got) != 0 {
@@ -201,6 +223,26 @@ func TestFollowAndBinary(t *testing.T) {
 		if p := decode[pulled](t, lines[i]); p.Value != want {
 			t.Errorf("line %d: %+v, want %q", i, p, want)
 		}
+	}
+
+	// An item leased to a Go client's stream can be settled by id from octopusctl.
+	qc, err := client.NewQueueClient(a, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := qc.Enqueue(ctx, &client.InputItem{Value: []byte("streamed")}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := qc.Pull(ctx, 1)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("client pull: %v, %v", items, err)
+	}
+	ok(t, a, "", "queue", "commit", "f", fmt.Sprint(items[0].Id))
+	if q := findQueue(t, decode[[]queueJSON](t, ok(t, a, "", "queue", "list", "-o", "json")), "f"); q.Count != 0 {
+		t.Fatalf("after committing the client's item: %+v", q)
 	}
 
 	ok(t, a, "", "queue", "pause", "f")
