@@ -24,8 +24,9 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0  success
-  1  any other failure
-  2  usage error (unknown command or flag, wrong arguments, bad flag value)
+  1  any other failure (also: only some of several ids settled)
+  2  usage error (unknown command or flag, wrong arguments, bad flag value,
+     or a value the server refuses as invalid)
   3  not found (queue, storage, item, key or member)
   4  conflict or precondition (already exists, item or key busy / not busy,
      queue full or paused, resize below the count)

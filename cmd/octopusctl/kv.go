@@ -55,7 +55,7 @@ func newKVCmd(g *globals) *cobra.Command {
 func kvListCmd(g *globals) *cobra.Command {
 	var k kvFlags
 	var locked bool
-	return k.add(withBool(&cobra.Command{
+	c := k.add(&cobra.Command{
 		Use:     "list STORAGE",
 		Aliases: []string{"ls"},
 		Short:   "List the keys of a storage",
@@ -85,11 +85,8 @@ func kvListCmd(g *globals) *cobra.Command {
 			}
 			return emit(cmd.OutOrStdout(), g.output, out, t)
 		}),
-	}, &locked, "locked", "include locked keys"))
-}
-
-func withBool(c *cobra.Command, p *bool, name, usage string) *cobra.Command {
-	c.Flags().BoolVar(p, name, false, usage)
+	})
+	c.Flags().BoolVar(&locked, "locked", false, "include locked keys")
 	return c
 }
 
@@ -244,15 +241,15 @@ func kvLockCmd(g *globals) *cobra.Command {
 		anyKey    bool
 	)
 	c := k.add(&cobra.Command{
-		Use:   "lock STORAGE KEY | lock STORAGE --any [PREFIX]",
+		Use:   "lock STORAGE KEY",
 		Short: "Lock a key (or any unlocked key with a prefix) and print its id and fencing token",
 		Long: `Lock a key for --ttl and print the key's id and the lock's fencing token. The lock
 outlives octopusctl: release it with 'kv release STORAGE ID --token TOKEN', change the key
 with 'kv set --lock-token TOKEN', or let the ttl run out. While another holder has the key
 locked, lock waits up to --wait, then exits 4.
 
-With --any it locks some unlocked key starting with PREFIX (any key without one), waiting
-up to --wait (default 30s) for one.` + kvHelp,
+With --any, 'kv lock STORAGE [PREFIX] --any' locks some unlocked key starting with
+PREFIX (any key without one), waiting up to --wait (default 30s) for one.` + kvHelp,
 		Example: `  octopusctl kv lock locks user:1 --ttl 30s
   octopusctl kv lock locks user:1 --wait 5s -o json
   octopusctl kv lock locks --any user: --ttl 1m`,
@@ -301,7 +298,7 @@ up to --wait (default 30s) for one.` + kvHelp,
 	f := c.Flags()
 	f.DurationVar(&ttl, "ttl", 0, "how long the lock lasts (0: 60s)")
 	f.DurationVar(&wait, "wait", 0, "how long to wait while the key is locked (0: fail at once; --any: 30s)")
-	f.BoolVar(&anyKey, "any", false, "lock any unlocked key starting with the prefix given as KEY")
+	f.BoolVar(&anyKey, "any", false, "lock any unlocked key starting with the second argument (a prefix; none: any key)")
 	return c
 }
 

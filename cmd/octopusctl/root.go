@@ -39,7 +39,8 @@ tried when a node does not answer).
 
 ` + exitCodesHelp,
 		Example: `  octopusctl queue create jobs --max-size 10000
-  echo hello | octopusctl queue enqueue jobs
+  octopusctl queue enqueue jobs 'hello'
+  printf 'a\nb\n' | octopusctl queue enqueue jobs --lines
   octopusctl queue pull jobs --commit
   octopusctl --addr node1:4123,node2:4123 cluster status -o json
   source <(octopusctl completion bash)`,
@@ -75,7 +76,7 @@ func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 
 // opts are the client options of every client octopusctl opens.
 func (g *globals) opts() []client.Option {
-	return []client.Option{client.WithConnectTimeout(g.timeout), client.WithKeepAlive(0)}
+	return []client.Option{client.WithConnectTimeout(g.timeout)}
 }
 
 func (g *globals) admin() (*client.AdminClient, error) {

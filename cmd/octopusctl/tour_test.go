@@ -124,8 +124,23 @@ func TestTour(t *testing.T) {
 	if v := ok(t, a, "", "kv", "get", "kvs", "user:1"); v != "free again" {
 		t.Fatalf("kv get after release: %q", v)
 	}
-	ok(t, a, "", "kv", "delete", "kvs", "user:1")
-	exits(t, a, exitNotFound, "kv", "get", "kvs", "user:1")
+	// lock --any takes some unlocked key with the prefix; kv list shows locked keys only
+	// with --locked; release --delete removes the key.
+	la := decode[lockJSON](t, ok(t, a, "", "kv", "lock", "kvs", "user:", "--any", "-o", "json"))
+	if la.Key != "user:1" && la.Key != "user:2" {
+		t.Fatalf("kv lock --any user: %+v", la)
+	}
+	if keys := decode[[]string](t, ok(t, a, "", "kv", "list", "kvs", "-o", "json")); len(keys) != 1 || keys[0] == la.Key {
+		t.Fatalf("kv list with %s locked: %v", la.Key, keys)
+	}
+	if keys := decode[[]string](t, ok(t, a, "", "kv", "list", "kvs", "--locked", "-o", "json")); len(keys) != 2 {
+		t.Fatalf("kv list --locked: %v", keys)
+	}
+	ok(t, a, "", "kv", "release", "kvs", fmt.Sprint(la.ID), "--token", fmt.Sprint(la.Token), "--delete")
+	exits(t, a, exitNotFound, "kv", "get", "kvs", la.Key)
+	other := map[string]string{"user:1": "user:2", "user:2": "user:1"}[la.Key]
+	ok(t, a, "", "kv", "delete", "kvs", other)
+	exits(t, a, exitNotFound, "kv", "get", "kvs", other)
 
 	c := decode[clusterJSON](t, ok(t, a, "", "cluster", "status", "-o", "json"))
 	if c.State != "Leader" || c.LeaderID != "test-node" || len(c.Members) != 1 || !c.Members[0].Leader {
