@@ -168,6 +168,7 @@ func TestExitCodes(t *testing.T) {
 		{"kv", "get", "st", "missing"},
 		{"kv", "get", "missing", "k"},
 		{"storage", "delete", "missing"},
+		{"cluster", "remove", "missing"},
 	} {
 		r := exits(t, a, exitNotFound, args...)
 		if !strings.Contains(r.stderr, "not found") {
@@ -181,6 +182,7 @@ func TestExitCodes(t *testing.T) {
 	exits(t, a, exitConflict, "queue", "resize", "q", "--max-size", "1")
 	ok(t, a, "", "queue", "resize", "q", "--max-size", "2")
 	exits(t, a, exitConflict, "queue", "enqueue", "q", "z")
+	exits(t, a, exitConflict, "cluster", "transfer") // a single node has no voter to hand over to
 
 	for _, args := range [][]string{
 		{"bogus"},
