@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clbs-io/octopusmq/server/servertest"
+)
+
+// readmeCommands returns the octopusctl command lines of the README's "Operate: octopusctl"
+// example block.
+func readmeCommands(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, found := strings.Cut(string(readme), "## Operate: octopusctl\n")
+	if !found {
+		t.Fatal(`README has no "## Operate: octopusctl" section`)
+	}
+	_, block, found := strings.Cut(sec, "```bash\n")
+	block, _, found2 := strings.Cut(block, "```")
+	if !found || !found2 {
+		t.Fatal("the README's octopusctl section has no bash block")
+	}
+	var cmds []string
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "octopusctl ") || strings.Contains(line, "| octopusctl ") {
+			cmds = append(cmds, line)
+		}
+	}
+	if len(cmds) < 10 {
+		t.Fatalf("the README's octopusctl block has %d commands, want the whole tour", len(cmds))
+	}
+	return cmds
+}
+
+// TestReadmeCommands runs the README's octopusctl examples, as written, in a shell against
+// a fresh server: each must succeed (the ids and tokens they use are those of a fresh server).
+func TestReadmeCommands(t *testing.T) {
+	s := servertest.Start(t)
+	env := append(os.Environ(),
+		"OCTOPUSMQ_ADDR="+s.Addr,
+		"PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	outputs := map[string]string{}
+	for _, line := range readmeCommands(t) {
+		cmd := exec.Command("sh", "-c", line)
+		cmd.Env = env
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("README line %q: %v\nstdout: %s\nstderr: %s", line, err, out.String(), errOut.String())
+		}
+		outputs[line] = out.String()
+	}
+	for line, out := range outputs {
+		switch {
+		case strings.HasPrefix(line, "octopusctl kv get "):
+			if out != `{"name":"John"}` {
+				t.Errorf("%q printed %q", line, out)
+			}
+		case strings.HasPrefix(line, "octopusctl queue pull jobs --commit"):
+			if !strings.Contains(out, "first") {
+				t.Errorf("%q printed %q", line, out)
+			}
+		}
+	}
+}

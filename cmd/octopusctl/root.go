@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clbs-io/octopusmq/client"
+)
+
+// defaultAddr is the address used without --addr or OCTOPUSMQ_ADDR.
+const defaultAddr = "127.0.0.1:4123"
+
+// globals are the flags every command takes.
+type globals struct {
+	addr    string
+	timeout time.Duration
+	output  string
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "octopusctl",
+		Short: "Operate an OctopusMQ cluster: queues, items, keys, locks and members",
+		Long: `octopusctl manages queues, storages and cluster members of OctopusMQ, enqueues and
+pulls items, and reads, writes and locks keys. It talks gRPC to the nodes of --addr (any
+node will do: followers hand requests to the leader; with several addresses the next one is
+tried when a node does not answer).
+
+` + exitCodesHelp,
+		Example: `  octopusctl queue create jobs --max-size 10000
+  octopusctl queue enqueue jobs 'hello'
+  printf 'a\nb\n' | octopusctl queue enqueue jobs --lines
+  octopusctl queue pull jobs --commit
+  octopusctl --addr node1:4123,node2:4123 cluster status -o json
+  source <(octopusctl completion bash)`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			if g.timeout <= 0 {
+				return usagef("--timeout must be positive, not %v", g.timeout)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", envOr("OCTOPUSMQ_ADDR", defaultAddr),
+		"client address(es) of the cluster, comma-separated (env OCTOPUSMQ_ADDR)")
+	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "bound of each request (and of connecting)")
+	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{formatTable, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.AddCommand(newQueueCmd(g), newKVCmd(g), newStorageCmd(g), newClusterCmd(g))
+	return root
+}
+
+// ctx returns the context of one request: the command's, bounded by --timeout.
+func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), g.timeout)
+}
+
+// opts are the client options of every client octopusctl opens.
+func (g *globals) opts() []client.Option {
+	return []client.Option{client.WithConnectTimeout(g.timeout)}
+}
+
+func (g *globals) admin() (*client.AdminClient, error) {
+	return client.NewAdminClient(g.addr, g.opts()...)
+}
+
+// ctxPlus is ctx for a request that may wait on the server for extra (a long poll, a
+// lock wait) on top of --timeout.
+func (g *globals) ctxPlus(cmd *cobra.Command, extra time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), g.timeout+max(extra, 0))
+}
