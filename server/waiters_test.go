@@ -52,7 +52,7 @@ func TestWaitsOnUnknownNamesLeaveNothing(t *testing.T) {
 	if code, body := servertest.HTTP(t, "POST", u+"/v1/queues/real/items:pull", `{"timeout":"0.1s"}`); code != http.StatusOK {
 		t.Fatalf("pull: %d %s", code, body)
 	}
-	if code, body := servertest.HTTP(t, "POST", u+"/v1/storages/real:lockAny", `{"timeout":"0.1s"}`); code != http.StatusGatewayTimeout {
+	if code, body := servertest.HTTP(t, "POST", u+"/v1/storages/real:lockAny", `{"timeout":"0.1s"}`); code != http.StatusConflict {
 		t.Fatalf("lockAny: %d %s", code, body)
 	}
 	notifier := srv.Server().Node().State().Notifier()
