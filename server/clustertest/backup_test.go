@@ -2,9 +2,11 @@ package clustertest_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +33,15 @@ func TestRestoreReplicatesRaisedCounters(t *testing.T) {
 	enqueue := func(url string) uint64 {
 		t.Helper()
 		code, body := httpDo(t, "POST", url+"/v1/queues/jobs/items", `{"items":[{"value":"aGVsbG8="}]}`)
-		var id uint64
-		if code != 200 || func() bool { _, err := fmt.Sscanf(strings.TrimPrefix(body, `{"ids":["`), "%d", &id); return err != nil }() {
-			t.Fatalf("enqueue: %d %s", code, body)
+		var r struct {
+			IDs []json.Number `json:"ids"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); code != 200 || err != nil || len(r.IDs) != 1 {
+			t.Fatalf("enqueue: %d %s (%v)", code, body, err)
+		}
+		id, err := strconv.ParseUint(r.IDs[0].String(), 10, 64)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return id
 	}
