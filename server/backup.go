@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
@@ -104,7 +106,8 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	c, err := s.node.RestoreBackup(r.Context(), f, info)
 	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) {
+		if errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
+			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
 			code = http.StatusServiceUnavailable
 		}
 		http.Error(w, "restore: "+err.Error(), code)

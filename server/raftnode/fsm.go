@@ -127,6 +127,8 @@ func (f *fsm) snapshotNow() ([]byte, uint64, error) {
 // decodes) and wakes what waits for applies, since the state changed.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := f.st.Restore(rc); err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 )
 
@@ -225,6 +228,11 @@ func FuzzRestore(f *testing.F) {
 	f.Add(legacyOf(f, good))
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{})
+	for _, b := range inconsistentSnapshots(f) {
+		f.Add(b)
+		// in the legacy format (no checksum), so mutations of the records get through
+		f.Add(b[fixedHeaderBytes+len("c") : len(b)-trailerBytes-1])
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, before := populated(t)
 		_, checkErr := CheckSnapshot(bytes.NewReader(data))
@@ -252,4 +260,90 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("round trip differs (%v)", err)
 		}
 	})
+}
+
+// seal writes records as a version 1 file with a valid trailer: what a buggy or hostile
+// writer could produce.
+func seal(t testing.TB, recs ...*raftpb.SnapshotRecord) []byte {
+	t.Helper()
+	w := newSnapshotWriter(1, "c")
+	for _, r := range recs {
+		if err := w.put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w.finish()
+}
+
+func metaRec(next, token uint64) *raftpb.SnapshotRecord {
+	return &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Meta{Meta: &raftpb.SnapshotMeta{NextId: next, LastLockToken: token}}}
+}
+
+func queueRec(name string) *raftpb.SnapshotRecord {
+	return &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Queue{Queue: &raftpb.QueueState{Config: &pb.CreateQueueRequest{QueueName: name, Priorities: 4}}}}
+}
+
+func itemRec(queue string, id uint64, prio uint32) *raftpb.SnapshotRecord {
+	return &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Item{Item: &raftpb.QueueItem{Queue: queue, Id: id, Priority: prio}}}
+}
+
+func storageRec(name string) *raftpb.SnapshotRecord {
+	return &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Storage{Storage: &raftpb.StorageState{Name: name}}}
+}
+
+func keyRec(storage string, id uint64, key string, token uint64) *raftpb.SnapshotRecord {
+	return &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Key{Key: &raftpb.KeyState{Storage: storage, Id: id, Key: []byte(key), Locked: token != 0, LockToken: token}}}
+}
+
+// inconsistentSnapshots are well-formed files (valid checksum) whose records do not make a
+// consistent state.
+func inconsistentSnapshots(t testing.TB) map[string][]byte {
+	unknown := &raftpb.SnapshotRecord{}
+	unknown.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	return map[string][]byte{
+		"no meta first":          seal(t, queueRec("q"), metaRec(10, 0)),
+		"meta twice":             seal(t, metaRec(10, 0), metaRec(10, 0)),
+		"next_id 0":              seal(t, metaRec(0, 0)),
+		"item outside its queue": seal(t, metaRec(10, 0), queueRec("q"), itemRec("other", 1, 0)),
+		"item before any queue":  seal(t, metaRec(10, 0), itemRec("q", 1, 0)),
+		"item id not below next": seal(t, metaRec(10, 0), queueRec("q"), itemRec("q", 10, 0)),
+		"item id 0":              seal(t, metaRec(10, 0), queueRec("q"), itemRec("q", 0, 0)),
+		"item twice":             seal(t, metaRec(10, 0), queueRec("q"), itemRec("q", 3, 0), itemRec("q", 3, 1)),
+		"priority out of range":  seal(t, metaRec(10, 0), queueRec("q"), itemRec("q", 3, 4)),
+		"queue twice":            seal(t, metaRec(10, 0), queueRec("q"), queueRec("q")),
+		"queue without name":     seal(t, metaRec(10, 0), queueRec("")),
+		"storage twice":          seal(t, metaRec(10, 0), storageRec("s"), storageRec("s")),
+		"key outside storage":    seal(t, metaRec(10, 0), storageRec("s"), keyRec("t", 1, "a", 0)),
+		"key id twice":           seal(t, metaRec(10, 0), storageRec("s"), keyRec("s", 1, "a", 0), keyRec("s", 1, "b", 0)),
+		"key bytes twice":        seal(t, metaRec(10, 0), storageRec("s"), keyRec("s", 1, "a", 0), keyRec("s", 2, "a", 0)),
+		"empty key":              seal(t, metaRec(10, 0), storageRec("s"), keyRec("s", 1, "", 0)),
+		"token beyond last":      seal(t, metaRec(10, 2), storageRec("s"), keyRec("s", 1, "a", 3)),
+		"unknown record type":    seal(t, metaRec(10, 0), unknown),
+		"missing dead letter queue": seal(t, metaRec(10, 0), &raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Queue{Queue: &raftpb.QueueState{
+			Config: &pb.CreateQueueRequest{QueueName: "q", DeadLetterQueue: "dlq"}}}}),
+	}
+}
+
+// A file with a valid checksum is still refused when its records do not make a consistent
+// state, and the state is left as it was.
+func TestRestoreRefusesInconsistentRecords(t *testing.T) {
+	s, good := populated(t)
+	for name, b := range inconsistentSnapshots(t) {
+		_, err := CheckSnapshot(bytes.NewReader(b))
+		var se *SnapshotError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "corrupt snapshot") {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := s.Restore(bytes.NewReader(b)); err == nil {
+			t.Fatalf("%s: restored", name)
+		}
+		if after, _ := s.Snapshot(42); !bytes.Equal(after, good) {
+			t.Fatalf("%s: a failed restore changed the state", name)
+		}
+	}
+	// The same records, consistent, restore.
+	ok := seal(t, metaRec(10, 3), queueRec("q"), itemRec("q", 3, 1), storageRec("s"), keyRec("s", 1, "a", 3))
+	if err := s.Restore(bytes.NewReader(ok)); err != nil {
+		t.Fatal(err)
+	}
 }
