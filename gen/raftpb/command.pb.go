@@ -75,7 +75,7 @@ const (
 	Type_TYPE_STORAGE_RELEASE Type = 19
 	// payload: SetMemberInfo
 	Type_TYPE_SET_MEMBER_INFO Type = 20
-	// payload: SetClusterId. Names the cluster once (the first id applied is kept).
+	// payload: SetClusterId. Names the cluster (proposed when the state has no id).
 	Type_TYPE_SET_CLUSTER_ID Type = 21
 )
 
@@ -924,8 +924,8 @@ func (x *SetMemberInfo) GetPromote() bool {
 	return false
 }
 
-// SetClusterId gives the cluster its id: random, chosen by the first leader that finds the
-// state without one. Backups carry it in their header.
+// SetClusterId gives the cluster its id: random, chosen by a leader that finds the state
+// without one. Backups carry it in their header.
 type SetClusterId struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`

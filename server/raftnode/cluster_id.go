@@ -9,7 +9,7 @@ import (
 
 // ensureClusterID gives the cluster an id when its state has none (a new cluster, or a state
 // from a server before cluster ids): a random one, through the log, so every replica has
-// the same. The state keeps the first id applied.
+// the same.
 func (n *Node) ensureClusterID(ctx context.Context) {
 	if n.state.ClusterID() != "" {
 		return

@@ -5,10 +5,10 @@ import (
 	"github.com/clbs-io/octopusmq/server/apierr"
 )
 
-// The cluster id names a cluster in its backups' headers. The first leader that finds the
-// state without one proposes a random id (the randomness is the proposer's, outside the
-// state); the first id applied is kept, so concurrent proposals by successive leaders agree.
-// A restore keeps the restoring cluster's id.
+// The cluster id names a cluster in its backups' headers. A leader that finds the state
+// without one proposes a random id (the randomness is the proposer's, outside the state).
+// Every replica applies the same proposals in the same order, so they agree on the id (the
+// last applied). A restore keeps the restoring cluster's id.
 
 // ClusterID returns the cluster's id ("" until one was applied).
 func (s *State) ClusterID() string {
@@ -22,8 +22,6 @@ func (s *State) setClusterID(now int64, r *raftpb.SetClusterId) Result {
 	if id == "" || len(id) > maxClusterIDBytes {
 		return Result{Err: apierr.InvalidArgument("cluster id must be 1 to %d bytes", maxClusterIDBytes)}
 	}
-	if s.clusterID == "" {
-		s.clusterID = id
-	}
+	s.clusterID = id
 	return Result{}
 }

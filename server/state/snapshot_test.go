@@ -159,12 +159,12 @@ func TestRestoreLegacySnapshot(t *testing.T) {
 	}
 }
 
-// The first cluster id applied is kept.
-func TestClusterIDIsSetOnce(t *testing.T) {
+// The cluster id is the last applied; an empty one is refused.
+func TestClusterID(t *testing.T) {
 	s := New(nil)
 	mustOK(t, apply(t, s, 1, cmd(t, raftpb.Type_TYPE_SET_CLUSTER_ID, &raftpb.SetClusterId{Id: "first"})))
 	mustOK(t, apply(t, s, 2, cmd(t, raftpb.Type_TYPE_SET_CLUSTER_ID, &raftpb.SetClusterId{Id: "second"})))
-	if s.ClusterID() != "first" {
+	if s.ClusterID() != "second" {
 		t.Fatalf("cluster id %q", s.ClusterID())
 	}
 	if rs := apply(t, s, 3, cmd(t, raftpb.Type_TYPE_SET_CLUSTER_ID, &raftpb.SetClusterId{})); rs[0].Err == nil {
