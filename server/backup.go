@@ -1,19 +1,33 @@
 package server
 
 import (
-	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
-	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/clbs-io/octopusmq/server/raftnode"
+	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // Backups: GET /v1/cluster/snapshot streams a consistent snapshot of the whole state, taken
 // on the leader (a follower redirects there); POST /v1/cluster/snapshot:restore replaces the
 // cluster's state with one (Raft's user restore: it is replicated to every member).
+//
+// A restore is checked completely before anything changes: the upload is spooled to a
+// private temporary file in the data folder (Raft needs the size up front) while it is
+// decoded the way the state machine will decode it, up to Config.MaxBackupBytes. Only a
+// file that checked out (header, every record, trailer count and checksum) is handed to
+// Raft, with its counters raised to the cluster's (raftnode.Node.RestoreBackup).
+
+// DefaultMaxBackupBytes is the largest backup a restore accepts when Config.MaxBackupBytes
+// is 0.
+const DefaultMaxBackupBytes int64 = 4 << 30
 
 func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	if s.redirectToLeader(w, r) {
@@ -23,35 +37,101 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "snapshot: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	b, index, err := s.node.Snapshot()
+	if err != nil {
+		s.log.Error("encoding snapshot", "err", err)
+		http.Error(w, "snapshot: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="octopusmq.snapshot"`)
-	w.Header().Set("X-Octopusmq-Applied-Index", strconv.FormatUint(s.node.AppliedIndex(), 10))
-	if err := s.node.Snapshot(w); err != nil {
-		s.log.Error("writing snapshot", "err", err)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("X-Octopusmq-Applied-Index", strconv.FormatUint(index, 10))
+	if _, err := w.Write(b); err != nil {
+		s.log.Warn("writing snapshot", "err", err)
 	}
+}
+
+// RestoreResult is the answer of a successful restore: what the backup held (its records,
+// the cluster and Raft index it was taken at) and the cluster's counters after the restore.
+type RestoreResult struct {
+	Bytes         int64  `json:"bytes"`
+	Records       uint64 `json:"records"`
+	FromClusterID string `json:"fromClusterId"`
+	FromIndex     uint64 `json:"fromAppliedIndex,string"`
+	NextID        uint64 `json:"nextId,string"`
+	LastLockToken uint64 `json:"lastLockToken,string"`
+	ClockUnixNano int64  `json:"clockUnixNano,string"`
 }
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	if s.redirectToLeader(w, r) {
 		return
 	}
-	// raft.Restore needs the size up front: buffer the upload.
-	data, err := io.ReadAll(r.Body)
+	limit := s.cfg.MaxBackupBytes
+	if limit <= 0 {
+		limit = DefaultMaxBackupBytes
+	}
+	if r.ContentLength > limit {
+		http.Error(w, fmt.Sprintf("restore: the backup (%d bytes) is larger than the limit of %d bytes (--max-backup-bytes)", r.ContentLength, limit), http.StatusRequestEntityTooLarge)
+		return
+	}
+	f, err := os.CreateTemp(s.cfg.DataDir, "restore-*.snap") // mode 0600
 	if err != nil {
-		http.Error(w, "reading snapshot: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, "restore: spool file: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if err := s.node.State().CheckSnapshot(data); err != nil {
-		http.Error(w, "not an OctopusMQ snapshot: "+err.Error(), http.StatusBadRequest)
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	body := http.MaxBytesReader(w, r.Body, limit)
+	info, err := state.CheckSnapshot(io.TeeReader(body, spool{f}))
+	if err != nil {
+		var snap *state.SnapshotError
+		var tooBig *http.MaxBytesError
+		var disk spoolError
+		switch {
+		case errors.As(err, &disk):
+			http.Error(w, "restore: spooling the upload, nothing changed: "+err.Error(), http.StatusInternalServerError)
+		case errors.As(err, &tooBig):
+			http.Error(w, fmt.Sprintf("restore: the backup is larger than the limit of %d bytes (--max-backup-bytes)", limit), http.StatusRequestEntityTooLarge)
+		case errors.As(err, &snap):
+			http.Error(w, "restore: not a valid backup, nothing changed: "+err.Error(), http.StatusBadRequest)
+		default:
+			http.Error(w, "restore: reading the upload, nothing changed: "+err.Error(), http.StatusBadRequest)
+		}
 		return
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(data))}
-	if err := s.node.Raft().Restore(meta, bytes.NewReader(data), time.Minute); err != nil {
-		http.Error(w, "restore: "+err.Error(), http.StatusInternalServerError)
+	c, err := s.node.RestoreBackup(r.Context(), f, info)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
+			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+			code = http.StatusServiceUnavailable
+		}
+		http.Error(w, "restore: "+err.Error(), code)
 		return
 	}
-	s.node.State().Notifier().TouchAll()
-	fmt.Fprintf(w, "restored %d bytes\n", len(data))
+	s.log.Info("restored a backup", "bytes", info.Size, "records", info.Records, "from_cluster", info.ClusterID, "from_index", info.AppliedIndex)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(RestoreResult{
+		Bytes: info.Size, Records: info.Records, FromClusterID: info.ClusterID, FromIndex: info.AppliedIndex,
+		NextID: c.NextID, LastLockToken: c.LastToken, ClockUnixNano: c.Clock,
+	})
+}
+
+// spool writes the upload to the spool file; its errors are the server's, not the upload's.
+type spool struct{ f *os.File }
+
+type spoolError struct{ error }
+
+func (s spool) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	if err != nil {
+		err = spoolError{err}
+	}
+	return n, err
 }
 
 // redirectToLeader answers 307 to the leader's client address when this node is not the

@@ -58,6 +58,8 @@ type Config struct {
 	// Join lists client addresses of running members; a node with no Raft state asks them
 	// to add it to their cluster.
 	Join []string
+	// MaxBackupBytes bounds the size of a backup a restore accepts (0: DefaultMaxBackupBytes).
+	MaxBackupBytes int64
 	// ShutdownGrace bounds how long Close waits for streams to drain.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger

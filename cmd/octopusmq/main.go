@@ -63,6 +63,7 @@ func run(args []string) error {
 		peerCA        = fs.String("peer-tls-ca", "", "PEM CA bundle: only peers with a node certificate it signed may connect to the Raft port")
 		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
 		metricsTop    = fs.Int("metrics-top", server.DefaultMetricsTop, "how many queues and storages (those with the most items or keys) get /metrics series of their own; the others count only in the totals (-1: none)")
+		maxBackup     = fs.Int64("max-backup-bytes", server.DefaultMaxBackupBytes, "largest backup a restore accepts, in bytes (413 beyond)")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
@@ -122,7 +123,7 @@ func run(args []string) error {
 		PeerTLS:   raftnode.PeerTLS{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA},
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
-		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop,
+		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, MaxBackupBytes: *maxBackup,
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
 	})
 	if err != nil {

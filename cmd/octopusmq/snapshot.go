@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // runSnapshot implements `octopusmq snapshot save|restore [--addr host:port] FILE`.
@@ -25,47 +30,76 @@ func runSnapshot(args []string, out io.Writer) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: octopusmq snapshot %s [--addr host:port] FILE", verb)
 	}
-	file := fs.Arg(0)
 	hc := &http.Client{Timeout: *timeout}
 	base := "http://" + *addr + "/v1/cluster/snapshot"
 	if verb == "save" {
-		resp, err := hc.Get(base)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("snapshot: %s: %s", resp.Status, bytes.TrimSpace(b))
-		}
-		tmp := file + ".partial"
-		f, err := os.Create(tmp)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(f, resp.Body)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, file); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "saved %d bytes (applied index %s) to %s\n", n, resp.Header.Get("X-Octopusmq-Applied-Index"), file)
-		return nil
+		return saveSnapshot(hc, base, fs.Arg(0), out)
 	}
-	data, err := os.ReadFile(file)
+	return restoreSnapshot(hc, base+":restore", fs.Arg(0), out)
+}
+
+// saveSnapshot downloads a backup into file (mode 0600), checks what it wrote, and only
+// then puts it in place.
+func saveSnapshot(hc *http.Client, url, file string, out io.Writer) error {
+	resp, err := hc.Get(url)
 	if err != nil {
 		return err
 	}
-	// POST bodies are not replayed on a redirect by every client: resolve it first.
-	target := base + ":restore"
-	for i := 0; i < 3; i++ {
-		req, _ := http.NewRequest(http.MethodPost, target, bytes.NewReader(data))
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("snapshot: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	tmp := file + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // after the rename, there is nothing left to remove
+	_, err = io.Copy(f, resp.Body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: downloading: %w", err)
+	}
+	info, err := checkFile(tmp)
+	if err != nil {
+		return fmt.Errorf("snapshot: the downloaded backup does not check out (not saved): %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "saved %d bytes to %s: %d records of cluster %s at applied index %d\n", info.Size, file, info.Records, info.ClusterID, info.AppliedIndex)
+	return nil
+}
+
+// restoreSnapshot checks file locally, then uploads it, following the leader redirect.
+func restoreSnapshot(hc *http.Client, target, file string, out io.Writer) error {
+	info, err := checkFile(file)
+	if err != nil {
+		return fmt.Errorf("restore: %s is not a valid backup (nothing sent): %w", file, err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// POST bodies are not replayed on a redirect by every client: follow it ourselves.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for range 3 {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		req, err := http.NewRequest(http.MethodPost, target, io.NopCloser(f))
+		if err != nil {
+			return err
+		}
+		req.ContentLength = info.Size
+		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err
@@ -79,8 +113,23 @@ func runSnapshot(args []string, out io.Writer) error {
 		case resp.StatusCode != http.StatusOK:
 			return fmt.Errorf("restore: %s: %s", resp.Status, bytes.TrimSpace(b))
 		}
-		fmt.Fprintf(out, "%s", b)
+		var res server.RestoreResult
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("restore: unexpected answer %q: %w", b, err)
+		}
+		fmt.Fprintf(out, "restored %d records (%d bytes) of cluster %s at applied index %d; next id %d, last lock token %d\n",
+			res.Records, res.Bytes, res.FromClusterID, res.FromIndex, res.NextID, res.LastLockToken)
 		return nil
 	}
-	return fmt.Errorf("restore: too many redirects")
+	return errors.New("restore: too many redirects")
+}
+
+// checkFile reads a whole backup file and checks it the way the server will.
+func checkFile(name string) (*state.SnapshotInfo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return state.CheckSnapshot(f)
 }

@@ -75,6 +75,8 @@ const (
 	Type_TYPE_STORAGE_RELEASE Type = 19
 	// payload: SetMemberInfo
 	Type_TYPE_SET_MEMBER_INFO Type = 20
+	// payload: SetClusterId. Names the cluster (proposed when the state has no id).
+	Type_TYPE_SET_CLUSTER_ID Type = 21
 )
 
 // Enum value maps for Type.
@@ -101,6 +103,7 @@ var (
 		18: "TYPE_STORAGE_LOCK",
 		19: "TYPE_STORAGE_RELEASE",
 		20: "TYPE_SET_MEMBER_INFO",
+		21: "TYPE_SET_CLUSTER_ID",
 	}
 	Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED":     0,
@@ -124,6 +127,7 @@ var (
 		"TYPE_STORAGE_LOCK":    18,
 		"TYPE_STORAGE_RELEASE": 19,
 		"TYPE_SET_MEMBER_INFO": 20,
+		"TYPE_SET_CLUSTER_ID":  21,
 	}
 )
 
@@ -920,8 +924,54 @@ func (x *SetMemberInfo) GetPromote() bool {
 	return false
 }
 
-// SnapshotRecord is one length-delimited record of a snapshot; a snapshot is a sequence of
-// them, SnapshotMeta first.
+// SetClusterId gives the cluster its id: random, chosen by a leader that finds the state
+// without one. Backups carry it in their header.
+type SetClusterId struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClusterId) Reset() {
+	*x = SetClusterId{}
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClusterId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClusterId) ProtoMessage() {}
+
+func (x *SetClusterId) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClusterId.ProtoReflect.Descriptor instead.
+func (*SetClusterId) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetClusterId) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// SnapshotRecord is one length-delimited record of a snapshot, between the snapshot file's
+// header and its trailer (see server/state/snapshot_format.go); SnapshotMeta comes first.
 type SnapshotRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Record:
@@ -939,7 +989,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1001,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1014,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -1083,7 +1133,7 @@ type SnapshotMeta struct {
 
 func (x *SnapshotMeta) Reset() {
 	*x = SnapshotMeta{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1145,7 @@ func (x *SnapshotMeta) String() string {
 func (*SnapshotMeta) ProtoMessage() {}
 
 func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1158,7 @@ func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMeta.ProtoReflect.Descriptor instead.
 func (*SnapshotMeta) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SnapshotMeta) GetClockUnixNano() int64 {
@@ -1143,7 +1193,7 @@ type QueueState struct {
 
 func (x *QueueState) Reset() {
 	*x = QueueState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1205,7 @@ func (x *QueueState) String() string {
 func (*QueueState) ProtoMessage() {}
 
 func (x *QueueState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1218,7 @@ func (x *QueueState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueState.ProtoReflect.Descriptor instead.
 func (*QueueState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueueState) GetConfig() *pb.CreateQueueRequest {
@@ -1209,7 +1259,7 @@ type QueueItem struct {
 
 func (x *QueueItem) Reset() {
 	*x = QueueItem{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1271,7 @@ func (x *QueueItem) String() string {
 func (*QueueItem) ProtoMessage() {}
 
 func (x *QueueItem) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1284,7 @@ func (x *QueueItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueItem.ProtoReflect.Descriptor instead.
 func (*QueueItem) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *QueueItem) GetQueue() string {
@@ -1345,7 +1395,7 @@ type StorageState struct {
 
 func (x *StorageState) Reset() {
 	*x = StorageState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1407,7 @@ func (x *StorageState) String() string {
 func (*StorageState) ProtoMessage() {}
 
 func (x *StorageState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1420,7 @@ func (x *StorageState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageState.ProtoReflect.Descriptor instead.
 func (*StorageState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StorageState) GetName() string {
@@ -1400,7 +1450,7 @@ type KeyState struct {
 
 func (x *KeyState) Reset() {
 	*x = KeyState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1462,7 @@ func (x *KeyState) String() string {
 func (*KeyState) ProtoMessage() {}
 
 func (x *KeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1475,7 @@ func (x *KeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyState.ProtoReflect.Descriptor instead.
 func (*KeyState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KeyState) GetStorage() string {
@@ -1557,7 +1607,9 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\rSetMemberInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0eclient_address\x18\x02 \x01(\tR\rclientAddress\x12\x18\n" +
-	"\apromote\x18\x03 \x01(\bR\apromote\"\x96\x03\n" +
+	"\apromote\x18\x03 \x01(\bR\apromote\"\x1e\n" +
+	"\fSetClusterId\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x03\n" +
 	"\x0eSnapshotRecord\x12=\n" +
 	"\x04meta\x18\x01 \x01(\v2'.io.clbs.octopusmq.raft.v1.SnapshotMetaH\x00R\x04meta\x12=\n" +
 	"\x05queue\x18\x02 \x01(\v2%.io.clbs.octopusmq.raft.v1.QueueStateH\x00R\x05queue\x12:\n" +
@@ -1618,7 +1670,7 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"lock_token\x18\n" +
 	" \x01(\x04R\tlockToken\x12\x1d\n" +
 	"\n" +
-	"lock_until\x18\v \x01(\x03R\tlockUntil*\xeb\x03\n" +
+	"lock_until\x18\v \x01(\x03R\tlockUntil*\x84\x04\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TYPE_CREATE_QUEUE\x10\x01\x12\x15\n" +
@@ -1641,7 +1693,8 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x13TYPE_STORAGE_DELETE\x10\x11\x12\x15\n" +
 	"\x11TYPE_STORAGE_LOCK\x10\x12\x12\x18\n" +
 	"\x14TYPE_STORAGE_RELEASE\x10\x13\x12\x18\n" +
-	"\x14TYPE_SET_MEMBER_INFO\x10\x14B0Z.github.com/clbs-io/octopusmq/gen/raftpb;raftpbb\x06proto3"
+	"\x14TYPE_SET_MEMBER_INFO\x10\x14\x12\x17\n" +
+	"\x13TYPE_SET_CLUSTER_ID\x10\x15B0Z.github.com/clbs-io/octopusmq/gen/raftpb;raftpbb\x06proto3"
 
 var (
 	file_io_clbs_octopusmq_raft_v1_command_proto_rawDescOnce sync.Once
@@ -1656,7 +1709,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_io_clbs_octopusmq_raft_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_io_clbs_octopusmq_raft_v1_command_proto_goTypes = []any{
 	(Type)(0),                          // 0: io.clbs.octopusmq.raft.v1.Type
 	(*Entry)(nil),                      // 1: io.clbs.octopusmq.raft.v1.Entry
@@ -1672,37 +1725,38 @@ var file_io_clbs_octopusmq_raft_v1_command_proto_goTypes = []any{
 	(*StorageLock)(nil),                // 11: io.clbs.octopusmq.raft.v1.StorageLock
 	(*StorageRelease)(nil),             // 12: io.clbs.octopusmq.raft.v1.StorageRelease
 	(*SetMemberInfo)(nil),              // 13: io.clbs.octopusmq.raft.v1.SetMemberInfo
-	(*SnapshotRecord)(nil),             // 14: io.clbs.octopusmq.raft.v1.SnapshotRecord
-	(*SnapshotMeta)(nil),               // 15: io.clbs.octopusmq.raft.v1.SnapshotMeta
-	(*QueueState)(nil),                 // 16: io.clbs.octopusmq.raft.v1.QueueState
-	(*QueueItem)(nil),                  // 17: io.clbs.octopusmq.raft.v1.QueueItem
-	(*StorageState)(nil),               // 18: io.clbs.octopusmq.raft.v1.StorageState
-	(*KeyState)(nil),                   // 19: io.clbs.octopusmq.raft.v1.KeyState
-	(*pb.InputItem)(nil),               // 20: io.clbs.octopusmq.protobuf.InputItem
-	(*durationpb.Duration)(nil),        // 21: google.protobuf.Duration
-	(*pb.RequeueItem)(nil),             // 22: io.clbs.octopusmq.protobuf.RequeueItem
-	(*pb.StorageSetRequest)(nil),       // 23: io.clbs.octopusmq.protobuf.StorageSetRequest
-	(*pb.StorageDeleteRequest)(nil),    // 24: io.clbs.octopusmq.protobuf.StorageDeleteRequest
-	(*pb.StorageReleaseIdRequest)(nil), // 25: io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
-	(*pb.CreateQueueRequest)(nil),      // 26: io.clbs.octopusmq.protobuf.CreateQueueRequest
+	(*SetClusterId)(nil),               // 14: io.clbs.octopusmq.raft.v1.SetClusterId
+	(*SnapshotRecord)(nil),             // 15: io.clbs.octopusmq.raft.v1.SnapshotRecord
+	(*SnapshotMeta)(nil),               // 16: io.clbs.octopusmq.raft.v1.SnapshotMeta
+	(*QueueState)(nil),                 // 17: io.clbs.octopusmq.raft.v1.QueueState
+	(*QueueItem)(nil),                  // 18: io.clbs.octopusmq.raft.v1.QueueItem
+	(*StorageState)(nil),               // 19: io.clbs.octopusmq.raft.v1.StorageState
+	(*KeyState)(nil),                   // 20: io.clbs.octopusmq.raft.v1.KeyState
+	(*pb.InputItem)(nil),               // 21: io.clbs.octopusmq.protobuf.InputItem
+	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(*pb.RequeueItem)(nil),             // 23: io.clbs.octopusmq.protobuf.RequeueItem
+	(*pb.StorageSetRequest)(nil),       // 24: io.clbs.octopusmq.protobuf.StorageSetRequest
+	(*pb.StorageDeleteRequest)(nil),    // 25: io.clbs.octopusmq.protobuf.StorageDeleteRequest
+	(*pb.StorageReleaseIdRequest)(nil), // 26: io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
+	(*pb.CreateQueueRequest)(nil),      // 27: io.clbs.octopusmq.protobuf.CreateQueueRequest
 }
 var file_io_clbs_octopusmq_raft_v1_command_proto_depIdxs = []int32{
 	2,  // 0: io.clbs.octopusmq.raft.v1.Entry.commands:type_name -> io.clbs.octopusmq.raft.v1.Command
 	0,  // 1: io.clbs.octopusmq.raft.v1.Command.type:type_name -> io.clbs.octopusmq.raft.v1.Type
-	20, // 2: io.clbs.octopusmq.raft.v1.QueueEnqueue.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
-	21, // 3: io.clbs.octopusmq.raft.v1.QueueIds.lease:type_name -> google.protobuf.Duration
-	22, // 4: io.clbs.octopusmq.raft.v1.QueueRequeue.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
-	23, // 5: io.clbs.octopusmq.raft.v1.StorageSet.request:type_name -> io.clbs.octopusmq.protobuf.StorageSetRequest
-	24, // 6: io.clbs.octopusmq.raft.v1.StorageDelete.request:type_name -> io.clbs.octopusmq.protobuf.StorageDeleteRequest
-	21, // 7: io.clbs.octopusmq.raft.v1.StorageLock.lock_ttl:type_name -> google.protobuf.Duration
-	25, // 8: io.clbs.octopusmq.raft.v1.StorageRelease.request:type_name -> io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
-	15, // 9: io.clbs.octopusmq.raft.v1.SnapshotRecord.meta:type_name -> io.clbs.octopusmq.raft.v1.SnapshotMeta
-	16, // 10: io.clbs.octopusmq.raft.v1.SnapshotRecord.queue:type_name -> io.clbs.octopusmq.raft.v1.QueueState
-	17, // 11: io.clbs.octopusmq.raft.v1.SnapshotRecord.item:type_name -> io.clbs.octopusmq.raft.v1.QueueItem
-	18, // 12: io.clbs.octopusmq.raft.v1.SnapshotRecord.storage:type_name -> io.clbs.octopusmq.raft.v1.StorageState
-	19, // 13: io.clbs.octopusmq.raft.v1.SnapshotRecord.key:type_name -> io.clbs.octopusmq.raft.v1.KeyState
+	21, // 2: io.clbs.octopusmq.raft.v1.QueueEnqueue.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
+	22, // 3: io.clbs.octopusmq.raft.v1.QueueIds.lease:type_name -> google.protobuf.Duration
+	23, // 4: io.clbs.octopusmq.raft.v1.QueueRequeue.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
+	24, // 5: io.clbs.octopusmq.raft.v1.StorageSet.request:type_name -> io.clbs.octopusmq.protobuf.StorageSetRequest
+	25, // 6: io.clbs.octopusmq.raft.v1.StorageDelete.request:type_name -> io.clbs.octopusmq.protobuf.StorageDeleteRequest
+	22, // 7: io.clbs.octopusmq.raft.v1.StorageLock.lock_ttl:type_name -> google.protobuf.Duration
+	26, // 8: io.clbs.octopusmq.raft.v1.StorageRelease.request:type_name -> io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
+	16, // 9: io.clbs.octopusmq.raft.v1.SnapshotRecord.meta:type_name -> io.clbs.octopusmq.raft.v1.SnapshotMeta
+	17, // 10: io.clbs.octopusmq.raft.v1.SnapshotRecord.queue:type_name -> io.clbs.octopusmq.raft.v1.QueueState
+	18, // 11: io.clbs.octopusmq.raft.v1.SnapshotRecord.item:type_name -> io.clbs.octopusmq.raft.v1.QueueItem
+	19, // 12: io.clbs.octopusmq.raft.v1.SnapshotRecord.storage:type_name -> io.clbs.octopusmq.raft.v1.StorageState
+	20, // 13: io.clbs.octopusmq.raft.v1.SnapshotRecord.key:type_name -> io.clbs.octopusmq.raft.v1.KeyState
 	13, // 14: io.clbs.octopusmq.raft.v1.SnapshotRecord.member:type_name -> io.clbs.octopusmq.raft.v1.SetMemberInfo
-	26, // 15: io.clbs.octopusmq.raft.v1.QueueState.config:type_name -> io.clbs.octopusmq.protobuf.CreateQueueRequest
+	27, // 15: io.clbs.octopusmq.raft.v1.QueueState.config:type_name -> io.clbs.octopusmq.protobuf.CreateQueueRequest
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1715,7 +1769,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_init() {
 	if File_io_clbs_octopusmq_raft_v1_command_proto != nil {
 		return
 	}
-	file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13].OneofWrappers = []any{
+	file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14].OneofWrappers = []any{
 		(*SnapshotRecord_Meta)(nil),
 		(*SnapshotRecord_Queue)(nil),
 		(*SnapshotRecord_Item)(nil),
@@ -1729,7 +1783,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc), len(file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

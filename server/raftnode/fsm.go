@@ -30,6 +30,10 @@ type fsm struct {
 
 	mu      sync.Mutex
 	advance chan struct{} // closed and replaced whenever applied grows
+
+	// applyMu is held while a batch is applied and applied updated, so a backup taken
+	// under it (snapshotNow) names exactly the index its state includes.
+	applyMu sync.Mutex
 }
 
 func newFSM(st *state.State, self raft.ServerID, clock *logClock) *fsm {
@@ -55,6 +59,8 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // ApplyBatch applies committed logs in order; the response of a command log is the
 // []state.Result of its entry.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	out := make([]any, len(logs))
 	commands := false
 	for i, l := range logs {
@@ -99,20 +105,35 @@ func (f *fsm) waitApplied() <-chan struct{} {
 	return f.advance
 }
 
+// Snapshot runs on Raft's FSM goroutine, between applies.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	b, err := f.st.Snapshot()
+	b, err := f.st.Snapshot(f.applied.Load())
 	if err != nil {
 		return nil, err
 	}
 	return snapshotBytes(b), nil
 }
 
+// snapshotNow encodes the state and the index it includes, from any goroutine.
+func (f *fsm) snapshotNow() ([]byte, uint64, error) {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	idx := f.applied.Load()
+	b, err := f.st.Snapshot(idx)
+	return b, idx, err
+}
+
+// Restore replaces the state with a snapshot (the state changes only if the whole snapshot
+// decodes) and wakes what waits for applies, since the state changed.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := f.st.Restore(rc); err != nil {
 		return err
 	}
 	f.clock.observe(f.st.Clock())
+	f.setApplied(f.applied.Load())
 	return nil
 }
 

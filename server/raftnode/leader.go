@@ -81,6 +81,7 @@ func (n *Node) lead(ctx context.Context) {
 			n.log.Warn("recording client address", "err", err)
 		}
 	}
+	n.ensureClusterID(ctx)
 	n.tick(ctx)
 }
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -304,15 +303,8 @@ func (n *Node) Ready() bool {
 	return n.raft.AppliedIndex() >= n.raft.CommitIndex()
 }
 
-// Snapshot takes a snapshot now and returns its content.
-func (n *Node) Snapshot(w io.Writer) error {
-	b, err := n.state.Snapshot()
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
+// Snapshot encodes the state now (a backup) and returns it with the Raft index it includes.
+func (n *Node) Snapshot() ([]byte, uint64, error) { return n.fsm.snapshotNow() }
 
 // Shutdown leaves Raft cleanly and closes the stores.
 func (n *Node) Shutdown() error {

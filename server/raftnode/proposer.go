@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -54,6 +55,9 @@ type proposer struct {
 	inflight chan inflight
 	stop     chan struct{}
 	now      func() int64
+
+	exclusive chan exclusiveOp // operations run with no command in flight (exclusive.go)
+	pending   sync.WaitGroup   // entries handed to Raft and not yet answered
 }
 
 // newProposer proposes to r, stamping each entry with now().
@@ -64,6 +68,8 @@ func newProposer(r *raft.Raft, now func() int64) *proposer {
 		inflight: make(chan inflight, maxInflight),
 		stop:     make(chan struct{}),
 		now:      now,
+
+		exclusive: make(chan exclusiveOp),
 	}
 	go p.batchLoop()
 	go p.resultLoop()
@@ -107,6 +113,9 @@ func (p *proposer) batchLoop() {
 		var first *proposal
 		select {
 		case first = <-p.in:
+		case op := <-p.exclusive:
+			p.runExclusive(op)
+			continue
 		case <-p.stop:
 			return
 		}
@@ -132,9 +141,11 @@ func (p *proposer) batchLoop() {
 			continue
 		}
 		f := p.r.Apply(data, 0)
+		p.pending.Add(1)
 		select {
 		case p.inflight <- inflight{future: f, props: batch}:
 		case <-p.stop:
+			p.pending.Done()
 			failAll(batch, ErrShutdown)
 			return
 		}
@@ -146,6 +157,7 @@ func (p *proposer) resultLoop() {
 		err := in.future.Error()
 		if err != nil {
 			failAll(in.props, applyError(err))
+			p.pending.Done()
 			continue
 		}
 		switch resp := in.future.Response().(type) {
@@ -158,6 +170,7 @@ func (p *proposer) resultLoop() {
 		default:
 			failAll(in.props, errors.New("unexpected apply response"))
 		}
+		p.pending.Done()
 	}
 }
 

@@ -55,6 +55,11 @@ func WithClock(c raftnode.Clock) Option {
 	return func(cfg *server.Config) { cfg.Clock = c }
 }
 
+// WithMaxBackupBytes sets the largest backup a restore accepts.
+func WithMaxBackupBytes(n int64) Option {
+	return func(c *server.Config) { c.MaxBackupBytes = n }
+}
+
 // WithSnapshotThreshold snapshots after every n log entries.
 func WithSnapshotThreshold(n uint64) Option {
 	return func(c *server.Config) { c.SnapshotThreshold = n; c.TrailingLogs = n }

@@ -52,6 +52,7 @@ var handlers = map[raftpb.Type]handler{
 	raftpb.Type_TYPE_STORAGE_LOCK:    on((*State).storageLock),
 	raftpb.Type_TYPE_STORAGE_RELEASE: on((*State).storageRelease),
 	raftpb.Type_TYPE_SET_MEMBER_INFO: on((*State).setMemberInfo),
+	raftpb.Type_TYPE_SET_CLUSTER_ID:  on((*State).setClusterID),
 }
 
 func (s *State) dispatch(now int64, c *raftpb.Command) Result {

@@ -32,6 +32,7 @@ type State struct {
 	clock     int64  // Unix ns, the maximum entry time applied so far
 	nextID    uint64 // next item or key id
 	lastToken uint64 // last fencing token granted
+	clusterID string // set once by TYPE_SET_CLUSTER_ID ("" until then)
 	queues    map[string]*queue.Queue
 	storages  map[string]*kv.Storage
 	members   map[string]*raftpb.SetMemberInfo // raft server id → published client address, promote
@@ -54,6 +55,7 @@ func (s *State) reset() {
 	s.clock = 0
 	s.nextID = 1
 	s.lastToken = 0
+	s.clusterID = ""
 	s.queues = map[string]*queue.Queue{}
 	s.storages = map[string]*kv.Storage{}
 	s.members = map[string]*raftpb.SetMemberInfo{}

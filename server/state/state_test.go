@@ -14,12 +14,12 @@ import (
 )
 
 // apply applies one entry of commands at time t (seconds) and returns the results.
-func apply(t *testing.T, s *State, sec int64, cmds ...*raftpb.Command) []Result {
+func apply(t testing.TB, s *State, sec int64, cmds ...*raftpb.Command) []Result {
 	t.Helper()
 	return s.Apply(&raftpb.Entry{TimeUnixNano: sec * int64(time.Second), Commands: cmds})
 }
 
-func cmd(t *testing.T, typ raftpb.Type, m proto.Message) *raftpb.Command {
+func cmd(t testing.TB, typ raftpb.Type, m proto.Message) *raftpb.Command {
 	t.Helper()
 	b, err := proto.Marshal(m)
 	if err != nil {
@@ -28,7 +28,7 @@ func cmd(t *testing.T, typ raftpb.Type, m proto.Message) *raftpb.Command {
 	return &raftpb.Command{Type: typ, Payload: b}
 }
 
-func mustOK(t *testing.T, rs []Result) {
+func mustOK(t testing.TB, rs []Result) {
 	t.Helper()
 	for i, r := range rs {
 		if r.Err != nil {
@@ -39,7 +39,7 @@ func mustOK(t *testing.T, rs []Result) {
 
 // populate builds a state with queues (items waiting, active, delayed), a dead-letter
 // queue, storages with plain, expiring and locked keys, and a member address.
-func populate(t *testing.T) *State {
+func populate(t testing.TB) *State {
 	s := New(nil)
 	mustOK(t, apply(t, s, 100,
 		cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "dlq"}),
@@ -64,7 +64,7 @@ func populate(t *testing.T) *State {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	s := populate(t)
-	snap, err := s.Snapshot()
+	snap, err := s.Snapshot(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := r.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
-	again, err := r.Snapshot()
+	again, err := r.Snapshot(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +111,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 func TestApplyIsDeterministic(t *testing.T) {
 	s1, s2 := populate(t), populate(t)
-	b1, _ := s1.Snapshot()
-	b2, _ := s2.Snapshot()
+	b1, _ := s1.Snapshot(0)
+	b2, _ := s2.Snapshot(0)
 	if !bytes.Equal(b1, b2) {
 		t.Fatal("the same log gave two different states")
 	}
