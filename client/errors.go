@@ -57,6 +57,12 @@ var (
 	ErrClosed = errors.New("octopusmq: client closed")
 	// ErrServer: a general server error (STATUS_CODE_ERROR).
 	ErrServer = errors.New("octopusmq: server error")
+	// ErrUnauthenticated: the server wants a credential (WithToken, or a client certificate
+	// through WithTLS), or refused the one sent.
+	ErrUnauthenticated = errors.New("octopusmq: unauthenticated")
+	// ErrPermissionDenied: the caller's roles do not allow the operation (on that queue or
+	// storage). On a stream the refused command fails and the stream goes on.
+	ErrPermissionDenied = errors.New("octopusmq: permission denied")
 )
 
 // StatusError is a failure answered by the server on a queue or storage stream.
@@ -87,7 +93,7 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Is(target error) bool {
 	switch e.Code {
 	case pb.StatusCode_STATUS_CODE_ERROR:
-		return target == ErrServer
+		return target == ErrServer || (target == ErrPermissionDenied && strings.HasPrefix(e.Message, "permission denied"))
 	case pb.StatusCode_STATUS_CODE_TIMEOUT:
 		return target == ErrTimeout
 	case pb.StatusCode_STATUS_CODE_NOT_FOUND:
@@ -168,6 +174,10 @@ func (e *RPCError) Is(target error) bool {
 		return target == ErrFailedPrecondition
 	case codes.DeadlineExceeded:
 		return target == ErrTimeout
+	case codes.Unauthenticated:
+		return target == ErrUnauthenticated
+	case codes.PermissionDenied:
+		return target == ErrPermissionDenied
 	case codes.Unavailable:
 		return target == ErrLeaderSwitch && strings.HasPrefix(e.Message, leaderSwitchPrefix)
 	}

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"crypto/tls"
 	"time"
 
 	"google.golang.org/grpc"
@@ -90,11 +92,38 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
 }
 
-// WithTransportCredentials sets the transport credentials (TLS). The default is insecure
-// (plaintext), as the server serves by default.
+// WithTransportCredentials sets the transport credentials. The default is insecure
+// (plaintext), as the server serves without --tls-cert; see WithTLS.
 func WithTransportCredentials(creds credentials.TransportCredentials) Option {
 	return func(o *options) { o.creds = creds }
 }
+
+// WithTLS connects with TLS configured by cfg (RootCAs to trust the server's certificate,
+// Certificates for a client certificate); nil uses the system roots. Use it when the server
+// runs with --tls-cert.
+func WithTLS(cfg *tls.Config) Option {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	return WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
+// WithToken sends token as "authorization: Bearer <token>" on every stream and call, for a
+// server with --auth-tokens-file. Combine it with WithTLS: without TLS the token crosses the
+// network in the clear.
+func WithToken(token string) Option {
+	return WithDialOptions(grpc.WithPerRPCCredentials(bearer(token)))
+}
+
+// bearer is a token as gRPC per-call credentials.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false so that a token also works over plaintext on loopback.
+func (bearer) RequireTransportSecurity() bool { return false }
 
 // WithConnectTimeout bounds how long NewQueueClient / NewStorageClient wait for the first
 // connection and setup (default DefaultConnectTimeout).

@@ -152,6 +152,10 @@ func (s *Server) redirectToLeader(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "no leader known", http.StatusServiceUnavailable)
 		return true
 	}
-	http.Redirect(w, r, "http://"+addr+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	http.Redirect(w, r, scheme+"://"+addr+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 	return true
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
@@ -35,6 +36,8 @@ type forwarder struct {
 	state *state.State
 	self  string // this node's advertised client address
 	wait  time.Duration
+	// auth gives the credentials of calls to other members (TLS; the node's identity).
+	auth *auth.Auth
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -116,7 +119,7 @@ func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (
 		return nil, err
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	md = md.Copy()
+	md = f.auth.ForwardMetadata(ctx, md.Copy())
 	md.Set(forwardedKey, "1")
 	if err := conn.Invoke(metadata.NewOutgoingContext(ctx, md), method, req, reply); err != nil {
 		return nil, err
@@ -130,7 +133,11 @@ func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := f.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), internalCallOptions())
+	creds := insecure.NewCredentials()
+	if f.auth != nil {
+		creds = f.auth.ClientCredentials()
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), internalCallOptions())
 	if err != nil {
 		return nil, err
 	}

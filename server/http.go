@@ -9,26 +9,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/clbs-io/octopusmq/gen/managementpb"
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/openapi"
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
 // newHTTPHandler builds the HTTP side of the client port: grpc-gateway (which calls this
-// node's own gRPC server over loopback, so REST passes through exactly the code gRPC
-// clients reach), /openapi.json, /healthz, /readyz and /metrics.
-func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientConn, error) {
+// node's own gRPC server over an in-process connection, so REST passes through exactly the
+// code gRPC clients reach, authorisation included), /openapi.json, /healthz, /readyz and
+// /metrics.
+func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientConn, error) {
 	limits := s.svc.Limits()
-	conn, err := grpc.NewClient(grpcAddr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, gatewayDialOptions(limits)...)...)
+	conn, err := s.internal.Dial(gatewayDialOptions(limits)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway connection: %w", err)
 	}
 	rt := &routes{}
-	gw := runtime.NewServeMux(append(rt.options(),
+	gw := runtime.NewServeMux(append(append(rt.options(), auth.GatewayOptions()...),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
 			// Unknown fields are an error, so a misspelt field is reported, not ignored.
@@ -68,9 +69,9 @@ func newHTTPHandler(grpcAddr string, node *raftnode.Node, s *Server) (http.Handl
 	// can live in one process, as in tests).
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(stateCollector{s})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /v1/cluster/snapshot", s.handleSnapshot)
-	mux.HandleFunc("POST /v1/cluster/snapshot:restore", s.handleRestore)
+	mux.Handle("GET /metrics", s.auth.RequireAny(promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})))
+	mux.Handle("GET /v1/cluster/snapshot", s.auth.RequireAdmin("SnapshotSave", http.HandlerFunc(s.handleSnapshot)))
+	mux.Handle("POST /v1/cluster/snapshot:restore", s.auth.RequireAdmin("SnapshotRestore", http.HandlerFunc(s.handleRestore)))
 	// Request bodies are bounded (413), except the snapshot upload above (its own handler).
 	mux.Handle("/", limitBody(gw, limits.MaxHTTPBodyBytes, gw))
 	rt.gw, rt.mux = gw, mux

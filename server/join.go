@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) join(clientAddr string) {
 			if s.node.IsLeader() || s.node.AppliedIndex() > 0 {
 				return true // already part of a cluster
 			}
-			if err := addMember(addr, req); err != nil {
+			if err := s.addMember(addr, req); err != nil {
 				s.log.Warn("join attempt failed", "via", addr, "err", err)
 				continue
 			}
@@ -85,18 +86,21 @@ func (s *Server) publishAddress(clientAddr string) {
 		if _, _, err := s.node.WaitLeader(s.closedCtx); err != nil {
 			return true // closing
 		}
-		return s.node.IsMember() && addMember(loopback(s.Addr()), req) == nil
+		return s.node.IsMember() && s.addMemberHere(req) == nil
 	})
 }
 
-func addMember(addr string, req *octopusmqv1.AddMemberRequest) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// addMember asks the member at addr to add this node, as this node (TLS and the node token
+// when configured).
+func (s *Server) addMember(addr string, req *octopusmqv1.AddMemberRequest) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(s.auth.ClientCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	ctx = metadata.NewOutgoingContext(ctx, metadata.New(s.auth.NodeCredentials()))
 	_, err = octopusmqv1.NewClusterServiceClient(conn).AddMember(ctx, req)
 	return err
 }
@@ -145,9 +149,19 @@ func (s *Server) probeMember(ctx context.Context, id, clientAddr string) (raftno
 	if err != nil {
 		return raftnode.MemberProgress{}, err
 	}
+	ctx = metadata.NewOutgoingContext(ctx, metadata.New(s.auth.NodeCredentials())) // as this node
 	st, err := octopusmqv1.NewClusterServiceClient(conn).GetCluster(ctx, &octopusmqv1.GetClusterRequest{})
 	if err != nil {
 		return raftnode.MemberProgress{}, err
 	}
 	return raftnode.MemberProgress{NodeID: st.GetNodeId(), LeaderID: st.GetLeaderId(), Applied: st.GetAppliedIndex()}, nil
+}
+
+// addMemberHere sends AddMember through this node's own gRPC server over the in-process
+// connection, as the node itself (the forwarder takes it to the leader).
+func (s *Server) addMemberHere(req *octopusmqv1.AddMemberRequest) error {
+	ctx, cancel := context.WithTimeout(s.closedCtx, 30*time.Second)
+	defer cancel()
+	_, err := octopusmqv1.NewClusterServiceClient(s.gwConn).AddMember(auth.NodeContext(ctx), req)
+	return err
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/managementpb"
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/service"
 	"github.com/clbs-io/octopusmq/server/state"
@@ -62,9 +63,13 @@ type Config struct {
 	MaxBackupBytes int64
 	// ShutdownGrace bounds how long Close waits for streams to drain.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
-	LogLevel      string
-	LogJSON       bool
+	// Auth secures the client port (TLS, tokens, client certificates); zero is open.
+	Auth auth.Config
+	// Insecure silences the warning about a non-loopback client port without TLS or auth.
+	Insecure bool
+	Logger   *slog.Logger
+	LogLevel string
+	LogJSON  bool
 	// Clock is the time source of log entries (nil: the system's; tests inject one).
 	Clock raftnode.Clock
 	// MetricsTop is how many queues and storages (the largest) get /metrics series of
@@ -83,8 +88,11 @@ type Server struct {
 	http   *http.Server
 	health *health.Server
 	gwConn *grpc.ClientConn
-	fwd    *forwarder
-	svc    *service.Service
+	auth   *auth.Auth
+	// internal is the in-process listener of the gateway and the node's own calls.
+	internal *auth.InternalListener
+	fwd      *forwarder
+	svc      *service.Service
 
 	serveErr  chan error
 	closed    chan struct{}
@@ -117,6 +125,13 @@ func Start(cfg Config) (*Server, error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Auth.Logger == nil {
+		cfg.Auth.Logger = cfg.Logger
+	}
+	sec, err := auth.New(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("client listener: %w", err)
@@ -137,17 +152,20 @@ func Start(cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, serveErr: make(chan error, 2), closed: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, auth: sec, internal: auth.NewInternalListener(), serveErr: make(chan error, 3), closed: make(chan struct{})}
 	s.closedCtx, s.cancel = context.WithCancel(context.Background())
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
+	s.fwd.auth = sec
 	svc := service.New(node, cfg.Limits, cfg.Logger)
 	s.svc = svc
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(svc.MaxMessageBytes()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(unaryMetrics, s.fwd.unary),
-		grpc.ChainStreamInterceptor(streamMetrics),
+		grpc.Creds(auth.ServerCredentials()),
+		// Authorisation runs before forwarding: a follower checks the caller itself.
+		grpc.ChainUnaryInterceptor(unaryMetrics, sec.Unary, s.fwd.unary),
+		grpc.ChainStreamInterceptor(streamMetrics, sec.Stream),
 	)
 	grpcpb.RegisterQueuesServiceServer(s.grpc, service.QueuesServer{Service: svc})
 	grpcpb.RegisterStorageServiceServer(s.grpc, service.StorageServer{Service: svc})
@@ -160,21 +178,22 @@ func Start(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
-	handler, conn, err := newHTTPHandler(loopback(ln.Addr().String()), node, s)
+	handler, conn, err := newHTTPHandler(node, s)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.gwConn = conn
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: auth.WithTLSState(handler), ReadHeaderTimeout: 10 * time.Second, ConnContext: auth.ConnContext}
 
 	// One port: HTTP/2 requests with content-type application/grpc go to the gRPC server's
 	// own transport; everything else is HTTP/1 for the gateway.
-	s.mux = cmux.New(ln)
+	s.mux = cmux.New(sec.Listener(ln)) // TLS (when on) is terminated before the split
 	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpL := s.mux.Match(cmux.Any())
 	go func() { s.serveErr <- s.grpc.Serve(grpcL) }()
 	go func() { s.serveErr <- s.http.Serve(httpL) }()
+	go func() { s.serveErr <- s.grpc.Serve(s.internal) }()
 	go func() {
 		if err := s.mux.Serve(); err != nil && !isClosed(err) {
 			s.log.Error("client port", "err", err)
@@ -186,7 +205,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	go s.publishAddress(advertise)
 	node.StartMembership(s.probeMember)
-	s.log.Info("serving", "node", cfg.NodeID, "client", ln.Addr().String(), "advertise", advertise, "raft", cfg.RaftBind, "data", cfg.DataDir)
+	s.log.Info("serving", "node", cfg.NodeID, "client", ln.Addr().String(), "advertise", advertise, "raft", cfg.RaftBind, "data", cfg.DataDir,
+		"tls", sec.TLS(), "auth", sec.Enabled())
+	s.warnExposed()
 	return s, nil
 }
 

@@ -49,7 +49,7 @@ func run(args []string) error {
 	var (
 		nodeID        = fs.String("node-id", "node1", "unique id of this node in the cluster (keep it stable across restarts)")
 		dataDir       = fs.String("data-dir", "./data", "folder for the Raft log, stable store and snapshots")
-		listen        = fs.String("listen", ":4123", "client address: gRPC and HTTP/JSON on one port")
+		listen        = fs.String("listen", "127.0.0.1:4123", "client address: gRPC and HTTP/JSON on one port (loopback by default; e.g. :4123 for every interface)")
 		advertise     = fs.String("advertise", "", "client address other nodes give to clients (default: derived from --listen and --raft-advertise)")
 		raftBind      = fs.String("raft-bind", "127.0.0.1:4124", "Raft transport listen address")
 		raftAdvertise = fs.String("raft-advertise", "", "Raft address peers dial (default: --raft-bind)")
@@ -66,6 +66,7 @@ func run(args []string) error {
 		maxBackup     = fs.Int64("max-backup-bytes", server.DefaultMaxBackupBytes, "largest backup a restore accepts, in bytes (413 beyond)")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		sec           = securityFlags(fs)
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 	)
 	limits := limitFlags(fs)
@@ -87,6 +88,11 @@ func run(args []string) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	restrictFileModes()
+	authCfg, err := sec.config(logger)
+	if err != nil {
+		return err
+	}
 	peers, err := parseInitialCluster(*initial)
 	if err != nil {
 		return err
@@ -124,6 +130,7 @@ func run(args []string) error {
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, MaxBackupBytes: *maxBackup,
+		Auth: authCfg, Insecure: *sec.insecure,
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		cfg.Clock = NewSystemClock()
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
-	if err := os.MkdirAll(raftDir, 0o750); err != nil {
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	rc := raft.DefaultConfig()
