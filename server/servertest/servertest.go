@@ -5,6 +5,7 @@ package servertest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/service"
 )
@@ -23,7 +25,7 @@ import (
 type Server struct {
 	// Addr is the client address (host:port) serving gRPC and HTTP/JSON.
 	Addr string
-	// URL is "http://" + Addr.
+	// URL is "http://" + Addr ("https://" with TLS).
 	URL string
 	// DataDir is the server's data folder (kept across Restart).
 	DataDir string
@@ -65,6 +67,17 @@ func WithSnapshotThreshold(n uint64) Option {
 	return func(c *server.Config) { c.SnapshotThreshold = n; c.TrailingLogs = n }
 }
 
+// WithAuth secures the client port (TLS, tokens file, client CA). Files are checked for
+// changes on every use, so tests see a rewrite at once.
+func WithAuth(a auth.Config) Option {
+	return func(c *server.Config) {
+		if a.ReloadInterval == 0 {
+			a.ReloadInterval = time.Nanosecond
+		}
+		c.Auth = a
+	}
+}
+
 // Start starts a server and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -90,7 +103,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Server{Addr: cfg.ClientAddr, URL: "http://" + cfg.ClientAddr, DataDir: dir, cfg: cfg}
+	scheme := "http://"
+	if cfg.Auth.TLSCert != "" {
+		scheme = "https://"
+	}
+	s := &Server{Addr: cfg.ClientAddr, URL: scheme + cfg.ClientAddr, DataDir: dir, cfg: cfg}
 	s.start(t)
 	t.Cleanup(s.Stop)
 	return s
@@ -133,7 +150,7 @@ func WaitReady(url string, timeout time.Duration) error {
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := readyClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -147,6 +164,10 @@ func WaitReady(url string, timeout time.Duration) error {
 		}
 	}
 }
+
+// readyClient probes readiness; it does not verify a TLS server's certificate (tests that
+// care about certificates check them themselves).
+var readyClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 
 // freeAddr reserves a free 127.0.0.1 port and releases it for the server to take.
 func freeAddr(t testing.TB) string {
