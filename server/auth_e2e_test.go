@@ -286,7 +286,7 @@ func TestAuthREST(t *testing.T) {
 	routes := []struct {
 		method, path, body string
 		good, bad          string // tokens
-		want               int // 0: anything but 401 and 403
+		want               int    // 0: anything but 401 and 403
 	}{
 		{"POST", "/v1/queues", `{"queueName":"jobs-rest"}`, tokAdmin, tokProducer, 200},
 		{"GET", "/v1/queues", "", tokKV, "", 200},

@@ -49,6 +49,8 @@ type config struct {
 	batch     int
 	duration  time.Duration
 	workload  string
+	token     string
+	tlsCA     string
 }
 
 func main() {
@@ -63,6 +65,8 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 1, "enqueue batch size and pull batch size")
 	flag.DurationVar(&c.duration, "duration", 0, "run producers (kv: workers) for this long instead of -items")
 	flag.StringVar(&c.workload, "workload", "queue", "queue or kv")
+	flag.StringVar(&c.token, "token", os.Getenv("OCTOPUSMQ_TOKEN"), "bearer token to send (default $OCTOPUSMQ_TOKEN)")
+	flag.StringVar(&c.tlsCA, "tls-ca", os.Getenv("OCTOPUSMQ_TLS_CA"), "connect with TLS, trusting this PEM CA bundle (default $OCTOPUSMQ_TLS_CA)")
 	flag.Parse()
 	if err := c.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "octopusmq-bench:", err)
@@ -139,11 +143,15 @@ func (f *firstErr) set(err error) {
 }
 
 func runQueue(parent context.Context, c config, out, errw io.Writer) error {
+	opts, err := c.clientOptions()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	fail := &firstErr{cancel: cancel}
 
-	admin, err := client.NewAdminClient(c.addr)
+	admin, err := client.NewAdminClient(c.addr, opts...)
 	if err != nil {
 		return err
 	}
@@ -174,7 +182,7 @@ func runQueue(parent context.Context, c config, out, errw io.Writer) error {
 	var pwg sync.WaitGroup
 	for i := range c.producers {
 		enqLat[i] = &samples{}
-		q, err := client.NewQueueClient(c.addr, c.queue)
+		q, err := client.NewQueueClient(c.addr, c.queue, opts...)
 		if err != nil {
 			return err
 		}
@@ -228,7 +236,7 @@ func runQueue(parent context.Context, c config, out, errw io.Writer) error {
 	var cwg sync.WaitGroup
 	for i := range c.consumers {
 		pcLat[i], delLat[i] = &samples{}, &samples{}
-		q, err := client.NewQueueClient(c.addr, c.queue, client.WithPullTimeout(500*time.Millisecond))
+		q, err := client.NewQueueClient(c.addr, c.queue, append(opts, client.WithPullTimeout(500*time.Millisecond))...)
 		if err != nil {
 			return err
 		}
@@ -321,10 +329,14 @@ func amount(c config) string {
 }
 
 func runKV(parent context.Context, c config, out, errw io.Writer) error {
+	opts, err := c.clientOptions()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	fail := &firstErr{cancel: cancel}
-	admin, err := client.NewAdminClient(c.addr)
+	admin, err := client.NewAdminClient(c.addr, opts...)
 	if err != nil {
 		return err
 	}
@@ -345,7 +357,7 @@ func runKV(parent context.Context, c config, out, errw io.Writer) error {
 	var wg sync.WaitGroup
 	for i := range c.producers {
 		setLat[i], getLat[i], lockLat[i] = &samples{}, &samples{}, &samples{}
-		s, err := client.NewStorageClient(c.addr, c.storage)
+		s, err := client.NewStorageClient(c.addr, c.storage, opts...)
 		if err != nil {
 			return err
 		}

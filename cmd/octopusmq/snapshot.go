@@ -24,24 +24,33 @@ func runSnapshot(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("octopusmq snapshot "+verb, flag.ContinueOnError)
 	addr := fs.String("addr", "localhost:4123", "client address of any member (followers redirect to the leader)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	rf := remoteFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: octopusmq snapshot %s [--addr host:port] FILE", verb)
 	}
-	hc := &http.Client{Timeout: *timeout}
-	base := "http://" + *addr + "/v1/cluster/snapshot"
-	if verb == "save" {
-		return saveSnapshot(hc, base, fs.Arg(0), out)
+	hc, scheme, err := rf.client(*timeout)
+	if err != nil {
+		return err
 	}
-	return restoreSnapshot(hc, base+":restore", fs.Arg(0), out)
+	base := scheme + "://" + *addr + "/v1/cluster/snapshot"
+	if verb == "save" {
+		return saveSnapshot(hc, rf, base, fs.Arg(0), out)
+	}
+	return restoreSnapshot(hc, rf, base+":restore", fs.Arg(0), out)
 }
 
 // saveSnapshot downloads a backup into file (mode 0600), checks what it wrote, and only
 // then puts it in place.
-func saveSnapshot(hc *http.Client, url, file string, out io.Writer) error {
-	resp, err := hc.Get(url)
+func saveSnapshot(hc *http.Client, rf *remote, url, file string, out io.Writer) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	rf.authorize(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -78,7 +87,7 @@ func saveSnapshot(hc *http.Client, url, file string, out io.Writer) error {
 }
 
 // restoreSnapshot checks file locally, then uploads it, following the leader redirect.
-func restoreSnapshot(hc *http.Client, target, file string, out io.Writer) error {
+func restoreSnapshot(hc *http.Client, rf *remote, target, file string, out io.Writer) error {
 	info, err := checkFile(file)
 	if err != nil {
 		return fmt.Errorf("restore: %s is not a valid backup (nothing sent): %w", file, err)
@@ -100,6 +109,7 @@ func restoreSnapshot(hc *http.Client, target, file string, out io.Writer) error 
 		}
 		req.ContentLength = info.Size
 		req.Header.Set("Content-Type", "application/octet-stream")
+		rf.authorize(req)
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err
