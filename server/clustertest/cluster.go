@@ -5,6 +5,7 @@ package clustertest
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -74,10 +75,16 @@ type Node struct {
 
 	// RaftAdvertise is the Raft address peers dial (RaftAddr unless WithRaftAdvertise).
 	RaftAdvertise string
+	scheme        string
 }
 
-// URL is the node's HTTP base URL.
-func (n *Node) URL() string { return "http://" + n.Addr }
+// URL is the node's HTTP base URL ("https://" when the cluster serves TLS).
+func (n *Node) URL() string {
+	if n.scheme == "" {
+		return "http://" + n.Addr
+	}
+	return n.scheme + "://" + n.Addr
+}
 
 // Cluster is a set of nodes.
 type Cluster struct {
@@ -90,6 +97,10 @@ type Cluster struct {
 	outsiders  []*Node
 
 	advertise func(n *Node) string
+	// token and hc are what the helper's own requests (Status) use.
+	token string
+	hc    *http.Client
+	tls   bool
 }
 
 // Option adds flags to every node.
@@ -122,11 +133,24 @@ func WithRaftAdvertise(advertise func(n *Node) string) Option {
 	return func(c *Cluster) { c.advertise = advertise }
 }
 
+// WithClientSecurity is for a cluster whose nodes serve TLS (roots trust their
+// certificates; nil for plaintext) and require a token: the helper's own requests send
+// token, and node URLs are https.
+func WithClientSecurity(token string, roots *x509.CertPool) Option {
+	return func(c *Cluster) {
+		c.token = token
+		if roots != nil {
+			c.tls = true
+			c.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		}
+	}
+}
+
 // New starts an n-node cluster formed with --initial-cluster and waits for a leader.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	bin := Binary(t)
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, hc: http.DefaultClient}
 	for _, o := range opts {
 		o(c)
 	}
@@ -149,6 +173,9 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 func (c *Cluster) newNode(id string, member bool) *Node {
 	dir := c.t.TempDir()
 	n := &Node{ID: id, Addr: freeAddr(c.t), RaftAddr: freeAddr(c.t), DataDir: dir, LogPath: filepath.Join(dir, "node.log")}
+	if c.tls {
+		n.scheme = "https"
+	}
 	n.args = []string{"--node-id", id, "--data-dir", n.DataPath(), "--listen", n.Addr, "--raft-bind", n.RaftAddr,
 		"--log-level", "info", "--shutdown-grace", "2s", "--leader-wait", "15s"}
 	n.RaftAdvertise = n.RaftAddr
@@ -303,7 +330,10 @@ func (c *Cluster) Status(n *Node) (*Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/v1/cluster", nil)
-	resp, err := http.DefaultClient.Do(req)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
