@@ -705,3 +705,26 @@ func TestAuthBackupRoutes(t *testing.T) {
 func grpcpbConnect(ctx context.Context, cc *grpc.ClientConn) (grpc.BidiStreamingClient[pb.QueueRequest, pb.QueueResponse], error) {
 	return grpcpb.NewQueuesServiceClient(cc).Connect(ctx)
 }
+
+// TestAuthRESTOverTLSWithH2: an HTTP client offering h2 and http/1.1 (as curl does) is
+// served HTTP/1.1 on the TLS port; gRPC clients, which offer only h2, get h2.
+func TestAuthRESTOverTLSWithH2(t *testing.T) {
+	s := startSecure(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.tlsConfig(), ForceAttemptHTTP2: true}}
+	resp, err := hc.Get(s.srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/1.1" {
+		t.Fatalf("%s %s", resp.Proto, resp.Status)
+	}
+	c, err := tls.Dial("tcp", s.srv.Addr, &tls.Config{RootCAs: s.ca.Pool, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("a gRPC-like client negotiated %q", p)
+	}
+}

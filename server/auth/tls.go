@@ -23,8 +23,9 @@ func (a *Auth) loadServerTLS() (*tls.Config, error) {
 	c := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
-		// gRPC clients require h2; curl and browsers may take either.
-		NextProtos: []string{"h2", "http/1.1"},
+		// gRPC clients offer only h2 and get it; clients that also offer http/1.1 (curl,
+		// browsers) get HTTP/1.1, which the HTTP side of the port serves.
+		NextProtos: []string{"http/1.1", "h2"},
 	}
 	if a.cfg.TLSClientCA != "" {
 		pool, err := loadPool("--tls-client-ca", a.cfg.TLSClientCA)
@@ -78,7 +79,7 @@ func (a *Auth) Listener(ln net.Listener) net.Listener {
 	}
 	return tls.NewListener(ln, &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
+		NextProtos: []string{"http/1.1", "h2"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return a.server.get(), nil
 		},
