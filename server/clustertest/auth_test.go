@@ -20,7 +20,8 @@ import (
 // TestSecureClusterForwards: a 3-node cluster with TLS, tokens and client certificates on
 // its client port. A follower checks callers itself and forwards to the leader over TLS:
 // with the caller's token, or with the node token for a caller its certificate identified
-// (and for the node's own address publishing). Backups redirect to the leader over https.
+// (and for the node's own address publishing, joining and learner probes). Backups redirect
+// to the leader over https.
 func TestSecureClusterForwards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -124,6 +125,26 @@ func TestSecureClusterForwards(t *testing.T) {
 	info, err := q.Info(ctx)
 	if err != nil || info.Length != 2 {
 		t.Fatalf("info: %+v %v", info, err)
+	}
+	// A node joins as itself (TLS and the node token), and the leader promotes it after
+	// asking it, with the node token too, how far it has caught up.
+	n4 := c.AddNode("n4")
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		st, err := c.Status(leader)
+		voter := false
+		if err == nil {
+			for _, m := range st.Members {
+				voter = voter || (m.ID == n4.ID && m.Voter)
+			}
+		}
+		if voter {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n4 was not added and promoted: %+v %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	logs, _ := os.ReadFile(leader.LogPath)
 	if !strings.Contains(string(logs), "logger=audit who=ci by=token") || !strings.Contains(string(logs), "forwarded=true") {
