@@ -1,6 +1,6 @@
 // Command octopusmq runs an OctopusMQ server node.
 //
-//	octopusmq [flags]                                  serve (default: a single-node cluster in ./data on :4123)
+//	octopusmq [flags]                                  serve (default: a single-node cluster in ./data on 127.0.0.1:4123)
 //	octopusmq snapshot save [--addr host:port] FILE    download a consistent snapshot (backup)
 //	octopusmq snapshot restore [--addr host:port] FILE replace the cluster's state with a snapshot
 //	octopusmq recover [--data-dir DIR] [--node-id ID] [--members id,...]
