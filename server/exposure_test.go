@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/clbs-io/octopusmq/server"
@@ -35,4 +37,22 @@ func TestWarnsWhenExposed(t *testing.T) {
 	if logs := start("", false); strings.Contains(logs, "reachable from other hosts") {
 		t.Fatalf("a warning for loopback:\n%s", logs)
 	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,4 +1,4 @@
-package server_test
+package auth_test
 
 import (
 	"context"

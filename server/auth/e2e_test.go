@@ -1,4 +1,4 @@
-package server_test
+package auth_test
 
 import (
 	"bytes"
@@ -726,5 +726,15 @@ func TestAuthRESTOverTLSWithH2(t *testing.T) {
 	defer c.Close()
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("a gRPC-like client negotiated %q", p)
+	}
+}
+
+func wantCode(t *testing.T, err error, code codes.Code, msgPart string) {
+	t.Helper()
+	if status.Code(err) != code {
+		t.Fatalf("got %v, want code %v", err, code)
+	}
+	if !strings.Contains(status.Convert(err).Message(), msgPart) {
+		t.Fatalf("message %q does not mention %q", status.Convert(err).Message(), msgPart)
 	}
 }

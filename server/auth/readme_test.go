@@ -1,4 +1,4 @@
-package server_test
+package auth_test
 
 import (
 	"net"
@@ -27,7 +27,7 @@ func TestReadmeSecureWalkthrough(t *testing.T) {
 			t.Skipf("no %s on PATH", tool)
 		}
 	}
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
