@@ -18,6 +18,10 @@ type globals struct {
 	addr    string
 	timeout time.Duration
 	output  string
+	// token and tlsCA secure the connections (--token, --tls-ca); security holds the
+	// client options made of them.
+	token, tlsCA string
+	security     []client.Option
 }
 
 func envOr(name, def string) string {
@@ -53,7 +57,9 @@ tried when a node does not answer).
 			if g.timeout <= 0 {
 				return usagef("--timeout must be positive, not %v", g.timeout)
 			}
-			return nil
+			var err error
+			g.security, err = securityOptions(g.token, g.tlsCA)
+			return err
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -62,6 +68,8 @@ tried when a node does not answer).
 		"client address(es) of the cluster, comma-separated (env OCTOPUSMQ_ADDR)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "bound of each request (and of connecting)")
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
+	pf.StringVar(&g.token, "token", os.Getenv("OCTOPUSMQ_TOKEN"), "bearer token to send (env OCTOPUSMQ_TOKEN)")
+	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv("OCTOPUSMQ_TLS_CA"), "connect with TLS, trusting this PEM CA bundle (env OCTOPUSMQ_TLS_CA)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{formatTable, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp))
 
@@ -76,7 +84,7 @@ func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 
 // opts are the client options of every client octopusctl opens.
 func (g *globals) opts() []client.Option {
-	return []client.Option{client.WithConnectTimeout(g.timeout)}
+	return append([]client.Option{client.WithConnectTimeout(g.timeout)}, g.security...)
 }
 
 func (g *globals) admin() (*client.AdminClient, error) {
