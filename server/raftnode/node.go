@@ -316,6 +316,7 @@ func (n *Node) Shutdown() error {
 	close(n.stop)
 	n.prop.close()
 	err := n.raft.Shutdown().Error()
+	n.prop.raftStopped()
 	n.wg.Wait()
 	n.transport.Close()
 	if cerr := n.logStore.Close(); err == nil {

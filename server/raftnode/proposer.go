@@ -55,6 +55,9 @@ type proposer struct {
 	inflight chan inflight
 	stop     chan struct{}
 	now      func() int64
+	// dead is closed once Raft has shut down: a future it has not answered by then is
+	// never answered.
+	dead chan struct{}
 
 	exclusive chan exclusiveOp // operations run with no command in flight (exclusive.go)
 	pending   sync.WaitGroup   // entries handed to Raft and not yet answered
@@ -67,6 +70,7 @@ func newProposer(r *raft.Raft, now func() int64) *proposer {
 		in:       make(chan *proposal, maxBatch),
 		inflight: make(chan inflight, maxInflight),
 		stop:     make(chan struct{}),
+		dead:     make(chan struct{}),
 		now:      now,
 
 		exclusive: make(chan exclusiveOp),
@@ -154,7 +158,14 @@ func (p *proposer) batchLoop() {
 
 func (p *proposer) resultLoop() {
 	for in := range p.inflight {
-		err := in.future.Error()
+		err := awaitFuture(in.future, p.dead)
+		if errors.Is(err, ErrShutdown) {
+			// Raft stopped without answering: the entry may or may not be in a log that a
+			// quorum keeps.
+			failAll(in.props, ErrOutcomeUnknown)
+			p.pending.Done()
+			continue
+		}
 		if err != nil {
 			failAll(in.props, applyError(err))
 			p.pending.Done()
@@ -193,3 +204,6 @@ func failAll(batch []*proposal, err error) {
 }
 
 func (p *proposer) close() { close(p.stop) }
+
+// raftStopped ends the waits for entries Raft will never answer (after Raft's shutdown).
+func (p *proposer) raftStopped() { close(p.dead) }

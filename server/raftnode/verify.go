@@ -3,6 +3,8 @@ package raftnode
 import (
 	"context"
 	"sync"
+
+	"github.com/hashicorp/raft"
 )
 
 // verifier shares VerifyLeader rounds between concurrent reads: a read joins the next round
@@ -15,6 +17,7 @@ type verifier struct {
 }
 
 // verifyLeader confirms, with a round started after this call, that the node still leads.
+// It fails with ErrShutdown once the node shuts down.
 func (n *Node) verifyLeader(ctx context.Context) error {
 	v := &n.verify
 	ch := make(chan error, 1)
@@ -30,6 +33,8 @@ func (n *Node) verifyLeader(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-n.stop:
+		return ErrShutdown
 	}
 }
 
@@ -45,9 +50,23 @@ func (n *Node) verifyRounds() {
 			return
 		}
 		v.mu.Unlock()
-		err := n.raft.VerifyLeader().Error()
+		err := awaitFuture(n.raft.VerifyLeader(), n.stop)
 		for _, ch := range batch {
 			ch <- err
 		}
+	}
+}
+
+// awaitFuture waits for f, or fails with ErrShutdown once stop is closed. Raft can accept a
+// future into its buffered queues after its main loop has ended, and then never answers it:
+// without the stop path such a wait would last forever.
+func awaitFuture(f raft.Future, stop <-chan struct{}) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-stop:
+		return ErrShutdown
 	}
 }
