@@ -59,6 +59,10 @@ func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientC
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.failed.Load() {
+			http.Error(w, "not ready: the client port failed", http.StatusServiceUnavailable)
+			return
+		}
 		if !node.Ready() {
 			http.Error(w, "not ready: no leader known or log not applied yet", http.StatusServiceUnavailable)
 			return

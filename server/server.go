@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -67,9 +68,17 @@ type Config struct {
 	Auth auth.Config
 	// Insecure silences the warning about a non-loopback client port without TLS or auth.
 	Insecure bool
-	Logger   *slog.Logger
-	LogLevel string
-	LogJSON  bool
+	// FirstBytesTimeout closes a client connection that sends nothing for this long
+	// (default DefaultFirstBytesTimeout).
+	FirstBytesTimeout time.Duration
+	// MaxConnections bounds the client connections served at once (0: unbounded).
+	MaxConnections int
+	// MaxConcurrentStreams bounds the gRPC streams open at once on one connection
+	// (default DefaultMaxConcurrentStreams).
+	MaxConcurrentStreams uint32
+	Logger               *slog.Logger
+	LogLevel             string
+	LogJSON              bool
 	// Clock is the time source of log entries (nil: the system's; tests inject one).
 	Clock raftnode.Clock
 	// MetricsTop is how many queues and storages (the largest) get /metrics series of
@@ -94,7 +103,9 @@ type Server struct {
 	fwd      *forwarder
 	svc      *service.Service
 
-	serveErr  chan error
+	serveErr  chan error // the client port's failure (see Err)
+	failOnce  sync.Once
+	failed    atomic.Bool
 	closed    chan struct{}
 	closedCtx context.Context
 	cancel    context.CancelFunc
@@ -114,6 +125,12 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second
+	}
+	if cfg.FirstBytesTimeout == 0 {
+		cfg.FirstBytesTimeout = DefaultFirstBytesTimeout
+	}
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("a data dir is required")
@@ -152,7 +169,7 @@ func Start(cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, auth: sec, internal: auth.NewInternalListener(), serveErr: make(chan error, 3), closed: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, node: node, ln: ln, auth: sec, internal: auth.NewInternalListener(), serveErr: make(chan error, 1), closed: make(chan struct{})}
 	s.closedCtx, s.cancel = context.WithCancel(context.Background())
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	s.fwd.auth = sec
@@ -161,6 +178,7 @@ func Start(cfg Config) (*Server, error) {
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(svc.MaxMessageBytes()),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.Creds(auth.ServerCredentials()),
 		// Authorisation runs before forwarding: a follower checks the caller itself.
@@ -184,21 +202,11 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.gwConn = conn
-	s.http = &http.Server{Handler: auth.WithTLSState(handler), ReadHeaderTimeout: 10 * time.Second, ConnContext: auth.ConnContext}
+	// An idle keep-alive HTTP/1 connection is closed too, not held forever.
+	s.http = &http.Server{Handler: auth.WithTLSState(handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ConnContext: auth.ConnContext}
 
-	// One port: HTTP/2 requests with content-type application/grpc go to the gRPC server's
-	// own transport; everything else is HTTP/1 for the gateway.
-	s.mux = cmux.New(sec.Listener(ln)) // TLS (when on) is terminated before the split
-	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
-	httpL := s.mux.Match(cmux.Any())
-	go func() { s.serveErr <- s.grpc.Serve(grpcL) }()
-	go func() { s.serveErr <- s.http.Serve(httpL) }()
-	go func() { s.serveErr <- s.grpc.Serve(s.internal) }()
-	go func() {
-		if err := s.mux.Serve(); err != nil && !isClosed(err) {
-			s.log.Error("client port", "err", err)
-		}
-	}()
+	s.serveClientPort(ln)
+	go s.watchServe("internal gRPC server", func() error { return s.grpc.Serve(s.internal) })
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	if len(cfg.Join) > 0 && node.Fresh() {
 		go s.join(advertise)
@@ -260,10 +268,6 @@ func (s *Server) Close() error {
 		err = s.node.Shutdown()
 	})
 	return err
-}
-
-func isClosed(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, cmux.ErrListenerClosed) || errors.Is(err, cmux.ErrServerClosed)
 }
 
 // loopback is the address this process dials to reach its own listener.

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -65,6 +66,9 @@ func run(args []string) error {
 		metricsTop    = fs.Int("metrics-top", server.DefaultMetricsTop, "how many queues and storages (those with the most items or keys) get /metrics series of their own; the others count only in the totals (-1: none)")
 		maxBackup     = fs.Int64("max-backup-bytes", server.DefaultMaxBackupBytes, "largest backup a restore accepts, in bytes (413 beyond)")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
+		firstBytes    = fs.Duration("first-bytes-timeout", server.DefaultFirstBytesTimeout, "a client connection that sends nothing for this long is closed")
+		maxConns      = fs.Int("max-connections", 4096, "client connections served at once; more wait until one closes (0: unbounded)")
+		maxStreams    = fs.Uint("max-concurrent-streams", server.DefaultMaxConcurrentStreams, "gRPC streams and calls open at once on one client connection")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		sec           = securityFlags(fs)
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
@@ -131,6 +135,7 @@ func run(args []string) error {
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, MaxBackupBytes: *maxBackup,
 		Auth: authCfg, Insecure: *sec.insecure,
+		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
 	})
 	if err != nil {
@@ -138,9 +143,16 @@ func run(args []string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	logger.Info("shutting down", "signal", s.String())
-	return srv.Close()
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+		return srv.Close()
+	case err := <-srv.Err():
+		// Without a client port the node is useless: exit (non-zero) so a supervisor
+		// restarts it, rather than run on unreachable.
+		_ = srv.Close()
+		return err
+	}
 }
 
 // applyEnv sets each flag from OCTOPUSMQ_<NAME> when present; the command line overrides.
