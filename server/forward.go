@@ -3,14 +3,17 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -59,6 +62,7 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	forwarded := len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
 	waitCtx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
+	retries := 0
 	for {
 		if f.node.IsLeader() || forwarded {
 			resp, err := handler(ctx, req)
@@ -78,15 +82,27 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		if err != nil {
 			return nil, err
 		}
+		changed := f.node.LeaderChanged()
 		resp, err := f.forward(ctx, addr, info.FullMethod, req)
-		if notExecuted(err) && waitCtx.Err() == nil {
-			// The target stopped leading before it ran the request: wait for the next
-			// leader observation and try again.
+		if (notExecuted(err) || errors.Is(err, errNotSent)) && waitCtx.Err() == nil {
+			// The request provably did not run: the target no longer leads, or the
+			// connection to it failed before the request was sent (the old leader is
+			// down and this node has not noticed yet). Wait for the next leader
+			// observation (or a short backoff: the leader may come back) and try again.
+			retries++
+			t := time.NewTimer(min(50*time.Millisecond<<min(retries, 4), 500*time.Millisecond))
 			select {
 			case <-waitCtx.Done():
-			case <-time.After(50 * time.Millisecond):
+			case <-changed:
+			case <-t.C:
 			}
-			continue
+			t.Stop()
+			if waitCtx.Err() == nil || ctx.Err() != nil {
+				continue
+			}
+		}
+		if errors.Is(err, errNotSent) || notExecuted(err) && waitCtx.Err() != nil {
+			return nil, status.Errorf(codes.Unavailable, "no reachable leader within %v: %v", f.wait, err)
 		}
 		return resp, err
 	}
@@ -121,11 +137,20 @@ func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = f.auth.ForwardMetadata(ctx, md.Copy())
 	md.Set(forwardedKey, "1")
-	if err := conn.Invoke(metadata.NewOutgoingContext(ctx, md), method, req, reply); err != nil {
+	var p peer.Peer
+	if err := conn.Invoke(metadata.NewOutgoingContext(ctx, md), method, req, reply, grpc.Peer(&p)); err != nil {
+		if p.Addr == nil && status.Code(err) == codes.Unavailable {
+			// gRPC records the peer once the call has a stream on a connection; without
+			// one the request never left this node (the dial failed, or was refused).
+			return nil, fmt.Errorf("%w: %s: %v", errNotSent, addr, status.Convert(err).Message())
+		}
 		return nil, err
 	}
 	return reply, nil
 }
+
+// errNotSent marks a forward that failed before the request was sent to the leader.
+var errNotSent = errors.New("the leader could not be reached; the request was not sent")
 
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
@@ -137,7 +162,12 @@ func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	if f.auth != nil {
 		creds = f.auth.ClientCredentials()
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), internalCallOptions())
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), internalCallOptions(),
+		// A leader that was down and is back must be reachable again within the leader
+		// wait, not after gRPC's default reconnect backoff (up to two minutes).
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second,
+		}, MinConnectTimeout: 5 * time.Second}))
 	if err != nil {
 		return nil, err
 	}

@@ -174,6 +174,7 @@ func Start(cfg Config) (*Server, error) {
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	s.fwd.auth = sec
 	svc := service.New(node, cfg.Limits, cfg.Logger)
+	svc.SetLeaderWait(cfg.LeaderWait)
 	s.svc = svc
 
 	s.grpc = grpc.NewServer(

@@ -11,13 +11,14 @@ import (
 )
 
 // toFault turns any error of an operation into the error a client gets. ErrNotLeader
-// becomes LEADER_SWITCH carrying the leader's client address (the request did not run).
+// becomes LEADER_SWITCH carrying the leader's client address (the request did not run),
+// waiting up to the leader wait for one (see leaderSwitch).
 func (s *Service) toFault(err error) *apierr.Error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, raftnode.ErrNotLeader):
-		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", s.leaderAddress())
+		return s.leaderSwitch()
 	case errors.Is(err, raftnode.ErrOutcomeUnknown):
 		return apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -26,15 +27,6 @@ func (s *Service) toFault(err error) *apierr.Error {
 		return apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "request cancelled")
 	}
 	return apierr.From(err)
-}
-
-// leaderAddress is the current leader's client address ("" while unknown).
-func (s *Service) leaderAddress() string {
-	id, _ := s.node.Leader()
-	if id == "" {
-		return ""
-	}
-	return s.state.MemberAddress(id)
 }
 
 func parseUint(s string) uint64 {

@@ -38,23 +38,23 @@ func queueStatus(corr uint64, err *apierr.Error) *pb.QueueResponse {
 	return &pb.QueueResponse{CorrelationId: corr, Response: &pb.QueueResponse_Status{Status: st}}
 }
 
-func (q *queueSession) setup(ctx context.Context, req *pb.QueueRequest) (*pb.QueueResponse, bool) {
+func (q *queueSession) setup(ctx context.Context, req *pb.QueueRequest) (*pb.QueueResponse, bool, error) {
 	corr := req.GetCorrelationId()
 	setup := req.GetSetup()
 	if setup == nil {
-		return queueStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false
+		return queueStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false, nil
 	}
 	if err := state.ValidateName("queue_name", setup.GetQueueName()); err != nil {
-		return queueStatus(corr, err), false
+		return queueStatus(corr, err), false, nil
 	}
-	if err := q.s.node.ReadBarrier(ctx); err != nil {
-		return queueStatus(corr, q.s.toFault(err)), false
+	if fault, end := q.s.setupBarrier(ctx); end != nil || fault != nil {
+		return queueStatus(corr, fault), false, end
 	}
 	if err := q.s.state.HasQueue(setup.GetQueueName()); err != nil {
-		return queueStatus(corr, err), false
+		return queueStatus(corr, err), false, nil
 	}
 	q.queue = setup.GetQueueName()
-	return queueStatus(corr, nil), true
+	return queueStatus(corr, nil), true, nil
 }
 
 func (q *queueSession) close() {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
@@ -21,6 +22,8 @@ type Service struct {
 	state  *state.State
 	limits Limits
 	log    *slog.Logger
+	// leaderWait bounds waits for a leader (SetLeaderWait).
+	leaderWait time.Duration
 
 	sessionBase uint64
 	sessionSeq  atomic.Uint64

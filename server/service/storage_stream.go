@@ -61,23 +61,23 @@ func storageData(corr uint64, d *pb.StorageDataResponse, err *apierr.Error) *pb.
 	return &pb.StorageResponse{CorrelationId: corr, Response: &pb.StorageResponse_DataResponse{DataResponse: d}}
 }
 
-func (ss *storageSession) setup(ctx context.Context, req *pb.StorageRequest) (*pb.StorageResponse, bool) {
+func (ss *storageSession) setup(ctx context.Context, req *pb.StorageRequest) (*pb.StorageResponse, bool, error) {
 	corr := req.GetCorrelationId()
 	setup := req.GetSetup()
 	if setup == nil {
-		return storageStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false
+		return storageStatus(corr, apierr.InvalidArgument("the first command of a stream must be setup")), false, nil
 	}
 	if err := state.ValidateName("storage_name", setup.GetStorageName()); err != nil {
-		return storageStatus(corr, err), false
+		return storageStatus(corr, err), false, nil
 	}
-	if err := ss.s.node.ReadBarrier(ctx); err != nil {
-		return storageStatus(corr, ss.s.toFault(err)), false
+	if fault, end := ss.s.setupBarrier(ctx); end != nil || fault != nil {
+		return storageStatus(corr, fault), false, end
 	}
 	if err := ss.s.state.HasStorage(setup.GetStorageName()); err != nil {
-		return storageStatus(corr, err), false
+		return storageStatus(corr, err), false, nil
 	}
 	ss.storage = setup.GetStorageName()
-	return storageStatus(corr, nil), true
+	return storageStatus(corr, nil), true, nil
 }
 
 func (ss *storageSession) close() {}

@@ -22,8 +22,9 @@ type bidi[Req, Resp any] interface {
 // started in arrival order and answered as each finishes (out of order), with the
 // request's correlation id. Sends are serialised; a failing command never ends the stream.
 type session[Req, Resp any] interface {
-	// setup handles a first command; ok=false keeps waiting for a valid setup.
-	setup(ctx context.Context, req *Req) (resp *Resp, ok bool)
+	// setup handles a first command; ok=false keeps waiting for a valid setup. A non-nil
+	// end ends the stream with that error instead of answering (no leader in time).
+	setup(ctx context.Context, req *Req) (resp *Resp, ok bool, end error)
 	// start begins a command in order and returns what finishes it concurrently, and
 	// its kind.
 	start(ctx context.Context, req *Req) (finish func(context.Context) *Resp, kind opKind)
@@ -118,7 +119,11 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			return err
 		}
 		if !ready {
-			resp, ok := sess.setup(ctx, req)
+			resp, ok, end := sess.setup(ctx, req)
+			if end != nil {
+				cancel()
+				return end
+			}
 			ready = ok
 			send(resp)
 			continue

@@ -1,0 +1,86 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/raftnode"
+)
+
+// DefaultLeaderWait bounds how long a request waits for a leader (and its address) when
+// none is set with SetLeaderWait.
+const DefaultLeaderWait = 10 * time.Second
+
+// SetLeaderWait sets how long a request waits for a leader during an election
+// (--leader-wait). Call it before serving.
+func (s *Service) SetLeaderWait(d time.Duration) {
+	if d > 0 {
+		s.leaderWait = d
+	}
+}
+
+func (s *Service) leaderWaitOrDefault() time.Duration {
+	if s.leaderWait > 0 {
+		return s.leaderWait
+	}
+	return DefaultLeaderWait
+}
+
+// leaderSwitch answers a request this node did not run because it does not lead: with
+// LEADER_SWITCH and the leader's client address once both are known (waiting up to the
+// leader wait; never with an empty address), else with "unavailable".
+func (s *Service) leaderSwitch() *apierr.Error {
+	wait := s.leaderWaitOrDefault()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	go func() { // shutdown ends the wait
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, addr, err := s.node.WaitLeaderAddress(ctx); err == nil {
+		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
+	}
+	return noLeader(wait)
+}
+
+// noLeader is the answer when no leader (with a known client address) appeared within the
+// leader wait: gRPC UNAVAILABLE (HTTP 503); on a stream, ERROR with the same message.
+func noLeader(wait time.Duration) *apierr.Error {
+	return &apierr.Error{Status: pb.StatusCode_STATUS_CODE_ERROR, Code: codes.Unavailable,
+		Msg: "unavailable: no leader elected (or its client address unknown) within " + wait.String() + "; retry"}
+}
+
+// setupBarrier makes a stream's setup linearizable. It waits at most the leader wait: when
+// another node leads it answers LEADER_SWITCH with that node's address; when no leader
+// appears in time it ends the stream with gRPC UNAVAILABLE (end != nil), so the client
+// reconnects, rather than leaving the setup unanswered.
+func (s *Service) setupBarrier(ctx context.Context) (fault *apierr.Error, end error) {
+	wait := s.leaderWaitOrDefault()
+	bctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	err := s.node.ReadBarrier(bctx)
+	switch {
+	case err == nil:
+		return nil, nil
+	case ctx.Err() != nil:
+		return s.toFault(ctx.Err()), nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, status.Error(codes.Unavailable, noLeader(wait).Msg)
+	case errors.Is(err, raftnode.ErrShutdown):
+		return nil, status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+	}
+	f := s.toFault(err)
+	if f.Status != pb.StatusCode_STATUS_CODE_LEADER_SWITCH && f.Code == codes.Unavailable {
+		return nil, status.Error(codes.Unavailable, f.Msg)
+	}
+	return f, nil
+}
