@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/keepalive"
 )
 
 // splitTarget parses "host1:4123,host2:4123" into its addresses. A DNS name with several
@@ -78,6 +79,9 @@ func dial(addr string, o *options) (*grpc.ClientConn, error) {
 		// several large items, one item at the server's value limit): accept up to
 		// MaxReceiveBytes.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveBytes)),
+		// HTTP/2 pings notice a dead peer on an idle connection too (gRPC allows no
+		// interval under ten seconds; the stream watchdog is faster while calls wait).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}),
 	}
 	opts = append(opts, o.dialOptions...)
 	cc, err := grpc.NewClient(addr, opts...)

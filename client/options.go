@@ -26,6 +26,9 @@ const (
 	DefaultLockAnyTimeout = 30 * time.Second
 	// DefaultKeepAlive is the idle interval between keep-alive noops on a stream.
 	DefaultKeepAlive = 30 * time.Second
+	// DefaultSilenceTimeout is how long a stream with requests in flight may receive
+	// nothing before it is considered dead and reconnected (see WithSilenceTimeout).
+	DefaultSilenceTimeout = 2 * time.Second
 	// DefaultMinBackoff and DefaultMaxBackoff bound the reconnect backoff.
 	DefaultMinBackoff = 50 * time.Millisecond
 	DefaultMaxBackoff = 2 * time.Second
@@ -54,6 +57,7 @@ type options struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	keepAlive      time.Duration
+	silenceTimeout time.Duration
 	pullTimeout    time.Duration
 	enqueueTimeout time.Duration
 	lockTimeout    time.Duration
@@ -67,6 +71,7 @@ func buildOptions(opts []Option) *options {
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
 		keepAlive:      DefaultKeepAlive,
+		silenceTimeout: DefaultSilenceTimeout,
 		pullTimeout:    DefaultPullTimeout,
 		enqueueTimeout: DefaultEnqueueTimeout,
 		lockTimeout:    DefaultLockTimeout,
@@ -147,6 +152,16 @@ func WithBackoff(first, limit time.Duration) Option {
 // the interval breaks the stream, which is then reconnected. 0 disables keep-alives.
 func WithKeepAlive(d time.Duration) Option {
 	return func(o *options) { o.keepAlive = d }
+}
+
+// WithSilenceTimeout sets how long a stream with requests in flight may receive nothing
+// before the client considers it dead (a stopped or partitioned server), fails its
+// in-flight requests with ErrConnectionLost (reads are re-sent) and reconnects, asking the
+// other nodes who leads (default DefaultSilenceTimeout). After half of it the client sends
+// a noop, which a live server answers at once, so long polls are not mistaken for
+// silence. 0 disables the check.
+func WithSilenceTimeout(d time.Duration) Option {
+	return func(o *options) { o.silenceTimeout = d }
 }
 
 // WithPullTimeout sets how long Pull and PullSingle wait (server-side long poll) for an item

@@ -50,10 +50,11 @@ type mux[Req, Resp any] struct {
 	cur        *session[Req, Resp] // the session new requests use; nil while not connected
 	live       map[*session[Req, Resp]]struct{}
 	conns      map[string]*grpc.ClientConn
-	connecting *attempt[Req, Resp] // the running connector, if any
-	addrIdx    int                 // the address of addrs tried next
-	leader     string              // the leader's address from the last LEADER_SWITCH
-	lastErr    error               // why the last connection attempt failed
+	silent     map[string]time.Time // addresses whose stream went silent, until when to avoid them
+	connecting *attempt[Req, Resp]  // the running connector, if any
+	addrIdx    int                  // the address of addrs tried next
+	leader     string               // the leader's address from the last LEADER_SWITCH
+	lastErr    error                // why the last connection attempt failed
 }
 
 // attempt is one run of the connector; done is closed when it ends, with err set on a
@@ -72,8 +73,9 @@ func newMux[Req, Resp any](p protocol[Req, Resp], target, name string, o *option
 	return &mux[Req, Resp]{
 		p: p, o: o, name: name, addrs: addrs,
 		ctx: ctx, cancel: cancel,
-		live:  make(map[*session[Req, Resp]]struct{}),
-		conns: make(map[string]*grpc.ClientConn),
+		live:   make(map[*session[Req, Resp]]struct{}),
+		conns:  make(map[string]*grpc.ClientConn),
+		silent: make(map[string]time.Time),
 	}, nil
 }
 
@@ -141,8 +143,11 @@ func (m *mux[Req, Resp]) connect(a *attempt[Req, Resp]) {
 		}
 		m.mu.Lock()
 		addr, viaLeader := m.leader, true
-		if addr == "" {
-			addr, viaLeader = m.addrs[m.addrIdx], false
+		if addr != "" && m.suspect(addr) {
+			m.leader = "" // it went silent: ask the others who leads now
+		}
+		if m.leader == "" {
+			addr, viaLeader = m.nextAddr(), false
 		}
 		m.mu.Unlock()
 
@@ -166,6 +171,11 @@ func (m *mux[Req, Resp]) connect(a *attempt[Req, Resp]) {
 		m.mu.Lock()
 		m.lastErr = e
 		switch {
+		case hint != "" && hint != addr && m.suspect(hint):
+			// Pointed at a node that went silent (its peers may not have noticed yet):
+			// ask the next node again after a backoff rather than wait on the silent one.
+			m.addrIdx = (m.addrIdx + 1) % len(m.addrs)
+			fails++
 		case hint != "" && hint != addr:
 			// The node named the leader: go there, at once the first time.
 			m.leader = hint
@@ -205,6 +215,9 @@ func (m *mux[Req, Resp]) install(a *attempt[Req, Resp], s *session[Req, Resp]) b
 	go s.recvLoop()
 	if m.o.keepAlive > 0 {
 		go m.keepAlive(s)
+	}
+	if m.o.silenceTimeout > 0 {
+		go m.watch(s)
 	}
 	close(a.done)
 	return true
@@ -471,6 +484,9 @@ type session[Req, Resp any] struct {
 	calls   map[uint64]chan result[Resp]
 	dead    bool
 	retired bool // no new requests; closes once its in-flight requests are answered
+	// quietSince is when the session last received anything, or when it last went from no
+	// calls in flight to one: the start of the silence the watchdog measures.
+	quietSince time.Time
 }
 
 type result[Resp any] struct {
@@ -494,6 +510,9 @@ func (s *session[Req, Resp]) register(id uint64, pinned bool) (chan result[Resp]
 		return nil, false
 	}
 	ch := make(chan result[Resp], 1)
+	if len(s.calls) == 0 {
+		s.quietSince = time.Now()
+	}
 	s.calls[id] = ch
 	return ch, true
 }
@@ -525,6 +544,7 @@ func (s *session[Req, Resp]) recvLoop() {
 		}
 		id := s.m.p.respID(resp)
 		s.mu.Lock()
+		s.quietSince = time.Now()
 		ch, ok := s.calls[id]
 		delete(s.calls, id)
 		drained := s.retired && len(s.calls) == 0
