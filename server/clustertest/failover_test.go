@@ -297,7 +297,14 @@ func TestPausedLeaderStepsDown(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	first := lockToken(t, old.URL(), "k1")
+	if code, body := httpDo(t, "POST", old.URL()+"/v1/queues", `{"queueName":"stall"}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	// A stream client enqueues throughout; its largest stall (time between two
+	// acknowledgements) must be about an election, not the whole pause.
+	meter := startStallMeter(t, ctx, c.Addrs(), "stall")
 
+	pausedAt := time.Now()
 	c.Pause(old)
 	var others []*clustertest.Node
 	for _, n := range c.Nodes {
@@ -319,12 +326,24 @@ func TestPausedLeaderStepsDown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	election := time.Since(pausedAt)
 	second := lockToken(t, newLeader.URL(), "k2")
 	if second <= first {
 		t.Fatalf("token after failover %d not above %d", second, first)
 	}
 	if code, body := httpDo(t, "POST", newLeader.URL()+"/v1/storages", `{"storageName":"written-meanwhile"}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
+	}
+	// Keep the old leader stopped for a long pause, then measure the producer's stall.
+	const pause = 9 * time.Second
+	time.Sleep(time.Until(pausedAt.Add(pause)))
+	stall, acks := meter.Longest()
+	// Election timeout 500 ms: a generous bound of eight of them plus a second, far below
+	// the pause.
+	const bound = 8*500*time.Millisecond + time.Second
+	t.Logf("new leader seen %v after the pause began; largest stream stall %v (pause %v, %d enqueues)", election, stall, pause, acks)
+	if stall > bound {
+		t.Fatalf("a stream client stalled %v while the leader was stopped (bound %v, new leader within %v)", stall, bound, election)
 	}
 	c.Resume(old)
 	// The old leader steps down and its reads include what was written meanwhile.
