@@ -84,6 +84,16 @@ func TestNoLeaderAnswers(t *testing.T) {
 	newLeader := c.WaitLeader(10 * time.Second)
 	c.Kill(newLeader)
 	last := c.Running()[0]
+	// Wait until the last node has noticed that its leader is gone (it then campaigns in
+	// vain, knowing no leader).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st, err := c.Status(last); err == nil && st.LeaderID == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the last node still reports a leader")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*leaderWait)
 	defer cancel()
 	st := openQueueStream(t, ctx, last.Addr)
@@ -118,6 +128,7 @@ func TestLeaderSwitchNamesTheNewLeader(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	switches := 0
 	for round := 0; round < 3; round++ {
 		old = c.WaitLeader(10 * time.Second)
 		st := openQueueStream(t, ctx, old.Addr)
@@ -140,9 +151,17 @@ func TestLeaderSwitchNamesTheNewLeader(t *testing.T) {
 			t.Fatalf("the waiting pull got no answer: %v", err)
 		}
 		stat := resp.GetStatus()
+		if resp.GetCorrelationId() == 2 && stat.GetCode() == pb.StatusCode_STATUS_CODE_ERROR {
+			// The pull's try was in the log when leadership moved: outcome unknown is the
+			// honest answer (it is not about addresses).
+			t.Logf("round %d: %s", round, stat.GetMessage())
+			st.CloseSend()
+			continue
+		}
 		if resp.GetCorrelationId() != 2 || stat.GetCode() != pb.StatusCode_STATUS_CODE_LEADER_SWITCH {
 			t.Fatalf("the waiting pull was answered %v, want LEADER_SWITCH", resp)
 		}
+		switches++
 		addr := stat.GetMessage()
 		var named *clustertest.Node
 		for _, n := range c.Nodes {
@@ -154,5 +173,8 @@ func TestLeaderSwitchNamesTheNewLeader(t *testing.T) {
 			t.Fatalf("LEADER_SWITCH named %q: want the new leader's client address (old leader %s at %s)", addr, old.ID, old.Addr)
 		}
 		st.CloseSend()
+	}
+	if switches == 0 {
+		t.Fatal("no round answered LEADER_SWITCH")
 	}
 }

@@ -188,7 +188,8 @@ func (p *proposer) resultLoop() {
 // applyError classifies a Raft apply error: did the command provably not execute?
 func applyError(err error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress): // refused before it was appended
 		return ErrNotLeader
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown

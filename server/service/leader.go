@@ -46,11 +46,33 @@ func (s *Service) leaderSwitch() *apierr.Error {
 		case <-ctx.Done():
 		}
 	}()
-	if _, addr, err := s.node.WaitLeaderAddress(ctx); err == nil {
+	for {
+		changed := s.node.LeaderChanged()
+		id, addr, err := s.node.WaitLeaderAddress(ctx)
+		if err != nil {
+			return noLeader(wait)
+		}
+		if id != s.node.ID() {
+			return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
+		}
+		// This node still leads while refusing the command: a leadership transfer is in
+		// progress. Give it the transfer's time to finish, then point at whoever leads.
+		t := time.NewTimer(selfLeaderGrace)
+		select {
+		case <-changed:
+			t.Stop()
+			continue
+		case <-ctx.Done():
+		case <-t.C:
+		}
 		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
 	}
-	return noLeader(wait)
 }
+
+// selfLeaderGrace is how long a leader that refused a command (transferring leadership)
+// waits for the new leader before naming itself: Raft's transfer timeout is one election
+// timeout (500 ms).
+const selfLeaderGrace = time.Second
 
 // noLeader is the answer when no leader (with a known client address) appeared within the
 // leader wait: gRPC UNAVAILABLE (HTTP 503); on a stream, ERROR with the same message.
