@@ -97,6 +97,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *maxConns < 0 {
+		return fmt.Errorf("--max-connections %d: want 0 (unbounded) or more", *maxConns)
+	}
+	if *firstBytes < 0 {
+		return fmt.Errorf("--first-bytes-timeout %v: want a positive duration", *firstBytes)
+	}
 	peers, err := parseInitialCluster(*initial)
 	if err != nil {
 		return err

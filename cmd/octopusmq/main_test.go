@@ -57,3 +57,12 @@ func TestJoinWhileListedIsRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestConnectionFlagsAreChecked(t *testing.T) {
+	for _, args := range [][]string{{"--max-connections", "-1"}, {"--first-bytes-timeout", "-1s"}} {
+		err := run(append(args, "--data-dir", t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: got %v, want an error naming the flag", args, err)
+		}
+	}
+}
