@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,18 +65,32 @@ func TestNoLeaderAnswers(t *testing.T) {
 	}
 	c.Kill(leader)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served := 0
 	for i := 0; i < 6; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			n := followers[i%2]
 			code, body := httpDo(t, "POST", n.URL()+"/v1/queues", fmt.Sprintf(`{"queueName":"after-kill-%d"}`, i))
-			if code != 200 {
+			switch {
+			case code == 200:
+				mu.Lock()
+				served++
+				mu.Unlock()
+			case code == 503 && strings.Contains(body, "EOF"):
+				// Sent on the pooled connection before the follower saw it close: the
+				// outcome is unknown, and saying so is right.
+				t.Logf("create through %s: %d %s", n.ID, code, body)
+			default:
 				t.Errorf("create through %s right after the leader died: %d %s", n.ID, code, body)
 			}
 		}(i)
 	}
 	wg.Wait()
+	if served == 0 {
+		t.Error("no request through a follower was served after the leader died")
+	}
 	if t.Failed() {
 		return
 	}
