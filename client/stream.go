@@ -334,6 +334,10 @@ func (m *mux[Req, Resp]) switchLeader(s *session[Req, Resp], addr string) {
 	if m.cur == s {
 		m.cur = nil
 		m.leader = strings.TrimSpace(addr)
+		if m.leader == "" {
+			// The node knows no leader (it may be cut off): ask the others first.
+			m.silent[s.addr] = time.Now().Add(m.silentFor())
+		}
 	}
 	m.mu.Unlock()
 	s.retire()

@@ -34,7 +34,9 @@ func (s *Service) leaderWaitOrDefault() time.Duration {
 
 // leaderSwitch answers a request this node did not run because it does not lead: with
 // LEADER_SWITCH and the leader's client address once both are known (waiting up to the
-// leader wait; never with an empty address), else with "unavailable".
+// leader wait; never an empty address while a leader is known). When no leader is known
+// here within noLeaderGrace, LEADER_SWITCH carries no address (ask the other nodes); when
+// the wait is cut short (shutdown), "unavailable".
 func (s *Service) leaderSwitch() *apierr.Error {
 	wait := s.leaderWaitOrDefault()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -48,6 +50,21 @@ func (s *Service) leaderSwitch() *apierr.Error {
 	}()
 	for {
 		changed := s.node.LeaderChanged()
+		if id, _ := s.node.Leader(); id == "" {
+			// No leader known here (an election, or this node is cut off): wait a few
+			// election timeouts for one, then answer LEADER_SWITCH without an address,
+			// which sends the client to the other nodes, rather than hold the command for
+			// the whole leader wait while the others may know the leader.
+			gctx, gcancel := context.WithTimeout(ctx, noLeaderGrace)
+			_, _, err := s.node.WaitLeader(gctx)
+			gcancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return noLeader(wait)
+				}
+				return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "")
+			}
+		}
 		id, addr, err := s.node.WaitLeaderAddress(ctx)
 		if err != nil {
 			return noLeader(wait)
@@ -68,6 +85,10 @@ func (s *Service) leaderSwitch() *apierr.Error {
 		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
 	}
 }
+
+// noLeaderGrace is how long a command refused for want of a leader waits for one to be
+// known here: four election timeouts (500 ms), about one election.
+const noLeaderGrace = 2 * time.Second
 
 // selfLeaderGrace is how long a leader that refused a command (transferring leadership)
 // waits for the new leader before naming itself: Raft's transfer timeout is one election
