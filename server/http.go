@@ -16,12 +16,14 @@ import (
 	"github.com/clbs-io/octopusmq/openapi"
 	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/raftnode"
+	"github.com/clbs-io/octopusmq/server/ui"
 )
 
 // newHTTPHandler builds the HTTP side of the client port: grpc-gateway (which calls this
 // node's own gRPC server over an in-process connection, so REST passes through exactly the
 // code gRPC clients reach, authorisation included), /openapi.json, /healthz, /readyz and
-// /metrics.
+// /metrics, the dashboard (/ui) and the API docs (/docs), behind CORS when --cors-origins lists
+// origins.
 func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientConn, error) {
 	limits := s.svc.Limits()
 	conn, err := s.internal.Dial(gatewayDialOptions(limits)...)
@@ -74,10 +76,11 @@ func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientC
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(stateCollector{s})
 	mux.Handle("GET /metrics", s.auth.RequireAny(promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})))
+	ui.Register(mux)
 	mux.Handle("GET /v1/cluster/snapshot", s.auth.RequireAdmin("SnapshotSave", http.HandlerFunc(s.handleSnapshot)))
 	mux.Handle("POST /v1/cluster/snapshot:restore", s.auth.RequireAdmin("SnapshotRestore", http.HandlerFunc(s.handleRestore)))
 	// Request bodies are bounded (413), except the snapshot upload above (its own handler).
 	mux.Handle("/", limitBody(gw, limits.MaxHTTPBodyBytes, gw))
 	rt.gw, rt.mux = gw, mux
-	return mux, conn, nil
+	return withCORS(s.cfg.CORSOrigins, mux), conn, nil
 }

@@ -65,6 +65,7 @@ func run(args []string) error {
 		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
 		metricsTop    = fs.Int("metrics-top", server.DefaultMetricsTop, "how many queues and storages (those with the most items or keys) get /metrics series of their own; the others count only in the totals (-1: none)")
 		maxBackup     = fs.Int64("max-backup-bytes", server.DefaultMaxBackupBytes, "largest backup a restore accepts, in bytes (413 beyond)")
+		corsOrigins   = fs.String("cors-origins", "", "origins (comma-separated, or *) whose browser pages may call the HTTP API: CORS headers and preflight answers (default: none, same origin only, as /ui)")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
 		firstBytes    = fs.Duration("first-bytes-timeout", server.DefaultFirstBytesTimeout, "a client connection that sends nothing for this long is closed")
 		maxConns      = fs.Int("max-connections", 4096, "client connections served at once; more wait until one closes (0: unbounded)")
@@ -133,6 +134,12 @@ func run(args []string) error {
 		}
 		*raftAdvertise = adv
 	}
+	var origins []string
+	for _, o := range strings.Split(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
 	srv, err := server.Start(server.Config{
 		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
 		RaftBind: *raftBind, RaftAdvertise: *raftAdvertise,
@@ -140,7 +147,7 @@ func run(args []string) error {
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
 		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, MaxBackupBytes: *maxBackup,
-		Auth: authCfg, Insecure: *sec.insecure,
+		Auth: authCfg, Insecure: *sec.insecure, CORSOrigins: origins,
 		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
 	})
