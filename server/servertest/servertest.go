@@ -78,6 +78,11 @@ func WithAuth(a auth.Config) Option {
 	}
 }
 
+// WithCORSOrigins lets browser pages of these origins call the HTTP API ("*": any).
+func WithCORSOrigins(origins ...string) Option {
+	return func(c *server.Config) { c.CORSOrigins = origins }
+}
+
 // Start starts a server and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()

@@ -187,7 +187,8 @@ function drawChart() {
   g.fillText("0", 4, H - 4);
   g.strokeStyle = "#dfe3ea";
   g.beginPath(); g.moveTo(pad, H - pad / 2); g.lineTo(W, H - pad / 2); g.stroke();
-  const x = (i) => pad + (W - pad - 4) * (i / Math.max(1, HISTORY - 2));
+  // The newest rate sits at the right edge; older ones scroll left.
+  const x = (i) => pad + (W - pad - 4) * ((HISTORY - 2 - (series.length - 1 - i)) / (HISTORY - 2));
   const y = (v) => H - pad / 2 - (H - pad) * (v / max);
   for (const [key, color] of [["in", "#2e8b57"], ["out", "#e07b00"]]) {
     g.strokeStyle = color; g.lineWidth = 2; g.beginPath();

@@ -1,0 +1,205 @@
+package ui_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/clbs-io/octopusmq/server/servertest"
+)
+
+// chromiumPath finds a Chromium binary; without one the test skips, except in CI (CI=true),
+// where a missing browser is a failure.
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium binary on PATH (install it: apt-get install -y chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browser starts a fresh headless Chromium; the returned context drives one tab.
+func browser(t *testing.T) context.Context {
+	path := chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1100),
+	)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithErrorf(func(format string, args ...any) {
+		// CDP events newer than this chromedp knows are harmless; log real errors.
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled node event") {
+			t.Log(msg)
+		}
+	}))
+	t.Cleanup(bcancel)
+	return bctx
+}
+
+// artifactDir is $OCTOPUSMQ_ARTIFACTS when set, else the test's temporary folder.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("OCTOPUSMQ_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func post(t *testing.T, url, body string) {
+	t.Helper()
+	if code, resp := servertest.HTTP(t, http.MethodPost, url, body); code != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", url, code, resp)
+	}
+}
+
+// TestDashboardInBrowser drives /ui in headless Chromium against a real server: it creates a
+// queue through the form and the confirmation dialog, watches the depth follow items
+// enqueued over REST, sees a server error as a readable message, and browses a storage key.
+func TestDashboardInBrowser(t *testing.T) {
+	ctx := browser(t)
+	srv := servertest.Start(t)
+
+	// Any uncaught JavaScript exception fails the test.
+	exceptions := make(chan string, 8)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			select {
+			case exceptions <- e.ExceptionDetails.Error():
+			default:
+			}
+		}
+	})
+	defer func() {
+		select {
+		case e := <-exceptions:
+			t.Errorf("JavaScript exception in the dashboard: %s", e)
+		default:
+		}
+	}()
+
+	var node string
+	createQueue := func(name string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.SetValue(`#create-queue input[name=queueName]`, name, chromedp.ByQuery),
+			chromedp.SetValue(`#create-queue input[name=maxSize]`, "50", chromedp.ByQuery),
+			chromedp.SetValue(`#create-queue input[name=priorities]`, "3", chromedp.ByQuery),
+			chromedp.Click(`#create-queue button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
+			chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		}
+	}
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(srv.URL+"/ui"),
+		chromedp.WaitVisible(`#members tr`, chromedp.ByQuery),
+		chromedp.Text(`#node`, &node, chromedp.ByQuery),
+		createQueue("orders"),
+		chromedp.WaitVisible(`tr[data-queue="orders"]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("creating a queue in the dashboard: %v", err)
+	}
+	if !strings.Contains(node, "test-node") {
+		t.Errorf("header shows %q, want the node id test-node", node)
+	}
+	code, body := servertest.HTTP(t, http.MethodGet, srv.URL+"/v1/queues/orders", "")
+	if code != http.StatusOK || !strings.Contains(body, `"maxSize":50`) || !strings.Contains(body, `"priorities":3`) {
+		t.Fatalf("queue created through the UI: %d %s", code, body)
+	}
+
+	// Items enqueued over REST show up as the new depth at the next refresh.
+	post(t, srv.URL+"/v1/queues/orders/items", `{"items":[{"value":"YQ=="},{"value":"Yg=="},{"value":"Yw=="}]}`)
+	post(t, srv.URL+"/v1/storages", `{"storageName":"sessions"}`)
+	if code, resp := servertest.HTTP(t, http.MethodPut, srv.URL+"/v1/storages/sessions/keys/user/42", `{"value":"aGVsbG8gd29ybGQ="}`); code != http.StatusOK {
+		t.Fatalf("put key: %d %s", code, resp)
+	}
+	depth := func(want int) chromedp.Action {
+		return chromedp.Poll(fmt.Sprintf(`document.querySelector('tr[data-queue="orders"] td.depth')?.textContent === "%d"`, want), nil,
+			chromedp.WithPollingTimeout(30*time.Second))
+	}
+	if err := chromedp.Run(ctx, depth(3)); err != nil {
+		t.Fatalf("waiting for the dashboard to show depth 3: %v", err)
+	}
+
+	// A refused change is shown as the server's message.
+	var errText string
+	if err := chromedp.Run(ctx,
+		createQueue("orders"),
+		chromedp.WaitVisible(`#errors div`, chromedp.ByQuery),
+		chromedp.Text(`#errors div span`, &errText, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("creating a duplicate queue: %v", err)
+	}
+	if !strings.HasPrefix(errText, "409: ") || !strings.Contains(errText, "orders") {
+		t.Errorf("duplicate queue error shown as %q, want 409 and the server's message naming the queue", errText)
+	}
+
+	// The key browser lists the storage's keys and shows a value as text and as base64.
+	var text, b64 string
+	if err := chromedp.Run(ctx,
+		chromedp.WaitVisible(`tr[data-storage="sessions"]`, chromedp.ByQuery),
+		chromedp.Click(`tr[data-storage="sessions"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#keys li[data-key] a`, chromedp.ByQuery),
+		chromedp.Click(`#keys li[data-key] a`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#value-body').textContent !== ""`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Text(`#value-body`, &text, chromedp.ByQuery),
+		chromedp.Click(`input[name=enc][value=base64]`, chromedp.ByQuery),
+		chromedp.Text(`#value-body`, &b64, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("browsing keys: %v", err)
+	}
+	if text != "hello world" || b64 != "aGVsbG8gd29ybGQ=" {
+		t.Errorf("value shown as text %q and base64 %q", text, b64)
+	}
+
+	// Pause through the dashboard (with confirmation), then a commit-side drain over REST.
+	if err := chromedp.Run(ctx,
+		chromedp.Click(`tr[data-queue="orders"] td:last-child button:first-child`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
+		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('tr[data-queue="orders"] td.state')?.textContent === "paused"`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+	); err != nil {
+		t.Fatalf("pausing the queue in the dashboard: %v", err)
+	}
+	post(t, srv.URL+"/v1/queues/orders/items", `{"items":[{"value":"ZA=="},{"value":"ZQ=="}]}`)
+	if err := chromedp.Run(ctx, depth(5)); err != nil {
+		t.Fatalf("waiting for depth 5: %v", err)
+	}
+
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	shot := filepath.Join(artifactDir(t), "dashboard.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
