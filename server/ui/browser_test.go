@@ -38,6 +38,13 @@ func browser(t *testing.T) context.Context {
 	path := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
+	// A fresh profile, removed after the browser exits (its helpers may still write while
+	// t.TempDir's own cleanup would run, failing the test).
+	profile, err := os.MkdirTemp("", "octopusmq-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
@@ -49,7 +56,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1100),
 	)
 	t.Cleanup(acancel)
@@ -59,7 +66,13 @@ func browser(t *testing.T) context.Context {
 			t.Log(msg)
 		}
 	}))
-	t.Cleanup(bcancel)
+	t.Cleanup(func() {
+		// Close the browser gracefully (waits for it) before the allocator kills what is left.
+		if err := chromedp.Cancel(bctx); err != nil {
+			t.Logf("closing the browser: %v", err)
+		}
+		bcancel()
+	})
 	return bctx
 }
 
@@ -198,6 +211,34 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	shot := filepath.Join(artifactDir(t), "dashboard.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+// TestDocsInBrowser loads /docs and waits until Swagger UI has rendered the node's OpenAPI
+// document (its title and an operation from it).
+func TestDocsInBrowser(t *testing.T) {
+	ctx := browser(t)
+	srv := servertest.Start(t)
+	var title string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(srv.URL+"/docs"),
+		chromedp.WaitVisible(`.swagger-ui .info .title`, chromedp.ByQuery),
+		chromedp.Text(`.swagger-ui .info .title`, &title, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-ManagementService-ManagementService_CreateQueue`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("Swagger UI at /docs: %v", err)
+	}
+	if !strings.Contains(title, "OctopusMQ HTTP/JSON API") {
+		t.Errorf("docs title %q, want the OpenAPI document's title", title)
+	}
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(artifactDir(t), "docs.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
