@@ -134,11 +134,9 @@ func run(args []string) error {
 		}
 		*raftAdvertise = adv
 	}
-	var origins []string
-	for _, o := range strings.Split(*corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
+	origins, err := parseCORSOrigins(*corsOrigins)
+	if err != nil {
+		return err
 	}
 	srv, err := server.Start(server.Config{
 		NodeID: *nodeID, DataDir: *dataDir, ClientAddr: *listen, AdvertiseClientAddr: *advertise,
