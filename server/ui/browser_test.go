@@ -215,6 +215,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", shot)
+
+	// Resize asks for the new size; delete asks for confirmation and the row goes away.
+	if err := chromedp.Run(ctx,
+		chromedp.Click(`tr[data-queue="orders"] button.resize`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm-input`, chromedp.ByQuery),
+		chromedp.SetValue(`#confirm-input`, "80", chromedp.ByQuery),
+		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('tr[data-queue="orders"] td.max')?.textContent === "80"`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Click(`tr[data-queue="orders"] button.delete`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
+		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('tr[data-queue="orders"]') === null`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+	); err != nil {
+		t.Fatalf("resizing and deleting the queue in the dashboard: %v", err)
+	}
+	if code, body := servertest.HTTP(t, http.MethodGet, srv.URL+"/v1/queues/orders", ""); code != http.StatusNotFound {
+		t.Errorf("queue deleted through the UI: GET answers %d %s, want 404", code, body)
+	}
 }
 
 // TestDocsInBrowser loads /docs and waits until Swagger UI has rendered the node's OpenAPI

@@ -125,15 +125,15 @@ function renderQueues(queues) {
     const pause = q.paused
       ? el("button", { onclick: () => act(`Resume deliveries of queue "${name}"?`, () => api("POST", `${path}:resume`, {})) }, "Resume")
       : el("button", { onclick: () => act(`Pause deliveries of queue "${name}"?`, () => api("POST", `${path}:pause`, {})) }, "Pause");
-    const resize = el("button", { onclick: () => act(`Resize queue "${name}"?`, (v) => {
+    const resize = el("button", { className: "resize", onclick: () => act(`Resize queue "${name}"?`, (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new Error(`max size must be a positive whole number, not "${v}"`);
       return api("POST", `${path}:resize`, { maxSize: n });
     }, { label: "New max size", value: q.maxSize }) }, "Resize");
-    const del = el("button", { onclick: () => act(`Delete queue "${name}" and its ${num(q.count)} items? This cannot be undone.`, () => api("DELETE", path)) }, "Delete");
+    const del = el("button", { className: "delete", onclick: () => act(`Delete queue "${name}" and its ${num(q.count)} items? This cannot be undone.`, () => api("DELETE", path)) }, "Delete");
     const tr = el("tr", { "data-queue": name, className: name === selectedQueue ? "selected" : "", title: "click to chart this queue" },
       el("td", {}, name), el("td", { className: "depth" }, num(q.count)), el("td", { className: "active" }, num(q.active)),
-      el("td", { className: "ready" }, num(q.count) - num(q.active)), el("td", {}, num(q.maxSize)), el("td", {}, num(q.priorities)),
+      el("td", { className: "ready" }, num(q.count) - num(q.active)), el("td", { className: "max" }, num(q.maxSize)), el("td", {}, num(q.priorities)),
       el("td", {}, q.lease || ""), el("td", {}, num(q.maxDeliveries) || "unlimited"), el("td", {}, q.deadLetterQueue || "—"),
       el("td", { className: "state" }, q.paused ? "paused" : "running"), el("td", {}, pause, resize, del));
     tr.onclick = (ev) => {
