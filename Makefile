@@ -51,7 +51,7 @@ check-generated: generate
 
 # ui-vendor copies the pinned swagger-ui-dist files the /docs page embeds into server/ui/docs.
 UI_NPM := $(TOOLS)/ui-npm
-UI_VENDORED := swagger-ui-bundle.js swagger-ui.css LICENSE
+UI_VENDORED := swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE
 ui-vendor:
 	npm install --no-save --no-audit --no-fund --prefix $(UI_NPM) swagger-ui-dist@$(SWAGGER_UI_VERSION)
 	cd $(UI_NPM)/node_modules/swagger-ui-dist && cp $(UI_VENDORED) $(CURDIR)/server/ui/docs/

@@ -133,7 +133,7 @@ function renderQueues(queues) {
     const del = el("button", { className: "delete", onclick: () => act(`Delete queue "${name}" and its ${num(q.count)} items? This cannot be undone.`, () => api("DELETE", path)) }, "Delete");
     const tr = el("tr", { "data-queue": name, className: name === selectedQueue ? "selected" : "", title: "click to chart this queue" },
       el("td", {}, name), el("td", { className: "depth" }, num(q.count)), el("td", { className: "active" }, num(q.active)),
-      el("td", { className: "ready" }, num(q.count) - num(q.active)), el("td", { className: "max" }, num(q.maxSize)), el("td", {}, num(q.priorities)),
+      el("td", { className: "waiting" }, num(q.count) - num(q.active)), el("td", { className: "max" }, num(q.maxSize)), el("td", {}, num(q.priorities)),
       el("td", {}, q.lease || ""), el("td", {}, num(q.maxDeliveries) || "unlimited"), el("td", {}, q.deadLetterQueue || "—"),
       el("td", { className: "state" }, q.paused ? "paused" : "running"), el("td", {}, pause, resize, del));
     tr.onclick = (ev) => {
