@@ -2,6 +2,8 @@ package ui_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/clbs-io/octopusmq/server/auth"
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
@@ -261,4 +264,36 @@ func TestDocsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// TestDashboardWithToken: against a server with a tokens file the dashboard shows the 401
+// until a token is entered, then the cluster.
+func TestDashboardWithToken(t *testing.T) {
+	ctx := browser(t)
+	const token = "dashboard-secret-token"
+	sum := sha256.Sum256([]byte(token))
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("ops admin "+hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.Start(t, servertest.WithAuth(auth.Config{TokensFile: tokens}))
+	var errText string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(`#errors div`, chromedp.ByQuery),
+		chromedp.Text(`#errors div span`, &errText, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("dashboard without a token: %v", err)
+	}
+	if !strings.HasPrefix(errText, "401: ") {
+		t.Errorf("without a token the dashboard shows %q, want the 401", errText)
+	}
+	if err := chromedp.Run(ctx,
+		chromedp.SetValue(`#token`, token, chromedp.ByQuery),
+		chromedp.Click(`#token-form button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#members tr`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#errors').children.length === 0`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+	); err != nil {
+		t.Fatalf("dashboard with a token: %v", err)
+	}
 }

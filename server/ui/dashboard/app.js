@@ -12,6 +12,8 @@ const $ = (sel) => document.querySelector(sel);
 // {"code","message"} message (or the status text) prefixed with the HTTP status.
 async function api(method, path, body) {
   const init = { method, headers: {} };
+  const token = sessionStorage.getItem("octopusmq-token");
+  if (token) init.headers["Authorization"] = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -301,6 +303,17 @@ function renderValue() {
   $("#value-body").textContent = enc === "base64" ? shownValue : (t ?? `(not UTF-8 text; base64) ${shownValue}`);
 }
 for (const r of document.querySelectorAll("input[name=enc]")) r.onchange = renderValue;
+
+// ---- bearer token (servers with --auth-tokens-file) ----
+
+$("#token").value = sessionStorage.getItem("octopusmq-token") ?? "";
+$("#token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const t = $("#token").value.trim();
+  if (t) sessionStorage.setItem("octopusmq-token", t); else sessionStorage.removeItem("octopusmq-token");
+  $("#errors").replaceChildren();
+  refresh();
+});
 
 // ---- refresh loop ----
 
