@@ -1,23 +1,38 @@
 // Command octopusmq-bench drives a running OctopusMQ server and measures it.
 //
-// The queue workload (default) runs N producers and M consumers, each with its own client
-// (one stream), over one queue (created if missing). Producers enqueue -items items of
-// -size bytes in batches of -batch (1: Enqueue, more: BatchEnqueue); consumers Pull up to
-// -batch items and Commit them in one call. It reports throughput (items/s) and latency
-// percentiles (p50, p99, p999, max) per call for enqueue and for pull+commit (from sending
-// the pull to the commit's answer, for pulls that returned items), and the delivery latency
-// from an item's enqueue call to its pull.
+// Workloads (-workload), each runnable alone:
 //
-// The kv workload runs -producers workers over one storage (created if missing); each
-// round sets a key, gets it, and locks and unlocks it. It reports the rate and latency of
-// set, get and lock+unlock.
+//   - queue (default): -producers producers and -consumers consumers, each with its own
+//     client (one stream), over one queue (created if missing). Producers enqueue -items
+//     items of -size bytes in batches of -batch (1: Enqueue, more: BatchEnqueue); consumers
+//     Pull up to -batch items and Commit them in one call. Reported: enqueue and
+//     pull+commit per call, and the delivery latency from an item's enqueue call to its pull.
+//   - enqueue: the producers alone (no consumers); items stay in the queue.
+//   - pipelined: enqueue with -inflight calls in flight on each producer's one stream
+//     (default 1 producer, 64 in flight).
+//   - consume: fills the queue with -items items first (not timed), then runs the consumers
+//     alone until they have pulled and committed them.
+//   - latency: one enqueue at a time (1 producer, batch 1, 1 in flight).
+//   - fill: enqueue -items items (batch 64 unless -batch is given) with no consumers and
+//     report the server's memory growth per item.
+//   - kv: -producers workers over one storage (created if missing); -kvop all runs rounds
+//     of set, get and lock+unlock, -kvop set, get or lock runs only that operation.
+//
+// -token and -tls-ca (or $OCTOPUSMQ_TOKEN, $OCTOPUSMQ_TLS_CA) reach a secured server, its
+// /metrics included.
+//
+// Every workload reports items/s and latency percentiles (p50, p99, p999, max) per call
+// and, from the server's /metrics (-metrics, default the first -addr), the server CPU time
+// per item and the change of its resident memory and heap. -inflight N runs N calls in
+// flight on each producer's stream (the client multiplexes concurrent calls on one stream).
 //
 // With -duration the producers (kv: workers) stop after that time instead of after -items
 // items; consumers then drain what was enqueued. Progress is printed once a second on
-// stderr; the report goes to stdout.
+// stderr; the report goes to stdout, as text or (-o json) as one JSON object.
 //
 //	go run ./cmd/octopusmq-bench -producers 4 -consumers 4 -items 100000 -size 256 -batch 64
-//	go run ./cmd/octopusmq-bench -workload kv -producers 8 -duration 10s
+//	go run ./cmd/octopusmq-bench -workload pipelined -inflight 512 -items 200000 -o json
+//	go run ./cmd/octopusmq-bench -workload kv -kvop set -producers 8 -duration 10s
 package main
 
 import (
@@ -47,11 +62,17 @@ type config struct {
 	items     int64
 	size      int
 	batch     int
+	inflight  int
 	duration  time.Duration
 	workload  string
+	kvop      string
+	output    string
+	metrics   string
 	token     string
 	tlsCA     string
 }
+
+var workloads = []string{"queue", "enqueue", "pipelined", "consume", "latency", "fill", "kv"}
 
 func main() {
 	var c config
@@ -60,14 +81,21 @@ func main() {
 	flag.StringVar(&c.storage, "storage", "bench-kv", "storage of the kv workload (created if missing)")
 	flag.IntVar(&c.producers, "producers", 4, "producers (kv: workers)")
 	flag.IntVar(&c.consumers, "consumers", 4, "consumers")
-	flag.Int64Var(&c.items, "items", 100000, "items to enqueue in total (kv: rounds of set, get, lock+unlock)")
+	flag.Int64Var(&c.items, "items", 100000, "items to enqueue in total (kv: rounds)")
 	flag.IntVar(&c.size, "size", 256, "payload bytes per item (kv: per value)")
 	flag.IntVar(&c.batch, "batch", 1, "enqueue batch size and pull batch size")
+	flag.IntVar(&c.inflight, "inflight", 1, "calls in flight on each producer's stream (pipelined: default 64)")
 	flag.DurationVar(&c.duration, "duration", 0, "run producers (kv: workers) for this long instead of -items")
-	flag.StringVar(&c.workload, "workload", "queue", "queue or kv")
+	flag.StringVar(&c.workload, "workload", "queue", "queue, enqueue, pipelined, consume, latency, fill or kv")
+	flag.StringVar(&c.kvop, "kvop", "all", "kv workload: all (set, get, lock+unlock in turn), set, get or lock")
+	flag.StringVar(&c.output, "o", "text", "report format: text or json")
+	flag.StringVar(&c.metrics, "metrics", "", "servers whose /metrics to read for CPU and memory (host:port or URLs, comma-separated; default the first -addr; none to skip)")
 	flag.StringVar(&c.token, "token", os.Getenv("OCTOPUSMQ_TOKEN"), "bearer token to send (default $OCTOPUSMQ_TOKEN)")
 	flag.StringVar(&c.tlsCA, "tls-ca", os.Getenv("OCTOPUSMQ_TLS_CA"), "connect with TLS, trusting this PEM CA bundle (default $OCTOPUSMQ_TLS_CA)")
 	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c = c.defaults(set)
 	if err := c.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "octopusmq-bench:", err)
 		flag.Usage()
@@ -75,30 +103,124 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var err error
-	if c.workload == "kv" {
-		err = runKV(ctx, c, os.Stdout, os.Stderr)
-	} else {
-		err = runQueue(ctx, c, os.Stdout, os.Stderr)
-	}
-	if err != nil {
+	if err := run(ctx, c, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "octopusmq-bench:", err)
 		os.Exit(1)
 	}
 }
 
+// defaults fills in the per-workload defaults of the flags the user did not set.
+func (c config) defaults(set map[string]bool) config {
+	switch c.workload {
+	case "pipelined":
+		if !set["producers"] {
+			c.producers = 1
+		}
+		if !set["inflight"] {
+			c.inflight = 64
+		}
+	case "latency":
+		c.producers, c.batch, c.inflight = 1, 1, 1
+	case "fill":
+		if !set["batch"] {
+			c.batch = 64
+		}
+	}
+	return c
+}
+
 func (c config) check() error {
+	known := false
+	for _, w := range workloads {
+		known = known || c.workload == w
+	}
 	switch {
-	case c.workload != "queue" && c.workload != "kv":
-		return fmt.Errorf("-workload must be queue or kv, not %q", c.workload)
-	case c.producers < 1 || (c.workload == "queue" && c.consumers < 1):
+	case !known:
+		return fmt.Errorf("-workload must be one of %v, not %q", workloads, c.workload)
+	case c.kvop != "all" && c.kvop != "set" && c.kvop != "get" && c.kvop != "lock":
+		return fmt.Errorf("-kvop must be all, set, get or lock, not %q", c.kvop)
+	case c.output != "text" && c.output != "json":
+		return fmt.Errorf("-o must be text or json, not %q", c.output)
+	case c.producers < 1 || (c.needsConsumers() && c.consumers < 1):
 		return errors.New("-producers and -consumers must be at least 1")
-	case c.items < 1 && c.duration <= 0:
+	case c.items < 1 && (c.duration <= 0 || c.workload == "consume" || c.workload == "fill"):
 		return errors.New("-items must be at least 1 (or give -duration)")
 	case c.size < 0 || c.batch < 1:
 		return errors.New("-size must be >= 0 and -batch >= 1")
+	case c.inflight < 1:
+		return errors.New("-inflight must be at least 1")
 	}
 	return nil
+}
+
+func (c config) needsConsumers() bool { return c.workload == "queue" || c.workload == "consume" }
+
+// outcome is what a workload measured.
+type outcome struct {
+	title   string
+	summary string
+	results []result // the first is the one per-item server costs are divided by
+	note    string
+}
+
+// run runs the workload, reading the servers' metrics before and after, and writes the report.
+func run(ctx context.Context, c config, out, errw io.Writer) error {
+	sc, err := newScraper(c)
+	if err != nil {
+		return err
+	}
+	urls := sc.urls
+	var before serverStats
+	var mErr error
+	if len(urls) > 0 {
+		before, mErr = sc.scrape(ctx)
+	}
+	var o outcome
+	switch c.workload {
+	case "kv":
+		o, err = runKV(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+	default:
+		o, err = runQueue(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+	}
+	if err != nil {
+		return err
+	}
+	var after serverStats
+	if len(urls) > 0 && mErr == nil {
+		after, mErr = sc.scrape(ctx)
+	}
+	var srv *serverReport
+	if len(urls) > 0 {
+		if mErr != nil {
+			fmt.Fprintln(errw, "warning: no server metrics:", mErr)
+		} else {
+			srv = newServerReport(before, after, o.results[0].items)
+		}
+	}
+	if ctx.Err() != nil {
+		o.summary = "interrupted: partial results\n" + o.summary
+	}
+	if c.output == "json" {
+		return writeJSON(out, c, o, srv)
+	}
+	fmt.Fprintln(out, o.title)
+	fmt.Fprint(out, o.summary)
+	fmt.Fprint(out, report(o.results))
+	if o.note != "" {
+		fmt.Fprintln(out, o.note)
+	}
+	if srv != nil {
+		fmt.Fprint(out, srv.text(c.workload == "fill"))
+	}
+	return nil
+}
+
+// rescrape takes the "before" metrics again once a workload's untimed set-up is done.
+func rescrape(ctx context.Context, sc *scraper, old serverStats, oldErr error) (serverStats, error) {
+	if len(sc.urls) == 0 || oldErr != nil {
+		return old, oldErr
+	}
+	return sc.scrape(ctx)
 }
 
 // share is worker i's part of total split over n workers.
@@ -142,22 +264,24 @@ func (f *firstErr) set(err error) {
 	f.once.Do(func() { f.err = err; f.cancel() })
 }
 
-func runQueue(parent context.Context, c config, out, errw io.Writer) error {
+func runQueue(parent context.Context, c config, errw io.Writer, ready func()) (outcome, error) {
 	opts, err := c.clientOptions()
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	fail := &firstErr{cancel: cancel}
+	produce := c.workload != "consume"
+	consume := c.workload == "queue" || c.workload == "consume"
 
 	admin, err := client.NewAdminClient(c.addr, opts...)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	defer admin.Close()
 	if err := admin.EnsureQueue(ctx, client.QueueConfig{Name: c.queue}); err != nil {
-		return fmt.Errorf("creating queue %q: %w", c.queue, err)
+		return outcome{}, fmt.Errorf("creating queue %q: %w", c.queue, err)
 	}
 	if qs, err := admin.ListQueues(ctx); err == nil {
 		for _, q := range qs {
@@ -166,79 +290,73 @@ func runQueue(parent context.Context, c config, out, errw io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintf(out, "queue workload on %s: %d producers, %d consumers, %s, %d B payload, batch %d\n",
-		c.addr, c.producers, c.consumers, amount(c), c.size, c.batch)
+	var o outcome
+	switch {
+	case !consume:
+		o.title = fmt.Sprintf("%s workload on %s: %d producers x %d in flight, no consumers, %s, %d B payload, batch %d",
+			c.workload, c.addr, c.producers, c.inflight, amount(c), c.size, c.batch)
+	case !produce:
+		o.title = fmt.Sprintf("consume workload on %s: %d consumers of %d pre-filled items, %d B payload, batch %d",
+			c.addr, c.consumers, c.items, c.size, c.batch)
+	default:
+		o.title = fmt.Sprintf("queue workload on %s: %d producers x %d in flight, %d consumers, %s, %d B payload, batch %d",
+			c.addr, c.producers, c.inflight, c.consumers, amount(c), c.size, c.batch)
+	}
 
 	var enqueued, consumed atomic.Int64
 	producersDone := make(chan struct{})
+	if !produce {
+		n, err := prefill(ctx, c, opts, errw)
+		if err != nil {
+			return outcome{}, err
+		}
+		enqueued.Store(n)
+		close(producersDone)
+	}
+	ready()
 	var prodEnd, consEnd atomic.Int64 // unix ns of the last producer / consumer finishing
 	start := time.Now()
 	var deadline time.Time
-	if c.duration > 0 {
+	if c.duration > 0 && produce {
 		deadline = start.Add(c.duration)
 	}
 
-	enqLat := make([]*samples, c.producers)
+	var enqLat []*samples
 	var pwg sync.WaitGroup
-	for i := range c.producers {
-		enqLat[i] = &samples{}
-		q, err := client.NewQueueClient(c.addr, c.queue, opts...)
-		if err != nil {
-			return err
-		}
-		defer q.Close()
-		pwg.Add(1)
-		go func(i int, q *client.QueueClient) {
-			defer pwg.Done()
-			defer func() { prodEnd.Store(max(prodEnd.Load(), time.Now().UnixNano())) }()
-			todo := share(c.items, i, c.producers)
-			for sent := int64(0); ctx.Err() == nil; {
-				n := int64(c.batch)
-				if deadline.IsZero() {
-					if sent >= todo {
-						return
-					}
-					n = min(n, todo-sent)
-				} else if time.Now().After(deadline) {
-					return
-				}
-				items := make([]*client.InputItem, n)
-				t0 := time.Now()
-				for k := range items {
-					v := make([]byte, c.size)
-					if c.size >= 8 {
-						binary.LittleEndian.PutUint64(v, uint64(t0.UnixNano()))
-					}
-					items[k] = &client.InputItem{Value: v}
-				}
-				var err error
-				if n == 1 {
-					_, err = q.Enqueue(ctx, items[0])
-				} else {
-					_, err = q.BatchEnqueue(ctx, items)
-				}
-				if err != nil {
-					if ctx.Err() == nil {
-						fail.set(fmt.Errorf("enqueue: %w", err))
-					}
-					return
-				}
-				enqLat[i].add(time.Since(t0))
-				sent += n
-				enqueued.Add(n)
+	if produce {
+		workers := c.producers * c.inflight
+		enqLat = make([]*samples, workers)
+		for i := range c.producers {
+			q, err := client.NewQueueClient(c.addr, c.queue, opts...)
+			if err != nil {
+				return outcome{}, err
 			}
-		}(i, q)
+			defer q.Close()
+			for j := range c.inflight {
+				w := i*c.inflight + j
+				enqLat[w] = &samples{}
+				pwg.Add(1)
+				go func() {
+					defer pwg.Done()
+					defer func() { prodEnd.Store(max(prodEnd.Load(), time.Now().UnixNano())) }()
+					produceLoop(ctx, c, q, share(c.items, w, workers), deadline, enqLat[w], &enqueued, fail)
+				}()
+			}
+		}
+		go func() { pwg.Wait(); close(producersDone) }()
 	}
-	go func() { pwg.Wait(); close(producersDone) }()
 
 	pcLat := make([]*samples, c.consumers)
 	delLat := make([]*samples, c.consumers)
 	var cwg sync.WaitGroup
 	for i := range c.consumers {
 		pcLat[i], delLat[i] = &samples{}, &samples{}
+		if !consume {
+			continue
+		}
 		q, err := client.NewQueueClient(c.addr, c.queue, append(opts, client.WithPullTimeout(500*time.Millisecond))...)
 		if err != nil {
-			return err
+			return outcome{}, err
 		}
 		defer q.Close()
 		cwg.Add(1)
@@ -268,7 +386,7 @@ func runQueue(parent context.Context, c config, out, errw io.Writer) error {
 				ids := make([]uint64, len(items))
 				for k, it := range items {
 					ids[k] = it.Id
-					if len(it.Value) >= 8 {
+					if produce && len(it.Value) >= 8 {
 						sentAt := int64(binary.LittleEndian.Uint64(it.Value))
 						delLat[i].add(pulled.Sub(time.Unix(0, sentAt)))
 					}
@@ -292,30 +410,113 @@ func runQueue(parent context.Context, c config, out, errw io.Writer) error {
 	}
 
 	pctx, pstop := context.WithCancel(ctx)
-	go progress(pctx, errw, start, []string{"enqueued", "consumed"}, &enqueued, &consumed)
+	switch {
+	case !consume:
+		go progress(pctx, errw, start, []string{"enqueued"}, &enqueued)
+	case !produce:
+		go progress(pctx, errw, start, []string{"consumed"}, &consumed)
+	default:
+		go progress(pctx, errw, start, []string{"enqueued", "consumed"}, &enqueued, &consumed)
+	}
 	cwg.Wait()
 	pwg.Wait()
 	pstop()
 	if fail.err != nil {
-		return fail.err
-	}
-	if parent.Err() != nil {
-		fmt.Fprintln(out, "interrupted: partial results")
+		return outcome{}, fail.err
 	}
 	total := time.Since(start)
-	fmt.Fprintf(out, "elapsed %.2fs; %d enqueued, %d pulled and committed\n", total.Seconds(), enqueued.Load(), consumed.Load())
-	results := []result{
-		{name: "enqueue", items: enqueued.Load(), elapsed: time.Unix(0, prodEnd.Load()).Sub(start), lat: merge(enqLat...)},
-		{name: "pull+commit", items: consumed.Load(), elapsed: time.Unix(0, consEnd.Load()).Sub(start), lat: merge(pcLat...)},
-	}
+	enq := result{name: "enqueue", items: enqueued.Load(), elapsed: time.Unix(0, prodEnd.Load()).Sub(start), lat: merge(enqLat...)}
+	pc := result{name: "pull+commit", items: consumed.Load(), elapsed: time.Unix(0, consEnd.Load()).Sub(start), lat: merge(pcLat...)}
 	note := "(latency per call: an enqueue call carries -batch items, a pull+commit up to -batch"
-	if c.size >= 8 { // the payload carries the enqueue time
-		results = append(results, result{name: "delivery", items: consumed.Load(), elapsed: results[1].elapsed, lat: merge(delLat...)})
-		note += ";\n delivery: from an item's enqueue call to its pull, per item"
+	switch {
+	case !consume:
+		o.summary = fmt.Sprintf("elapsed %.2fs; %d enqueued\n", total.Seconds(), enqueued.Load())
+		o.results = []result{enq}
+	case !produce:
+		o.summary = fmt.Sprintf("elapsed %.2fs; %d pulled and committed\n", total.Seconds(), consumed.Load())
+		o.results = []result{pc}
+	default:
+		o.summary = fmt.Sprintf("elapsed %.2fs; %d enqueued, %d pulled and committed\n", total.Seconds(), enqueued.Load(), consumed.Load())
+		o.results = []result{enq, pc}
+		if c.size >= 8 { // the payload carries the enqueue time
+			o.results = append(o.results, result{name: "delivery", items: consumed.Load(), elapsed: pc.elapsed, lat: merge(delLat...)})
+			note += ";\n delivery: from an item's enqueue call to its pull, per item"
+		}
 	}
-	fmt.Fprint(out, report(results))
-	fmt.Fprintln(out, note+")")
-	return nil
+	o.note = note + ")"
+	return o, nil
+}
+
+// produceLoop enqueues todo items (or until deadline, when set) in calls of c.batch items.
+func produceLoop(ctx context.Context, c config, q *client.QueueClient, todo int64, deadline time.Time, lat *samples, enqueued *atomic.Int64, fail *firstErr) {
+	for sent := int64(0); ctx.Err() == nil; {
+		n := int64(c.batch)
+		if deadline.IsZero() {
+			if sent >= todo {
+				return
+			}
+			n = min(n, todo-sent)
+		} else if time.Now().After(deadline) {
+			return
+		}
+		items := make([]*client.InputItem, n)
+		t0 := time.Now()
+		for k := range items {
+			v := make([]byte, c.size)
+			if c.size >= 8 {
+				binary.LittleEndian.PutUint64(v, uint64(t0.UnixNano()))
+			}
+			items[k] = &client.InputItem{Value: v}
+		}
+		var err error
+		if n == 1 {
+			_, err = q.Enqueue(ctx, items[0])
+		} else {
+			_, err = q.BatchEnqueue(ctx, items)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				fail.set(fmt.Errorf("enqueue: %w", err))
+			}
+			return
+		}
+		lat.add(time.Since(t0))
+		sent += n
+		enqueued.Add(n)
+	}
+}
+
+// prefill enqueues c.items items (untimed) for the consume workload: batches of 256 from
+// a few concurrent calls on one client.
+func prefill(ctx context.Context, c config, opts []client.Option, errw io.Writer) (int64, error) {
+	q, err := client.NewQueueClient(c.addr, c.queue, opts...)
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	fc := c
+	fc.batch = 256
+	const workers = 8
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fail := &firstErr{cancel: cancel}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			produceLoop(ctx, fc, q, share(c.items, w, workers), time.Time{}, &samples{}, &done, fail)
+		}()
+	}
+	pctx, pstop := context.WithCancel(ctx)
+	go progress(pctx, errw, time.Now(), []string{"pre-filled"}, &done)
+	wg.Wait()
+	pstop()
+	if fail.err != nil {
+		return 0, fmt.Errorf("pre-filling: %w", fail.err)
+	}
+	return done.Load(), ctx.Err()
 }
 
 func amount(c config) string {
@@ -328,24 +529,58 @@ func amount(c config) string {
 	return fmt.Sprintf("%d items", c.items)
 }
 
-func runKV(parent context.Context, c config, out, errw io.Writer) error {
+func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outcome, error) {
 	opts, err := c.clientOptions()
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	fail := &firstErr{cancel: cancel}
 	admin, err := client.NewAdminClient(c.addr, opts...)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	defer admin.Close()
 	if err := admin.EnsureStorage(ctx, c.storage); err != nil {
-		return fmt.Errorf("creating storage %q: %w", c.storage, err)
+		return outcome{}, fmt.Errorf("creating storage %q: %w", c.storage, err)
 	}
-	fmt.Fprintf(out, "kv workload on %s: %d workers, %s, %d B values (each round: set, get, lock+unlock)\n",
-		c.addr, c.producers, amount(c), c.size)
+	var o outcome
+	if c.kvop == "all" {
+		o.title = fmt.Sprintf("kv workload on %s: %d workers, %s, %d B values (each round: set, get, lock+unlock)",
+			c.addr, c.producers, amount(c), c.size)
+	} else {
+		o.title = fmt.Sprintf("kv workload on %s: %d workers, %s, %d B values, %s only",
+			c.addr, c.producers, amount(c), c.size, c.kvop)
+	}
+	do := func(op string) bool { return c.kvop == "all" || c.kvop == op }
+	const keys = 1000 // keys per worker, reused round after round
+
+	clients := make([]*client.StorageClient, c.producers)
+	for i := range clients {
+		s, err := client.NewStorageClient(c.addr, c.storage, opts...)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer s.Close()
+		clients[i] = s
+	}
+	key := func(i int, n int64) []byte { return []byte(fmt.Sprintf("bench-%d-%d", i, n%keys)) }
+	if c.kvop == "get" || c.kvop == "lock" { // the keys exist before the gets (locks) are timed
+		value := make([]byte, c.size)
+		for i, s := range clients {
+			count := int64(keys)
+			if c.duration <= 0 {
+				count = min(count, share(c.items, i, c.producers))
+			}
+			for n := range count {
+				if _, err := s.SetKey(ctx, key(i, n), value, nil, false); err != nil {
+					return outcome{}, fmt.Errorf("setting the keys: %w", err)
+				}
+			}
+		}
+	}
+	ready()
 
 	var rounds atomic.Int64
 	setLat, getLat, lockLat := make([]*samples, c.producers), make([]*samples, c.producers), make([]*samples, c.producers)
@@ -355,15 +590,10 @@ func runKV(parent context.Context, c config, out, errw io.Writer) error {
 		deadline = start.Add(c.duration)
 	}
 	var wg sync.WaitGroup
-	for i := range c.producers {
+	for i, s := range clients {
 		setLat[i], getLat[i], lockLat[i] = &samples{}, &samples{}, &samples{}
-		s, err := client.NewStorageClient(c.addr, c.storage, opts...)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
 		wg.Add(1)
-		go func(i int, s *client.StorageClient) {
+		go func() {
 			defer wg.Done()
 			todo := share(c.items, i, c.producers)
 			value := make([]byte, c.size)
@@ -378,51 +608,60 @@ func runKV(parent context.Context, c config, out, errw io.Writer) error {
 				if deadline.IsZero() && n >= todo || !deadline.IsZero() && time.Now().After(deadline) {
 					return
 				}
-				key := []byte(fmt.Sprintf("bench-%d-%d", i, n%1000))
-				t0 := time.Now()
-				_, err := s.SetKey(ctx, key, value, nil, false)
-				if !check("set", err) {
-					return
+				k := key(i, n)
+				if do("set") {
+					t0 := time.Now()
+					if _, err := s.SetKey(ctx, k, value, nil, false); !check("set", err) {
+						return
+					}
+					setLat[i].add(time.Since(t0))
 				}
-				t1 := time.Now()
-				_, err = s.GetKey(ctx, key)
-				if !check("get", err) {
-					return
+				if do("get") {
+					t0 := time.Now()
+					if _, err := s.GetKey(ctx, k); !check("get", err) {
+						return
+					}
+					getLat[i].add(time.Since(t0))
 				}
-				t2 := time.Now()
-				id, err := s.LockKey(ctx, key, ttl)
-				if !check("lock", err) {
-					return
+				if do("lock") {
+					t0 := time.Now()
+					id, err := s.LockKey(ctx, k, ttl)
+					if !check("lock", err) {
+						return
+					}
+					if !check("unlock", s.UnlockKey(ctx, id)) {
+						return
+					}
+					lockLat[i].add(time.Since(t0))
 				}
-				if !check("unlock", s.UnlockKey(ctx, id)) {
-					return
-				}
-				t3 := time.Now()
-				setLat[i].add(t1.Sub(t0))
-				getLat[i].add(t2.Sub(t1))
-				lockLat[i].add(t3.Sub(t2))
 				rounds.Add(1)
 			}
-		}(i, s)
+		}()
 	}
 	pctx, pstop := context.WithCancel(ctx)
 	go progress(pctx, errw, start, []string{"rounds"}, &rounds)
 	wg.Wait()
 	pstop()
 	if fail.err != nil {
-		return fail.err
-	}
-	if parent.Err() != nil {
-		fmt.Fprintln(out, "interrupted: partial results")
+		return outcome{}, fail.err
 	}
 	elapsed := time.Since(start)
 	n := rounds.Load()
-	fmt.Fprintf(out, "elapsed %.2fs; %d rounds (%d operations)\n", elapsed.Seconds(), n, 4*n)
-	fmt.Fprint(out, report([]result{
+	ops := map[string]int64{"all": 4, "lock": 2}[c.kvop]
+	ops = max(ops, 1)
+	o.summary = fmt.Sprintf("elapsed %.2fs; %d rounds (%d operations)\n", elapsed.Seconds(), n, ops*n)
+	all := []result{
 		{name: "set", items: n, elapsed: elapsed, lat: merge(setLat...)},
 		{name: "get", items: n, elapsed: elapsed, lat: merge(getLat...)},
 		{name: "lock+unlock", items: n, elapsed: elapsed, lat: merge(lockLat...)},
-	}))
-	fmt.Fprintln(out, "(items/s: rounds per second — each worker runs set, get, lock+unlock in turn)")
-	return nil
+	}
+	for k, op := range []string{"set", "get", "lock"} {
+		if do(op) {
+			o.results = append(o.results, all[k])
+		}
+	}
+	if c.kvop == "all" {
+		o.note = "(items/s: rounds per second — each worker runs set, get, lock+unlock in turn)"
+	}
+	return o, nil
 }
