@@ -56,7 +56,7 @@ func (m *memStream[Req, Resp]) Send(r *Resp) error {
 }
 
 // fuzzService starts a single-node Raft node with queue "q" and storage "s".
-func fuzzService(f *testing.F) *Service {
+func fuzzService(f testing.TB) *Service {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.Fatal(err)

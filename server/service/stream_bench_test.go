@@ -1,0 +1,64 @@
+package service
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+)
+
+// countStream is an in-memory server stream for benchmarks: Recv hands out the queued
+// requests, Send counts the answers and signals when want have arrived.
+type countStream[Req, Resp any] struct {
+	ctx  context.Context
+	in   chan *Req
+	got  atomic.Int64
+	want int64
+	all  chan struct{}
+}
+
+func (m *countStream[Req, Resp]) Context() context.Context { return m.ctx }
+
+func (m *countStream[Req, Resp]) Recv() (*Req, error) {
+	select {
+	case r := <-m.in:
+		return r, nil
+	case <-m.ctx.Done():
+		return nil, io.EOF
+	}
+}
+
+func (m *countStream[Req, Resp]) Send(*Resp) error {
+	if m.got.Add(1) == m.want {
+		close(m.all)
+	}
+	return nil
+}
+
+// BenchmarkQueueStreamEnqueue measures the queue stream handler (serveStream with the
+// queue session, a single-node Raft node behind it, no client network): b.N single-item
+// enqueues of 128 B pipelined on one stream, timed until every one is answered.
+//
+//	go test -run '^$' -bench QueueStream -benchtime 20000x ./server/service
+func BenchmarkQueueStreamEnqueue(b *testing.B) {
+	s := fuzzService(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := &countStream[pb.QueueRequest, pb.QueueResponse]{ctx: ctx, in: make(chan *pb.QueueRequest, 1024), want: int64(b.N) + 1, all: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- serveStream[pb.QueueRequest, pb.QueueResponse](m, &queueSession{s: s, id: s.newSession()}, s.draining)
+	}()
+	m.in <- &pb.QueueRequest{CorrelationId: 1, Command: &pb.QueueRequest_Setup{Setup: &pb.SetupRequest{QueueName: "q"}}}
+	value := make([]byte, 128)
+	b.ResetTimer()
+	for i := range b.N {
+		m.in <- &pb.QueueRequest{CorrelationId: uint64(i) + 2, Command: &pb.QueueRequest_Enqueue{Enqueue: &pb.EnqueueRequest{Item: &pb.InputItem{Value: value}}}}
+	}
+	<-m.all
+	b.StopTimer()
+	cancel()
+	<-done
+}
