@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -22,12 +24,16 @@ var (
 )
 
 // maxBatch bounds the commands coalesced into one log entry; maxInflight bounds the entries
-// handed to Raft and not yet applied. While that many are in flight, new commands queue up
-// and go together into the next entry: this is what makes the batches grow under load.
+// handed to Raft and not yet applied. While entries are in flight, a new batch keeps
+// growing until one of them is answered (or it is full, or maxLinger passed): Raft is busy
+// writing those anyway, so the commands arriving meanwhile go together into one entry
+// instead of many small ones. With nothing in flight a batch ships at once.
 const (
 	maxBatch      = 1024
 	maxBatchBytes = 4 << 20
 	maxInflight   = 16
+	// maxLinger bounds how long a batch waits to grow while entries are in flight.
+	maxLinger = 2 * time.Millisecond
 )
 
 type proposal struct {
@@ -61,6 +67,9 @@ type proposer struct {
 
 	exclusive chan exclusiveOp // operations run with no command in flight (exclusive.go)
 	pending   sync.WaitGroup   // entries handed to Raft and not yet answered
+
+	unanswered atomic.Int64  // entries handed to Raft and not yet answered, for batching
+	answered   chan struct{} // a signal after each entry's commands are answered
 }
 
 // newProposer proposes to r, stamping each entry with now().
@@ -74,6 +83,7 @@ func newProposer(r *raft.Raft, now func() int64) *proposer {
 		now:      now,
 
 		exclusive: make(chan exclusiveOp),
+		answered:  make(chan struct{}, 1),
 	}
 	go p.batchLoop()
 	go p.resultLoop()
@@ -135,6 +145,32 @@ func (p *proposer) batchLoop() {
 				break drain
 			}
 		}
+		if p.unanswered.Load() > 0 && len(batch) < maxBatch && size < maxBatchBytes {
+			// Entries are in flight: Raft is busy with them, so let this batch grow until
+			// one of them is answered, the batch is full or maxLinger passed.
+			select {
+			case <-p.answered: // a stale signal: only entries answered from now on count
+			default:
+			}
+			linger := time.NewTimer(maxLinger)
+		grow:
+			for len(batch) < maxBatch && size < maxBatchBytes {
+				select {
+				case pr := <-p.in:
+					batch = append(batch, pr)
+					size += pr.size
+				case <-p.answered:
+					break grow
+				case <-linger.C:
+					break grow
+				case <-p.stop:
+					linger.Stop()
+					failAll(batch, ErrShutdown)
+					return
+				}
+			}
+			linger.Stop()
+		}
 		e := &raftpb.Entry{TimeUnixNano: p.now(), Commands: make([]*raftpb.Command, len(batch))}
 		for i, pr := range batch {
 			e.Commands[i] = pr.cmd
@@ -146,10 +182,12 @@ func (p *proposer) batchLoop() {
 		}
 		f := p.r.Apply(data, 0)
 		p.pending.Add(1)
+		p.unanswered.Add(1)
 		select {
 		case p.inflight <- inflight{future: f, props: batch}:
 		case <-p.stop:
 			p.pending.Done()
+			p.unanswered.Add(-1)
 			failAll(batch, ErrShutdown)
 			return
 		}
@@ -158,30 +196,38 @@ func (p *proposer) batchLoop() {
 
 func (p *proposer) resultLoop() {
 	for in := range p.inflight {
-		err := awaitFuture(in.future, p.dead)
-		if errors.Is(err, ErrShutdown) {
-			// Raft stopped without answering: the entry may or may not be in a log that a
-			// quorum keeps.
-			failAll(in.props, ErrOutcomeUnknown)
-			p.pending.Done()
-			continue
-		}
-		if err != nil {
-			failAll(in.props, applyError(err))
-			p.pending.Done()
-			continue
-		}
-		switch resp := in.future.Response().(type) {
-		case []state.Result:
-			for i, pr := range in.props {
-				pr.done <- proposalResult{res: resp[i]}
-			}
-		case *apierr.Error:
-			failAll(in.props, resp)
-		default:
-			failAll(in.props, errors.New("unexpected apply response"))
-		}
+		p.deliver(in)
 		p.pending.Done()
+		p.unanswered.Add(-1)
+		select {
+		case p.answered <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// deliver answers every command of one entry.
+func (p *proposer) deliver(in inflight) {
+	err := awaitFuture(in.future, p.dead)
+	if errors.Is(err, ErrShutdown) {
+		// Raft stopped without answering: the entry may or may not be in a log that a
+		// quorum keeps.
+		failAll(in.props, ErrOutcomeUnknown)
+		return
+	}
+	if err != nil {
+		failAll(in.props, applyError(err))
+		return
+	}
+	switch resp := in.future.Response().(type) {
+	case []state.Result:
+		for i, pr := range in.props {
+			pr.done <- proposalResult{res: resp[i]}
+		}
+	case *apierr.Error:
+		failAll(in.props, resp)
+	default:
+		failAll(in.props, errors.New("unexpected apply response"))
 	}
 }
 
