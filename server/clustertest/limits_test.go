@@ -123,7 +123,9 @@ func TestLargestAcceptedSizesRoundTrip(t *testing.T) {
 	// Change the state, then restore the backup: the largest entries are back.
 	mustHTTP(t, "DELETE", leader.URL()+"/v1/storages/big/keys/"+kvKey, "")
 	mustHTTP(t, "DELETE", leader.URL()+"/v1/queues/big", "")
-	resp, err := http.Post(leader.URL()+"/v1/cluster/snapshot:restore", "application/octet-stream", strings.NewReader(backup))
+	// Bounded, so a restore that never answers fails the test with the nodes' logs.
+	restoreClient := &http.Client{Timeout: 2 * time.Minute}
+	resp, err := restoreClient.Post(leader.URL()+"/v1/cluster/snapshot:restore", "application/octet-stream", strings.NewReader(backup))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,10 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	rc.MaxAppendEntries = 256
 	rc.HeartbeatTimeout = 500 * time.Millisecond
 	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	// A leader steps down when a quorum has not answered within the lease. It may be as
+	// long as the heartbeat timeout and no longer: a shorter lease (raft's default ratio)
+	// made leaders on two loaded cores step down while a follower stored a 4 MiB entry.
+	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
 	rc.CommitTimeout = 5 * time.Millisecond
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
