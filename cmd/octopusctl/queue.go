@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -69,25 +70,14 @@ func newQueueCmd(g *globals) *cobra.Command {
 
 // completeQueues completes the first argument with the cluster's queue names.
 func (g *globals) completeQueues(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	a, err := g.admin()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	defer a.Close()
-	ctx, cancel := g.ctx(cmd)
-	defer cancel()
-	qs, err := a.ListQueues(ctx)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	names := make([]string, len(qs))
-	for i, q := range qs {
-		names[i] = q.Name
-	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return g.completeNames(cmd, args, func(ctx context.Context, a *client.AdminClient) ([]string, error) {
+		qs, err := a.ListQueues(ctx)
+		names := make([]string, len(qs))
+		for i, q := range qs {
+			names[i] = q.Name
+		}
+		return names, err
+	})
 }
 
 func queueListCmd(g *globals) *cobra.Command {

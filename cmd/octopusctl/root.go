@@ -91,6 +91,25 @@ func (g *globals) admin() (*client.AdminClient, error) {
 	return client.NewAdminClient(g.addr, g.opts()...)
 }
 
+// completeNames completes a command's first argument with the names list returns.
+func (g *globals) completeNames(cmd *cobra.Command, args []string, list func(context.Context, *client.AdminClient) ([]string, error)) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	a, err := g.admin()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	defer a.Close()
+	ctx, cancel := g.ctx(cmd)
+	defer cancel()
+	names, err := list(ctx, a)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
 // ctxPlus is ctx for a request that may wait on the server for extra (a long poll, a
 // lock wait) on top of --timeout.
 func (g *globals) ctxPlus(cmd *cobra.Command, extra time.Duration) (context.Context, context.CancelFunc) {

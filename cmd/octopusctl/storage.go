@@ -1,6 +1,12 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clbs-io/octopusmq/client"
+)
 
 // storageJSON is a storage as -o json/yaml print it.
 type storageJSON struct {
@@ -18,25 +24,14 @@ func newStorageCmd(g *globals) *cobra.Command {
 
 // completeStorages completes the first argument with the cluster's storage names.
 func (g *globals) completeStorages(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	a, err := g.admin()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	defer a.Close()
-	ctx, cancel := g.ctx(cmd)
-	defer cancel()
-	ss, err := a.ListStorages(ctx)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	names := make([]string, len(ss))
-	for i, s := range ss {
-		names[i] = s.Name
-	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return g.completeNames(cmd, args, func(ctx context.Context, a *client.AdminClient) ([]string, error) {
+		ss, err := a.ListStorages(ctx)
+		names := make([]string, len(ss))
+		for i, s := range ss {
+			names[i] = s.Name
+		}
+		return names, err
+	})
 }
 
 func storageListCmd(g *globals) *cobra.Command {
