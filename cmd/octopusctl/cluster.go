@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/clbs-io/octopusmq/client"
@@ -136,17 +138,12 @@ func clusterAddCmd(g *globals) *cobra.Command {
   octopusctl cluster add replica1 10.0.0.9:4124 --non-voter`,
 		Args: cobra.ExactArgs(2),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.AddMember(ctx, args[0], args[1], clientAddr, nonVoter); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "member", args[0], "added")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.AddMember(ctx, args[0], args[1], clientAddr, nonVoter); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "member", args[0], "added")
+			})
 		}),
 	}
 	c.Flags().StringVar(&clientAddr, "client-address", "", "the member's client address (host:port)")
@@ -162,17 +159,12 @@ func clusterRemoveCmd(g *globals) *cobra.Command {
 		Example: `  octopusctl cluster remove node4`,
 		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.RemoveMember(ctx, args[0]); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "member", args[0], "removed")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.RemoveMember(ctx, args[0]); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "member", args[0], "removed")
+			})
 		}),
 	}
 }
@@ -189,21 +181,16 @@ func clusterTransferCmd(g *globals) *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.TransferLeadership(ctx, id); err != nil {
-				return err
-			}
-			target := id
-			if target == "" {
-				target = "(any voter)"
-			}
-			return g.printDone(cmd, "leadership", target, "transferred")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.TransferLeadership(ctx, id); err != nil {
+					return err
+				}
+				target := id
+				if target == "" {
+					target = "(any voter)"
+				}
+				return g.printDone(cmd, "leadership", target, "transferred")
+			})
 		}),
 	}
 }

@@ -89,22 +89,17 @@ func queueListCmd(g *globals) *cobra.Command {
   octopusctl queue list -o json | jq '.[] | select(.count > 0) | .name'`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			qs, err := a.ListQueues(ctx)
-			if err != nil {
-				return err
-			}
-			out := make([]queueJSON, len(qs))
-			for i, q := range qs {
-				out[i] = toQueueJSON(q)
-			}
-			return emit(cmd.OutOrStdout(), g.output, out, queueTable(out))
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				qs, err := a.ListQueues(ctx)
+				if err != nil {
+					return err
+				}
+				out := make([]queueJSON, len(qs))
+				for i, q := range qs {
+					out[i] = toQueueJSON(q)
+				}
+				return emit(cmd.OutOrStdout(), g.output, out, queueTable(out))
+			})
 		}),
 	}
 }
@@ -117,24 +112,19 @@ func queueGetCmd(g *globals) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			qs, err := a.ListQueues(ctx)
-			if err != nil {
-				return err
-			}
-			for _, q := range qs {
-				if q.Name == args[0] {
-					j := toQueueJSON(q)
-					return emit(cmd.OutOrStdout(), g.output, j, queueTable([]queueJSON{j}))
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				qs, err := a.ListQueues(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			return fmt.Errorf("%w: queue %q", client.ErrQueueNotFound, args[0])
+				for _, q := range qs {
+					if q.Name == args[0] {
+						j := toQueueJSON(q)
+						return emit(cmd.OutOrStdout(), g.output, j, queueTable([]queueJSON{j}))
+					}
+				}
+				return fmt.Errorf("%w: queue %q", client.ErrQueueNotFound, args[0])
+			})
 		}),
 	}
 }
@@ -150,23 +140,18 @@ func queueCreateCmd(g *globals) *cobra.Command {
   octopusctl queue create jobs --if-not-exists`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			cfg.Name = args[0]
-			if ensure {
-				err = a.EnsureQueue(ctx, cfg)
-			} else {
-				err = a.CreateQueue(ctx, cfg)
-			}
-			if err != nil {
-				return err
-			}
-			return g.printDone(cmd, "queue", cfg.Name, "created")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) (err error) {
+				cfg.Name = args[0]
+				if ensure {
+					err = a.EnsureQueue(ctx, cfg)
+				} else {
+					err = a.CreateQueue(ctx, cfg)
+				}
+				if err != nil {
+					return err
+				}
+				return g.printDone(cmd, "queue", cfg.Name, "created")
+			})
 		}),
 	}
 	f := c.Flags()
@@ -188,17 +173,12 @@ func queueDeleteCmd(g *globals) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.DeleteQueue(ctx, args[0]); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "queue", args[0], "deleted")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.DeleteQueue(ctx, args[0]); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "queue", args[0], "deleted")
+			})
 		}),
 	}
 }
@@ -215,22 +195,17 @@ func queuePauseCmd(g *globals, pause bool) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if pause {
-				err = a.PauseQueue(ctx, args[0])
-			} else {
-				err = a.ResumeQueue(ctx, args[0])
-			}
-			if err != nil {
-				return err
-			}
-			return g.printDone(cmd, "queue", args[0], action)
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) (err error) {
+				if pause {
+					err = a.PauseQueue(ctx, args[0])
+				} else {
+					err = a.ResumeQueue(ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return g.printDone(cmd, "queue", args[0], action)
+			})
 		}),
 	}
 }
@@ -245,17 +220,12 @@ func queueResizeCmd(g *globals) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeQueues,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.ResizeQueue(ctx, args[0], maxSize); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "queue", args[0], fmt.Sprintf("resized to max size %d", maxSize))
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.ResizeQueue(ctx, args[0], maxSize); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "queue", args[0], fmt.Sprintf("resized to max size %d", maxSize))
+			})
 		}),
 	}
 	c.Flags().Uint32Var(&maxSize, "max-size", 0, "new max size (0: unlimited)")

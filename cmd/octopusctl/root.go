@@ -91,6 +91,18 @@ func (g *globals) admin() (*client.AdminClient, error) {
 	return client.NewAdminClient(g.addr, g.opts()...)
 }
 
+// withAdmin runs fn with an admin client and a context bounded by --timeout.
+func (g *globals) withAdmin(cmd *cobra.Command, fn func(context.Context, *client.AdminClient) error) error {
+	a, err := g.admin()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ctx, cancel := g.ctx(cmd)
+	defer cancel()
+	return fn(ctx, a)
+}
+
 // completeNames completes a command's first argument with the names list returns.
 func (g *globals) completeNames(cmd *cobra.Command, args []string, list func(context.Context, *client.AdminClient) ([]string, error)) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {

@@ -42,24 +42,19 @@ func storageListCmd(g *globals) *cobra.Command {
 		Example: `  octopusctl storage list`,
 		Args:    cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			ss, err := a.ListStorages(ctx)
-			if err != nil {
-				return err
-			}
-			out := make([]storageJSON, len(ss))
-			t := &table{header: []string{"NAME", "KEYS", "LOCKED"}}
-			for i, s := range ss {
-				out[i] = storageJSON{Name: s.Name, Count: s.Count, Locked: s.Active}
-				t.add(s.Name, s.Count, s.Active)
-			}
-			return emit(cmd.OutOrStdout(), g.output, out, t)
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				ss, err := a.ListStorages(ctx)
+				if err != nil {
+					return err
+				}
+				out := make([]storageJSON, len(ss))
+				t := &table{header: []string{"NAME", "KEYS", "LOCKED"}}
+				for i, s := range ss {
+					out[i] = storageJSON{Name: s.Name, Count: s.Count, Locked: s.Active}
+					t.add(s.Name, s.Count, s.Active)
+				}
+				return emit(cmd.OutOrStdout(), g.output, out, t)
+			})
 		}),
 	}
 }
@@ -73,21 +68,16 @@ func storageCreateCmd(g *globals) *cobra.Command {
   octopusctl storage create locks --if-not-exists`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			create := a.CreateStorage
-			if ensure {
-				create = a.EnsureStorage
-			}
-			if err := create(ctx, args[0]); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "storage", args[0], "created")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				create := a.CreateStorage
+				if ensure {
+					create = a.EnsureStorage
+				}
+				if err := create(ctx, args[0]); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "storage", args[0], "created")
+			})
 		}),
 	}
 	c.Flags().BoolVar(&ensure, "if-not-exists", false, "succeed when the storage exists already")
@@ -103,17 +93,12 @@ func storageDeleteCmd(g *globals) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeStorages,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			a, err := g.admin()
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if err := a.DeleteStorage(ctx, args[0]); err != nil {
-				return err
-			}
-			return g.printDone(cmd, "storage", args[0], "deleted")
+			return g.withAdmin(cmd, func(ctx context.Context, a *client.AdminClient) error {
+				if err := a.DeleteStorage(ctx, args[0]); err != nil {
+					return err
+				}
+				return g.printDone(cmd, "storage", args[0], "deleted")
+			})
 		}),
 	}
 }
