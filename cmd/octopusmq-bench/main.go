@@ -17,6 +17,14 @@
 //     report the server's memory growth per item.
 //   - kv: -producers workers over one storage (created if missing); -kvop all runs rounds
 //     of set, get and lock+unlock, -kvop set, get or lock runs only that operation.
+//   - snapshot: pre-fills the queue with -prefill items (untimed), then enqueues one item
+//     per call at a steady -rate (items/s in total) from -producers streams for -duration
+//     while the server takes -snapshots snapshots (through its backup endpoint), and reports
+//     the latencies (p50/p99/p999) of the calls inside and outside the snapshot windows.
+//
+// -sweep 16,64,256 runs the workload (queue, enqueue, pipelined or kv) once per count of
+// producers (kv: workers), one stream each, in one invocation: one report line per step,
+// with the server's CPU per item over that step.
 //
 // -token and -tls-ca (or $OCTOPUSMQ_TOKEN, $OCTOPUSMQ_TLS_CA) reach a secured server, its
 // /metrics included.
@@ -33,6 +41,8 @@
 //	go run ./cmd/octopusmq-bench -producers 4 -consumers 4 -items 100000 -size 256 -batch 64
 //	go run ./cmd/octopusmq-bench -workload pipelined -inflight 512 -items 200000 -o json
 //	go run ./cmd/octopusmq-bench -workload kv -kvop set -producers 8 -duration 10s
+//	go run ./cmd/octopusmq-bench -workload enqueue -size 128 -duration 10s -sweep 16,64,256
+//	go run ./cmd/octopusmq-bench -workload snapshot -prefill 1000000 -rate 2000 -duration 20s
 package main
 
 import (
@@ -70,9 +80,14 @@ type config struct {
 	metrics   string
 	token     string
 	tlsCA     string
+	// snapshot workload and -sweep
+	prefill   int64
+	rate      int
+	snapshots int
+	sweep     []int
 }
 
-var workloads = []string{"queue", "enqueue", "pipelined", "consume", "latency", "fill", "kv"}
+var workloads = []string{"queue", "enqueue", "pipelined", "consume", "latency", "fill", "kv", "snapshot"}
 
 func main() {
 	var c config
@@ -86,13 +101,22 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 1, "enqueue batch size and pull batch size")
 	flag.IntVar(&c.inflight, "inflight", 1, "calls in flight on each producer's stream (pipelined: default 64)")
 	flag.DurationVar(&c.duration, "duration", 0, "run producers (kv: workers) for this long instead of -items")
-	flag.StringVar(&c.workload, "workload", "queue", "queue, enqueue, pipelined, consume, latency, fill or kv")
+	flag.StringVar(&c.workload, "workload", "queue", "queue, enqueue, pipelined, consume, latency, fill, kv or snapshot")
 	flag.StringVar(&c.kvop, "kvop", "all", "kv workload: all (set, get, lock+unlock in turn), set, get or lock")
 	flag.StringVar(&c.output, "o", "text", "report format: text or json")
 	flag.StringVar(&c.metrics, "metrics", "", "servers whose /metrics to read for CPU and memory (host:port or URLs, comma-separated; default the first -addr; none to skip)")
 	flag.StringVar(&c.token, "token", os.Getenv("OCTOPUSMQ_TOKEN"), "bearer token to send (default $OCTOPUSMQ_TOKEN)")
 	flag.StringVar(&c.tlsCA, "tls-ca", os.Getenv("OCTOPUSMQ_TLS_CA"), "connect with TLS, trusting this PEM CA bundle (default $OCTOPUSMQ_TLS_CA)")
+	flag.Int64Var(&c.prefill, "prefill", 100000, "snapshot workload: items put in the queue (untimed) before the run")
+	flag.IntVar(&c.rate, "rate", 1000, "snapshot workload: enqueue calls per second in total (one item each)")
+	flag.IntVar(&c.snapshots, "snapshots", 3, "snapshot workload: snapshots taken, spread evenly over -duration")
+	sweep := flag.String("sweep", "", "run the workload once per count of producers (kv: workers) in this list, e.g. 16,64,256")
 	flag.Parse()
+	var err error
+	if c.sweep, err = parseSweep(*sweep); err != nil {
+		fmt.Fprintln(os.Stderr, "octopusmq-bench:", err)
+		os.Exit(2)
+	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c = c.defaults(set)
@@ -125,6 +149,14 @@ func (c config) defaults(set map[string]bool) config {
 		if !set["batch"] {
 			c.batch = 64
 		}
+	case "snapshot":
+		c.batch, c.inflight = 1, 1
+		if !set["producers"] {
+			c.producers = 16
+		}
+		if !set["duration"] {
+			c.duration = 10 * time.Second
+		}
 	}
 	return c
 }
@@ -149,6 +181,10 @@ func (c config) check() error {
 		return errors.New("-size must be >= 0 and -batch >= 1")
 	case c.inflight < 1:
 		return errors.New("-inflight must be at least 1")
+	case c.workload == "snapshot" && (c.rate < 1 || c.snapshots < 1 || c.prefill < 0 || c.duration <= 0):
+		return errors.New("snapshot workload: -rate and -snapshots must be at least 1, -prefill >= 0 and -duration > 0")
+	case len(c.sweep) > 0 && !sweepable[c.workload]:
+		return fmt.Errorf("-sweep runs the queue, enqueue, pipelined and kv workloads, not %q", c.workload)
 	}
 	return nil
 }
@@ -170,14 +206,21 @@ func run(ctx context.Context, c config, out, errw io.Writer) error {
 		return err
 	}
 	urls := sc.urls
+	if len(c.sweep) > 0 {
+		urls = nil // each step has its own server figures
+	}
 	var before serverStats
 	var mErr error
 	if len(urls) > 0 {
 		before, mErr = sc.scrape(ctx)
 	}
 	var o outcome
-	switch c.workload {
-	case "kv":
+	switch {
+	case len(c.sweep) > 0:
+		o, err = runSweep(ctx, c, errw, sc)
+	case c.workload == "snapshot":
+		o, err = runSnapshot(ctx, c, errw, sc, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+	case c.workload == "kv":
 		o, err = runKV(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
 	default:
 		o, err = runQueue(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })

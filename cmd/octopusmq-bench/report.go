@@ -52,6 +52,9 @@ type jsonResult struct {
 	P99us     float64 `json:"p99_us"`
 	P999us    float64 `json:"p999_us"`
 	MaxUs     float64 `json:"max_us"`
+	// -sweep: the step's producers (streams) and the servers' costs over that step.
+	Streams int           `json:"streams,omitempty"`
+	Server  *serverReport `json:"server,omitempty"`
 }
 
 type jsonReport struct {
@@ -63,6 +66,10 @@ type jsonReport struct {
 	Batch     int           `json:"batch"`
 	Size      int           `json:"size"`
 	KVOp      string        `json:"kvop,omitempty"`
+	Sweep     []int         `json:"sweep,omitempty"`
+	Rate      int           `json:"rate,omitempty"`
+	Prefill   int64         `json:"prefill,omitempty"`
+	Snapshots int           `json:"snapshots,omitempty"`
 	Results   []jsonResult  `json:"results"`
 	Server    *serverReport `json:"server,omitempty"`
 }
@@ -79,10 +86,14 @@ func writeJSON(w io.Writer, c config, o outcome, srv *serverReport) error {
 	if c.workload == "kv" {
 		r.KVOp = c.kvop
 	}
+	r.Sweep = c.sweep
+	if c.workload == "snapshot" {
+		r.Rate, r.Prefill, r.Snapshots = c.rate, c.prefill, c.snapshots
+	}
 	for _, x := range o.results {
 		r.Results = append(r.Results, jsonResult{Name: x.name, Items: x.items, ElapsedS: x.elapsed.Seconds(),
 			ItemsPerS: x.rate(), Calls: x.lat.count(), P50us: us(x.lat.percentile(50)), P99us: us(x.lat.percentile(99)),
-			P999us: us(x.lat.percentile(99.9)), MaxUs: us(x.lat.max())})
+			P999us: us(x.lat.percentile(99.9)), MaxUs: us(x.lat.max()), Streams: x.streams, Server: x.server})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -62,6 +62,8 @@ type result struct {
 	items   int64         // items (or operations) done
 	elapsed time.Duration // the time they took
 	lat     merged        // one sample per call
+	streams int           // -sweep: the step's producers (streams)
+	server  *serverReport // -sweep: the servers' costs over the step alone
 }
 
 // rate is items per second (0 for no time).
@@ -94,6 +96,11 @@ func report(results []result) string {
 	for _, r := range results {
 		fmt.Fprintf(&b, "%-16s %10d %12.0f %8d %9s %9s %9s %9s\n", r.name, r.items, r.rate(), r.lat.count(),
 			fmtDur(r.lat.percentile(50)), fmtDur(r.lat.percentile(99)), fmtDur(r.lat.percentile(99.9)), fmtDur(r.lat.max()))
+	}
+	for _, r := range results {
+		if r.server != nil {
+			fmt.Fprintf(&b, "%s: %s", r.name, r.server.text(false))
+		}
 	}
 	return b.String()
 }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clbs-io/octopusmq/server/servertest"
+)
+
+// TestSnapshotWorkload runs the snapshot workload against a real server with tiny counts:
+// the snapshots are taken, every call lands either inside or outside their windows, and
+// the text report names both.
+func TestSnapshotWorkload(t *testing.T) {
+	srv := servertest.Start(t)
+	c := config{addr: srv.Addr, queue: "snap", workload: "snapshot", producers: 2, size: 128, kvop: "all",
+		output: "json", prefill: 300, rate: 200, snapshots: 2, duration: 1500 * time.Millisecond}
+	c = c.defaults(map[string]bool{"producers": true, "duration": true})
+	if err := c.check(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	if err := run(ctx, c, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	var r jsonReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	names := []string{"enqueue", "in snapshot", "outside", "snapshot"}
+	if len(r.Results) != len(names) {
+		t.Fatalf("results %+v, want %v", r.Results, names)
+	}
+	for i, n := range names {
+		if r.Results[i].Name != n {
+			t.Fatalf("result %d is %q, want %q", i, r.Results[i].Name, n)
+		}
+	}
+	all, in, outside, snaps := r.Results[0], r.Results[1], r.Results[2], r.Results[3]
+	if all.Items == 0 || in.Items+outside.Items != all.Items || in.Calls+outside.Calls != all.Calls {
+		t.Errorf("calls inside (%d) and outside (%d) the snapshots do not add up to all (%d)", in.Items, outside.Items, all.Items)
+	}
+	if outside.Items == 0 || outside.P999us <= 0 {
+		t.Errorf("no calls outside the snapshots: %+v", outside)
+	}
+	if snaps.Items != 2 || snaps.P50us <= 0 {
+		t.Errorf("snapshots %+v, want 2 with durations", snaps)
+	}
+	if r.Rate != 200 || r.Prefill != 300 || r.Snapshots != 2 || r.Server == nil {
+		t.Errorf("report header %+v", r)
+	}
+	// At 200 calls/s for 1.5s: well over half the calls are made (loaded CI margin).
+	if all.Items < 150 || all.Items > 301 {
+		t.Errorf("%d calls, want about 300 at -rate 200 for 1.5s", all.Items)
+	}
+
+	c.output, c.queue, c.prefill, c.snapshots = "text", "snap-text", 0, 1
+	out.Reset()
+	if err := run(ctx, c, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	for _, want := range []string{"snapshot workload", "in snapshot", "outside", "p999", "1 snapshots"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestOverlaps: a call is inside a snapshot when its span, from due to answered, meets a
+// window.
+func TestOverlaps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ws := []window{{start: at(10), end: at(20)}, {start: at(50), end: at(60)}}
+	for _, tc := range []struct {
+		due, end int
+		want     bool
+	}{
+		{0, 5, false}, {0, 10, false}, {0, 11, true}, {12, 15, true}, {19, 30, true},
+		{20, 30, false}, {25, 55, true}, {5, 70, true}, {61, 80, false},
+	} {
+		if got := overlaps(timedSample{due: at(tc.due), end: at(tc.end)}, ws); got != tc.want {
+			t.Errorf("call [%d, %d] ms: inside %v, want %v", tc.due, tc.end, got, tc.want)
+		}
+	}
+}
+
+// TestSweep runs the enqueue workload at 1 and 3 producers in one invocation: one result
+// per step with its own server figures.
+func TestSweep(t *testing.T) {
+	if _, err := parseSweep("16, 64,256"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"16,0", "x", "16,,64"} {
+		if _, err := parseSweep(bad); err == nil || !strings.Contains(err.Error(), "-sweep") {
+			t.Errorf("parseSweep(%q): %v, want an error naming -sweep", bad, err)
+		}
+	}
+	lat := config{workload: "latency", producers: 1, items: 1, batch: 1, inflight: 1, kvop: "all", output: "text", sweep: []int{1, 2}}
+	if err := lat.check(); err == nil {
+		t.Error("check accepted -sweep with the latency workload")
+	}
+
+	srv := servertest.Start(t)
+	c := config{addr: srv.Addr, queue: "sweep", workload: "enqueue", producers: 7, items: 12, batch: 1, size: 128,
+		inflight: 1, kvop: "all", output: "json", sweep: []int{1, 3}}
+	if err := c.check(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	if err := run(ctx, c, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	var r jsonReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if len(r.Results) != 2 || len(r.Sweep) != 2 {
+		t.Fatalf("results %+v (sweep %v), want one per step", r.Results, r.Sweep)
+	}
+	for i, n := range []int{1, 3} {
+		x := r.Results[i]
+		if x.Streams != n || x.Items != 12 || x.Calls != 12 || x.P50us <= 0 || x.Server == nil || x.Server.After.RSSBytes <= 0 {
+			t.Errorf("step %d: %+v, want %d streams, 12 items and server figures", i, x, n)
+		}
+	}
+	if r.Server != nil {
+		t.Errorf("a sweep's figures are per step, got a run-wide %+v", r.Server)
+	}
+
+	c.workload, c.output, c.storage, c.items, c.sweep = "kv", "text", "sweep-kv", 4, []int{2}
+	c.kvop = "lock"
+	out.Reset()
+	if err := run(ctx, c, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	for _, want := range []string{"swept over [2]", "lock+unlock x2", "CPU per item"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
