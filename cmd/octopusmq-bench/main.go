@@ -15,7 +15,8 @@
 //   - latency: one enqueue at a time (1 producer, batch 1, 1 in flight).
 //   - fill: enqueue -items items (batch 64 unless -batch is given) with no consumers and
 //     report the server's memory growth per item.
-//   - kv: -producers workers over one storage (created if missing); -kvop all runs rounds
+//   - kv: -producers clients (streams) x -inflight workers each over one storage (created
+//     if missing); -kvop all runs rounds
 //     of set, get and lock+unlock, -kvop set, get or lock runs only that operation.
 //   - snapshot: pre-fills the queue with -prefill items (untimed), then enqueues one item
 //     per call at a steady -rate (items/s in total) from -producers streams for -duration
@@ -94,7 +95,7 @@ func main() {
 	flag.StringVar(&c.addr, "addr", "localhost:4123", "server address (host:port, or several separated by commas)")
 	flag.StringVar(&c.queue, "queue", "bench", "queue to use (created if missing)")
 	flag.StringVar(&c.storage, "storage", "bench-kv", "storage of the kv workload (created if missing)")
-	flag.IntVar(&c.producers, "producers", 4, "producers (kv: workers)")
+	flag.IntVar(&c.producers, "producers", 4, "producers, each with its own client (stream) (kv: clients)")
 	flag.IntVar(&c.consumers, "consumers", 4, "consumers")
 	flag.Int64Var(&c.items, "items", 100000, "items to enqueue in total (kv: rounds)")
 	flag.IntVar(&c.size, "size", 256, "payload bytes per item (kv: per value)")
@@ -590,15 +591,17 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 	}
 	var o outcome
 	if c.kvop == "all" {
-		o.title = fmt.Sprintf("kv workload on %s: %d workers, %s, %d B values (each round: set, get, lock+unlock)",
-			c.addr, c.producers, amount(c), c.size)
+		o.title = fmt.Sprintf("kv workload on %s: %d workers (%d streams x %d in flight), %s, %d B values (each round: set, get, lock+unlock)",
+			c.addr, c.producers*c.inflight, c.producers, c.inflight, amount(c), c.size)
 	} else {
-		o.title = fmt.Sprintf("kv workload on %s: %d workers, %s, %d B values, %s only",
-			c.addr, c.producers, amount(c), c.size, c.kvop)
+		o.title = fmt.Sprintf("kv workload on %s: %d workers (%d streams x %d in flight), %s, %d B values, %s only",
+			c.addr, c.producers*c.inflight, c.producers, c.inflight, amount(c), c.size, c.kvop)
 	}
 	do := func(op string) bool { return c.kvop == "all" || c.kvop == op }
 	const keys = 1000 // keys per worker, reused round after round
 
+	// -inflight workers share each of the -producers clients (streams).
+	workers := c.producers * c.inflight
 	clients := make([]*client.StorageClient, c.producers)
 	for i := range clients {
 		s, err := client.NewStorageClient(c.addr, c.storage, opts...)
@@ -611,10 +614,11 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 	key := func(i int, n int64) []byte { return []byte(fmt.Sprintf("bench-%d-%d", i, n%keys)) }
 	if c.kvop == "get" || c.kvop == "lock" { // the keys exist before the gets (locks) are timed
 		value := make([]byte, c.size)
-		for i, s := range clients {
+		for i := range workers {
+			s := clients[i/c.inflight]
 			count := int64(keys)
 			if c.duration <= 0 {
-				count = min(count, share(c.items, i, c.producers))
+				count = min(count, share(c.items, i, workers))
 			}
 			for n := range count {
 				if _, err := s.SetKey(ctx, key(i, n), value, nil, false); err != nil {
@@ -626,19 +630,20 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 	ready()
 
 	var rounds atomic.Int64
-	setLat, getLat, lockLat := make([]*samples, c.producers), make([]*samples, c.producers), make([]*samples, c.producers)
+	setLat, getLat, lockLat := make([]*samples, workers), make([]*samples, workers), make([]*samples, workers)
 	start := time.Now()
 	var deadline time.Time
 	if c.duration > 0 {
 		deadline = start.Add(c.duration)
 	}
 	var wg sync.WaitGroup
-	for i, s := range clients {
+	for i := range workers {
+		s := clients[i/c.inflight]
 		setLat[i], getLat[i], lockLat[i] = &samples{}, &samples{}, &samples{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			todo := share(c.items, i, c.producers)
+			todo := share(c.items, i, workers)
 			value := make([]byte, c.size)
 			ttl := durationpb.New(30 * time.Second)
 			check := func(op string, err error) bool {

@@ -33,6 +33,8 @@ func TestWorkloads(t *testing.T) {
 		{name: "kv-all", c: config{workload: "kv", kvop: "all", producers: 2, items: 10, batch: 1, size: 32}, want: []string{"set", "get", "lock+unlock"}, items: 10},
 		{name: "kv-get", c: config{workload: "kv", kvop: "get", producers: 2, items: 10, batch: 1, size: 32}, want: []string{"get"}, items: 10},
 		{name: "kv-lock", c: config{workload: "kv", kvop: "lock", producers: 1, items: 5, batch: 1, size: 32}, want: []string{"lock+unlock"}, items: 5},
+		{name: "kv-set-shared-streams", c: config{workload: "kv", kvop: "set", producers: 2, inflight: 3, items: 12, batch: 1, size: 256}, want: []string{"set"}, items: 12},
+		{name: "kv-lock-shared-streams", c: config{workload: "kv", kvop: "lock", producers: 2, inflight: 2, items: 8, batch: 1, size: 32}, want: []string{"lock+unlock"}, items: 8},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
