@@ -598,7 +598,7 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 			c.addr, c.producers*c.inflight, c.producers, c.inflight, amount(c), c.size, c.kvop)
 	}
 	do := func(op string) bool { return c.kvop == "all" || c.kvop == op }
-	const keys = 1000 // keys per worker, reused round after round
+	keys := int64(1000) // keys per worker, reused round after round
 
 	// -inflight workers share each of the -producers clients (streams).
 	workers := c.producers * c.inflight
@@ -613,17 +613,31 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 	}
 	key := func(i int, n int64) []byte { return []byte(fmt.Sprintf("bench-%d-%d", i, n%keys)) }
 	if c.kvop == "get" || c.kvop == "lock" { // the keys exist before the gets (locks) are timed
+		// At most 100k keys in all, set by the workers at once (untimed).
+		keys = max(1, min(keys, 100000/int64(workers)))
+		if c.duration <= 0 {
+			keys = min(keys, max(1, c.items/int64(workers)))
+		}
 		value := make([]byte, c.size)
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
 		for i := range workers {
 			s := clients[i/c.inflight]
-			count := int64(keys)
-			if c.duration <= 0 {
-				count = min(count, share(c.items, i, workers))
-			}
-			for n := range count {
-				if _, err := s.SetKey(ctx, key(i, n), value, nil, false); err != nil {
-					return outcome{}, fmt.Errorf("setting the keys: %w", err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range keys {
+					if _, err := s.SetKey(ctx, key(i, n), value, nil, false); err != nil {
+						errs[i] = fmt.Errorf("setting the keys: %w", err)
+						return
+					}
 				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return outcome{}, err
 			}
 		}
 	}
