@@ -613,8 +613,8 @@ func runKV(parent context.Context, c config, errw io.Writer, ready func()) (outc
 	}
 	key := func(i int, n int64) []byte { return []byte(fmt.Sprintf("bench-%d-%d", i, n%keys)) }
 	if c.kvop == "get" || c.kvop == "lock" { // the keys exist before the gets (locks) are timed
-		// At most 100k keys in all, set by the workers at once (untimed).
-		keys = max(1, min(keys, 100000/int64(workers)))
+		// At most 20k keys in all, set by the workers at once (untimed).
+		keys = max(1, min(keys, 20000/int64(workers)))
 		if c.duration <= 0 {
 			keys = min(keys, max(1, c.items/int64(workers)))
 		}
