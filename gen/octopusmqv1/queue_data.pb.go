@@ -15,6 +15,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -743,11 +744,579 @@ func (x *GetQueueResponse) GetQueue() *pb.ListQueueItem {
 	return nil
 }
 
+// PeekItemsRequest names the queue and how many items to show.
+type PeekItemsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	QueueName string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// Maximum items; <= 0 means 10. At most the server's batch limit, and only as many as fit
+	// in one answer (--max-response-bytes).
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Also show delayed items, after the visible ones, in the order they become visible.
+	IncludeDelayed bool `protobuf:"varint,3,opt,name=include_delayed,json=includeDelayed,proto3" json:"include_delayed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PeekItemsRequest) Reset() {
+	*x = PeekItemsRequest{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeekItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeekItemsRequest) ProtoMessage() {}
+
+func (x *PeekItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeekItemsRequest.ProtoReflect.Descriptor instead.
+func (*PeekItemsRequest) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PeekItemsRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *PeekItemsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *PeekItemsRequest) GetIncludeDelayed() bool {
+	if x != nil {
+		return x.IncludeDelayed
+	}
+	return false
+}
+
+// PeekedItem is one waiting item as peek shows it.
+type PeekedItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item as a pull would deliver it (value uncompressed).
+	Item *pb.Item `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	// When a delayed item becomes visible (absent: visible now).
+	VisibleAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=visible_at,json=visibleAt,proto3" json:"visible_at,omitempty"`
+	// When the item expires (absent: never).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// In a dead-letter queue: the queue the item was dead-lettered from ("" when unknown).
+	DeadLetterSource string `protobuf:"bytes,4,opt,name=dead_letter_source,json=deadLetterSource,proto3" json:"dead_letter_source,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PeekedItem) Reset() {
+	*x = PeekedItem{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeekedItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeekedItem) ProtoMessage() {}
+
+func (x *PeekedItem) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeekedItem.ProtoReflect.Descriptor instead.
+func (*PeekedItem) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PeekedItem) GetItem() *pb.Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *PeekedItem) GetVisibleAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VisibleAt
+	}
+	return nil
+}
+
+func (x *PeekedItem) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *PeekedItem) GetDeadLetterSource() string {
+	if x != nil {
+		return x.DeadLetterSource
+	}
+	return ""
+}
+
+// PeekItemsResponse holds the items shown, in pull order.
+type PeekItemsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Items []*PeekedItem          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// More waiting items (of the kinds asked for) follow the ones shown.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeekItemsResponse) Reset() {
+	*x = PeekItemsResponse{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeekItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeekItemsResponse) ProtoMessage() {}
+
+func (x *PeekItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeekItemsResponse.ProtoReflect.Descriptor instead.
+func (*PeekItemsResponse) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PeekItemsResponse) GetItems() []*PeekedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *PeekItemsResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+// PurgeQueueRequest names the queue to empty.
+type PurgeQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueName     string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeQueueRequest) Reset() {
+	*x = PurgeQueueRequest{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeQueueRequest) ProtoMessage() {}
+
+func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
+func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PurgeQueueRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+// PurgeQueueResponse holds the number of waiting items removed.
+type PurgeQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeQueueResponse) Reset() {
+	*x = PurgeQueueResponse{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeQueueResponse) ProtoMessage() {}
+
+func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
+func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PurgeQueueResponse) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// RedriveQueueRequest names the queue whose dead-lettered items return to it.
+type RedriveQueueRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	QueueName string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// Move at most this many items (0: all that fit under the queue's max_size).
+	MaxItems      uint32 `protobuf:"varint,2,opt,name=max_items,json=maxItems,proto3" json:"max_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveQueueRequest) Reset() {
+	*x = RedriveQueueRequest{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveQueueRequest) ProtoMessage() {}
+
+func (x *RedriveQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveQueueRequest.ProtoReflect.Descriptor instead.
+func (*RedriveQueueRequest) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RedriveQueueRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *RedriveQueueRequest) GetMaxItems() uint32 {
+	if x != nil {
+		return x.MaxItems
+	}
+	return 0
+}
+
+// RedriveQueueResponse holds the number of items moved back and the number still waiting
+// in the dead-letter queue (beyond max_items or max_size).
+type RedriveQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Remaining     uint32                 `protobuf:"varint,2,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveQueueResponse) Reset() {
+	*x = RedriveQueueResponse{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveQueueResponse) ProtoMessage() {}
+
+func (x *RedriveQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveQueueResponse.ProtoReflect.Descriptor instead.
+func (*RedriveQueueResponse) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RedriveQueueResponse) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *RedriveQueueResponse) GetRemaining() uint32 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+// GetQueueStatsRequest names a queue.
+type GetQueueStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueName     string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueStatsRequest) Reset() {
+	*x = GetQueueStatsRequest{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueStatsRequest) ProtoMessage() {}
+
+func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueStatsRequest) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetQueueStatsRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+// GetQueueStatsResponse is a queue's live statistics, read on the leader.
+type GetQueueStatsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	QueueName string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// Visible waiting items per priority: element p counts priority p.
+	VisibleByPriority []uint32 `protobuf:"varint,2,rep,packed,name=visible_by_priority,json=visibleByPriority,proto3" json:"visible_by_priority,omitempty"`
+	// Waiting items not yet visible (delay).
+	Delayed uint32 `protobuf:"varint,3,opt,name=delayed,proto3" json:"delayed,omitempty"`
+	// Leased (in-flight) items.
+	Active uint32 `protobuf:"varint,4,opt,name=active,proto3" json:"active,omitempty"`
+	// Items this queue dead-lettered that are still in its dead_letter_queue.
+	DeadLettered uint32 `protobuf:"varint,5,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
+	// The enqueue time of the oldest waiting item (absent: none waits).
+	OldestEnqueuedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=oldest_enqueued_at,json=oldestEnqueuedAt,proto3" json:"oldest_enqueued_at,omitempty"`
+	// The log's clock when read: age = time - oldest_enqueued_at.
+	Time *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	// Items enqueued and committed since this node loaded the queue (its start or its last
+	// snapshot install): rates are differences between two reads; a smaller value than the
+	// last read means a reset (another leader or a restart).
+	EnqueuedTotal  uint64 `protobuf:"varint,8,opt,name=enqueued_total,json=enqueuedTotal,proto3" json:"enqueued_total,omitempty"`
+	CommittedTotal uint64 `protobuf:"varint,9,opt,name=committed_total,json=committedTotal,proto3" json:"committed_total,omitempty"`
+	Paused         bool   `protobuf:"varint,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	MaxSize        uint32 `protobuf:"varint,11,opt,name=max_size,json=maxSize,proto3" json:"max_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetQueueStatsResponse) Reset() {
+	*x = GetQueueStatsResponse{}
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueStatsResponse) ProtoMessage() {}
+
+func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueStatsResponse) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetQueueStatsResponse) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *GetQueueStatsResponse) GetVisibleByPriority() []uint32 {
+	if x != nil {
+		return x.VisibleByPriority
+	}
+	return nil
+}
+
+func (x *GetQueueStatsResponse) GetDelayed() uint32 {
+	if x != nil {
+		return x.Delayed
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetActive() uint32 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetDeadLettered() uint32 {
+	if x != nil {
+		return x.DeadLettered
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetOldestEnqueuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestEnqueuedAt
+	}
+	return nil
+}
+
+func (x *GetQueueStatsResponse) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *GetQueueStatsResponse) GetEnqueuedTotal() uint64 {
+	if x != nil {
+		return x.EnqueuedTotal
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetCommittedTotal() uint64 {
+	if x != nil {
+		return x.CommittedTotal
+	}
+	return 0
+}
+
+func (x *GetQueueStatsResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *GetQueueStatsResponse) GetMaxSize() uint32 {
+	if x != nil {
+		return x.MaxSize
+	}
+	return 0
+}
+
 var File_io_clbs_octopusmq_v1_queue_data_proto protoreflect.FileDescriptor
 
 const file_io_clbs_octopusmq_v1_queue_data_proto_rawDesc = "" +
 	"\n" +
-	"%io/clbs/octopusmq/v1/queue_data.proto\x12\x14io.clbs.octopusmq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17protobuf/messages.proto\"\xa6\x01\n" +
+	"%io/clbs/octopusmq/v1/queue_data.proto\x12\x14io.clbs.octopusmq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17protobuf/messages.proto\"\xa6\x01\n" +
 	"\x13EnqueueItemsRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12;\n" +
@@ -793,7 +1362,52 @@ const file_io_clbs_octopusmq_v1_queue_data_proto_rawDesc = "" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\"S\n" +
 	"\x10GetQueueResponse\x12?\n" +
-	"\x05queue\x18\x01 \x01(\v2).io.clbs.octopusmq.protobuf.ListQueueItemR\x05queue2\xc5\x05\n" +
+	"\x05queue\x18\x01 \x01(\v2).io.clbs.octopusmq.protobuf.ListQueueItemR\x05queue\"p\n" +
+	"\x10PeekItemsRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12'\n" +
+	"\x0finclude_delayed\x18\x03 \x01(\bR\x0eincludeDelayed\"\xe6\x01\n" +
+	"\n" +
+	"PeekedItem\x124\n" +
+	"\x04item\x18\x01 \x01(\v2 .io.clbs.octopusmq.protobuf.ItemR\x04item\x129\n" +
+	"\n" +
+	"visible_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tvisibleAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12,\n" +
+	"\x12dead_letter_source\x18\x04 \x01(\tR\x10deadLetterSource\"_\n" +
+	"\x11PeekItemsResponse\x126\n" +
+	"\x05items\x18\x01 \x03(\v2 .io.clbs.octopusmq.v1.PeekedItemR\x05items\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"2\n" +
+	"\x11PurgeQueueRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\"*\n" +
+	"\x12PurgeQueueResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\"Q\n" +
+	"\x13RedriveQueueRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x12\x1b\n" +
+	"\tmax_items\x18\x02 \x01(\rR\bmaxItems\"J\n" +
+	"\x14RedriveQueueResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x12\x1c\n" +
+	"\tremaining\x18\x02 \x01(\rR\tremaining\"5\n" +
+	"\x14GetQueueStatsRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\"\xba\x03\n" +
+	"\x15GetQueueStatsResponse\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x12.\n" +
+	"\x13visible_by_priority\x18\x02 \x03(\rR\x11visibleByPriority\x12\x18\n" +
+	"\adelayed\x18\x03 \x01(\rR\adelayed\x12\x16\n" +
+	"\x06active\x18\x04 \x01(\rR\x06active\x12#\n" +
+	"\rdead_lettered\x18\x05 \x01(\rR\fdeadLettered\x12H\n" +
+	"\x12oldest_enqueued_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x10oldestEnqueuedAt\x12.\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12%\n" +
+	"\x0eenqueued_total\x18\b \x01(\x04R\renqueuedTotal\x12'\n" +
+	"\x0fcommitted_total\x18\t \x01(\x04R\x0ecommittedTotal\x12\x16\n" +
+	"\x06paused\x18\n" +
+	" \x01(\bR\x06paused\x12\x19\n" +
+	"\bmax_size\x18\v \x01(\rR\amaxSize2\xd5\b\n" +
 	"\x10QueueDataService\x12e\n" +
 	"\fEnqueueItems\x12).io.clbs.octopusmq.v1.EnqueueItemsRequest\x1a*.io.clbs.octopusmq.v1.EnqueueItemsResponse\x12\\\n" +
 	"\tPullItems\x12&.io.clbs.octopusmq.v1.PullItemsRequest\x1a'.io.clbs.octopusmq.v1.PullItemsResponse\x12b\n" +
@@ -801,7 +1415,12 @@ const file_io_clbs_octopusmq_v1_queue_data_proto_rawDesc = "" +
 	"\fRequeueItems\x12).io.clbs.octopusmq.v1.RequeueItemsRequest\x1a*.io.clbs.octopusmq.v1.RequeueItemsResponse\x12b\n" +
 	"\vDeleteItems\x12(.io.clbs.octopusmq.v1.DeleteItemsRequest\x1a).io.clbs.octopusmq.v1.DeleteItemsResponse\x12b\n" +
 	"\vExtendItems\x12(.io.clbs.octopusmq.v1.ExtendItemsRequest\x1a).io.clbs.octopusmq.v1.ExtendItemsResponse\x12Y\n" +
-	"\bGetQueue\x12%.io.clbs.octopusmq.v1.GetQueueRequest\x1a&.io.clbs.octopusmq.v1.GetQueueResponseB:Z8github.com/clbs-io/octopusmq/gen/octopusmqv1;octopusmqv1b\x06proto3"
+	"\bGetQueue\x12%.io.clbs.octopusmq.v1.GetQueueRequest\x1a&.io.clbs.octopusmq.v1.GetQueueResponse\x12\\\n" +
+	"\tPeekItems\x12&.io.clbs.octopusmq.v1.PeekItemsRequest\x1a'.io.clbs.octopusmq.v1.PeekItemsResponse\x12_\n" +
+	"\n" +
+	"PurgeQueue\x12'.io.clbs.octopusmq.v1.PurgeQueueRequest\x1a(.io.clbs.octopusmq.v1.PurgeQueueResponse\x12e\n" +
+	"\fRedriveQueue\x12).io.clbs.octopusmq.v1.RedriveQueueRequest\x1a*.io.clbs.octopusmq.v1.RedriveQueueResponse\x12h\n" +
+	"\rGetQueueStats\x12*.io.clbs.octopusmq.v1.GetQueueStatsRequest\x1a+.io.clbs.octopusmq.v1.GetQueueStatsResponseB:Z8github.com/clbs-io/octopusmq/gen/octopusmqv1;octopusmqv1b\x06proto3"
 
 var (
 	file_io_clbs_octopusmq_v1_queue_data_proto_rawDescOnce sync.Once
@@ -815,55 +1434,79 @@ func file_io_clbs_octopusmq_v1_queue_data_proto_rawDescGZIP() []byte {
 	return file_io_clbs_octopusmq_v1_queue_data_proto_rawDescData
 }
 
-var file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_io_clbs_octopusmq_v1_queue_data_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_io_clbs_octopusmq_v1_queue_data_proto_goTypes = []any{
-	(*EnqueueItemsRequest)(nil),  // 0: io.clbs.octopusmq.v1.EnqueueItemsRequest
-	(*EnqueueItemsResponse)(nil), // 1: io.clbs.octopusmq.v1.EnqueueItemsResponse
-	(*PullItemsRequest)(nil),     // 2: io.clbs.octopusmq.v1.PullItemsRequest
-	(*PullItemsResponse)(nil),    // 3: io.clbs.octopusmq.v1.PullItemsResponse
-	(*CommitItemsRequest)(nil),   // 4: io.clbs.octopusmq.v1.CommitItemsRequest
-	(*CommitItemsResponse)(nil),  // 5: io.clbs.octopusmq.v1.CommitItemsResponse
-	(*RequeueItemsRequest)(nil),  // 6: io.clbs.octopusmq.v1.RequeueItemsRequest
-	(*RequeueItemsResponse)(nil), // 7: io.clbs.octopusmq.v1.RequeueItemsResponse
-	(*DeleteItemsRequest)(nil),   // 8: io.clbs.octopusmq.v1.DeleteItemsRequest
-	(*DeleteItemsResponse)(nil),  // 9: io.clbs.octopusmq.v1.DeleteItemsResponse
-	(*ExtendItemsRequest)(nil),   // 10: io.clbs.octopusmq.v1.ExtendItemsRequest
-	(*ExtendItemsResponse)(nil),  // 11: io.clbs.octopusmq.v1.ExtendItemsResponse
-	(*GetQueueRequest)(nil),      // 12: io.clbs.octopusmq.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),     // 13: io.clbs.octopusmq.v1.GetQueueResponse
-	(*pb.InputItem)(nil),         // 14: io.clbs.octopusmq.protobuf.InputItem
-	(*durationpb.Duration)(nil),  // 15: google.protobuf.Duration
-	(*pb.Item)(nil),              // 16: io.clbs.octopusmq.protobuf.Item
-	(*pb.RequeueItem)(nil),       // 17: io.clbs.octopusmq.protobuf.RequeueItem
-	(*pb.ListQueueItem)(nil),     // 18: io.clbs.octopusmq.protobuf.ListQueueItem
+	(*EnqueueItemsRequest)(nil),   // 0: io.clbs.octopusmq.v1.EnqueueItemsRequest
+	(*EnqueueItemsResponse)(nil),  // 1: io.clbs.octopusmq.v1.EnqueueItemsResponse
+	(*PullItemsRequest)(nil),      // 2: io.clbs.octopusmq.v1.PullItemsRequest
+	(*PullItemsResponse)(nil),     // 3: io.clbs.octopusmq.v1.PullItemsResponse
+	(*CommitItemsRequest)(nil),    // 4: io.clbs.octopusmq.v1.CommitItemsRequest
+	(*CommitItemsResponse)(nil),   // 5: io.clbs.octopusmq.v1.CommitItemsResponse
+	(*RequeueItemsRequest)(nil),   // 6: io.clbs.octopusmq.v1.RequeueItemsRequest
+	(*RequeueItemsResponse)(nil),  // 7: io.clbs.octopusmq.v1.RequeueItemsResponse
+	(*DeleteItemsRequest)(nil),    // 8: io.clbs.octopusmq.v1.DeleteItemsRequest
+	(*DeleteItemsResponse)(nil),   // 9: io.clbs.octopusmq.v1.DeleteItemsResponse
+	(*ExtendItemsRequest)(nil),    // 10: io.clbs.octopusmq.v1.ExtendItemsRequest
+	(*ExtendItemsResponse)(nil),   // 11: io.clbs.octopusmq.v1.ExtendItemsResponse
+	(*GetQueueRequest)(nil),       // 12: io.clbs.octopusmq.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),      // 13: io.clbs.octopusmq.v1.GetQueueResponse
+	(*PeekItemsRequest)(nil),      // 14: io.clbs.octopusmq.v1.PeekItemsRequest
+	(*PeekedItem)(nil),            // 15: io.clbs.octopusmq.v1.PeekedItem
+	(*PeekItemsResponse)(nil),     // 16: io.clbs.octopusmq.v1.PeekItemsResponse
+	(*PurgeQueueRequest)(nil),     // 17: io.clbs.octopusmq.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),    // 18: io.clbs.octopusmq.v1.PurgeQueueResponse
+	(*RedriveQueueRequest)(nil),   // 19: io.clbs.octopusmq.v1.RedriveQueueRequest
+	(*RedriveQueueResponse)(nil),  // 20: io.clbs.octopusmq.v1.RedriveQueueResponse
+	(*GetQueueStatsRequest)(nil),  // 21: io.clbs.octopusmq.v1.GetQueueStatsRequest
+	(*GetQueueStatsResponse)(nil), // 22: io.clbs.octopusmq.v1.GetQueueStatsResponse
+	(*pb.InputItem)(nil),          // 23: io.clbs.octopusmq.protobuf.InputItem
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*pb.Item)(nil),               // 25: io.clbs.octopusmq.protobuf.Item
+	(*pb.RequeueItem)(nil),        // 26: io.clbs.octopusmq.protobuf.RequeueItem
+	(*pb.ListQueueItem)(nil),      // 27: io.clbs.octopusmq.protobuf.ListQueueItem
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_io_clbs_octopusmq_v1_queue_data_proto_depIdxs = []int32{
-	14, // 0: io.clbs.octopusmq.v1.EnqueueItemsRequest.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
-	15, // 1: io.clbs.octopusmq.v1.EnqueueItemsRequest.timeout:type_name -> google.protobuf.Duration
-	15, // 2: io.clbs.octopusmq.v1.PullItemsRequest.timeout:type_name -> google.protobuf.Duration
-	16, // 3: io.clbs.octopusmq.v1.PullItemsResponse.items:type_name -> io.clbs.octopusmq.protobuf.Item
-	17, // 4: io.clbs.octopusmq.v1.RequeueItemsRequest.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
-	15, // 5: io.clbs.octopusmq.v1.ExtendItemsRequest.lease:type_name -> google.protobuf.Duration
-	18, // 6: io.clbs.octopusmq.v1.GetQueueResponse.queue:type_name -> io.clbs.octopusmq.protobuf.ListQueueItem
-	0,  // 7: io.clbs.octopusmq.v1.QueueDataService.EnqueueItems:input_type -> io.clbs.octopusmq.v1.EnqueueItemsRequest
-	2,  // 8: io.clbs.octopusmq.v1.QueueDataService.PullItems:input_type -> io.clbs.octopusmq.v1.PullItemsRequest
-	4,  // 9: io.clbs.octopusmq.v1.QueueDataService.CommitItems:input_type -> io.clbs.octopusmq.v1.CommitItemsRequest
-	6,  // 10: io.clbs.octopusmq.v1.QueueDataService.RequeueItems:input_type -> io.clbs.octopusmq.v1.RequeueItemsRequest
-	8,  // 11: io.clbs.octopusmq.v1.QueueDataService.DeleteItems:input_type -> io.clbs.octopusmq.v1.DeleteItemsRequest
-	10, // 12: io.clbs.octopusmq.v1.QueueDataService.ExtendItems:input_type -> io.clbs.octopusmq.v1.ExtendItemsRequest
-	12, // 13: io.clbs.octopusmq.v1.QueueDataService.GetQueue:input_type -> io.clbs.octopusmq.v1.GetQueueRequest
-	1,  // 14: io.clbs.octopusmq.v1.QueueDataService.EnqueueItems:output_type -> io.clbs.octopusmq.v1.EnqueueItemsResponse
-	3,  // 15: io.clbs.octopusmq.v1.QueueDataService.PullItems:output_type -> io.clbs.octopusmq.v1.PullItemsResponse
-	5,  // 16: io.clbs.octopusmq.v1.QueueDataService.CommitItems:output_type -> io.clbs.octopusmq.v1.CommitItemsResponse
-	7,  // 17: io.clbs.octopusmq.v1.QueueDataService.RequeueItems:output_type -> io.clbs.octopusmq.v1.RequeueItemsResponse
-	9,  // 18: io.clbs.octopusmq.v1.QueueDataService.DeleteItems:output_type -> io.clbs.octopusmq.v1.DeleteItemsResponse
-	11, // 19: io.clbs.octopusmq.v1.QueueDataService.ExtendItems:output_type -> io.clbs.octopusmq.v1.ExtendItemsResponse
-	13, // 20: io.clbs.octopusmq.v1.QueueDataService.GetQueue:output_type -> io.clbs.octopusmq.v1.GetQueueResponse
-	14, // [14:21] is the sub-list for method output_type
-	7,  // [7:14] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	23, // 0: io.clbs.octopusmq.v1.EnqueueItemsRequest.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
+	24, // 1: io.clbs.octopusmq.v1.EnqueueItemsRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 2: io.clbs.octopusmq.v1.PullItemsRequest.timeout:type_name -> google.protobuf.Duration
+	25, // 3: io.clbs.octopusmq.v1.PullItemsResponse.items:type_name -> io.clbs.octopusmq.protobuf.Item
+	26, // 4: io.clbs.octopusmq.v1.RequeueItemsRequest.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
+	24, // 5: io.clbs.octopusmq.v1.ExtendItemsRequest.lease:type_name -> google.protobuf.Duration
+	27, // 6: io.clbs.octopusmq.v1.GetQueueResponse.queue:type_name -> io.clbs.octopusmq.protobuf.ListQueueItem
+	25, // 7: io.clbs.octopusmq.v1.PeekedItem.item:type_name -> io.clbs.octopusmq.protobuf.Item
+	28, // 8: io.clbs.octopusmq.v1.PeekedItem.visible_at:type_name -> google.protobuf.Timestamp
+	28, // 9: io.clbs.octopusmq.v1.PeekedItem.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 10: io.clbs.octopusmq.v1.PeekItemsResponse.items:type_name -> io.clbs.octopusmq.v1.PeekedItem
+	28, // 11: io.clbs.octopusmq.v1.GetQueueStatsResponse.oldest_enqueued_at:type_name -> google.protobuf.Timestamp
+	28, // 12: io.clbs.octopusmq.v1.GetQueueStatsResponse.time:type_name -> google.protobuf.Timestamp
+	0,  // 13: io.clbs.octopusmq.v1.QueueDataService.EnqueueItems:input_type -> io.clbs.octopusmq.v1.EnqueueItemsRequest
+	2,  // 14: io.clbs.octopusmq.v1.QueueDataService.PullItems:input_type -> io.clbs.octopusmq.v1.PullItemsRequest
+	4,  // 15: io.clbs.octopusmq.v1.QueueDataService.CommitItems:input_type -> io.clbs.octopusmq.v1.CommitItemsRequest
+	6,  // 16: io.clbs.octopusmq.v1.QueueDataService.RequeueItems:input_type -> io.clbs.octopusmq.v1.RequeueItemsRequest
+	8,  // 17: io.clbs.octopusmq.v1.QueueDataService.DeleteItems:input_type -> io.clbs.octopusmq.v1.DeleteItemsRequest
+	10, // 18: io.clbs.octopusmq.v1.QueueDataService.ExtendItems:input_type -> io.clbs.octopusmq.v1.ExtendItemsRequest
+	12, // 19: io.clbs.octopusmq.v1.QueueDataService.GetQueue:input_type -> io.clbs.octopusmq.v1.GetQueueRequest
+	14, // 20: io.clbs.octopusmq.v1.QueueDataService.PeekItems:input_type -> io.clbs.octopusmq.v1.PeekItemsRequest
+	17, // 21: io.clbs.octopusmq.v1.QueueDataService.PurgeQueue:input_type -> io.clbs.octopusmq.v1.PurgeQueueRequest
+	19, // 22: io.clbs.octopusmq.v1.QueueDataService.RedriveQueue:input_type -> io.clbs.octopusmq.v1.RedriveQueueRequest
+	21, // 23: io.clbs.octopusmq.v1.QueueDataService.GetQueueStats:input_type -> io.clbs.octopusmq.v1.GetQueueStatsRequest
+	1,  // 24: io.clbs.octopusmq.v1.QueueDataService.EnqueueItems:output_type -> io.clbs.octopusmq.v1.EnqueueItemsResponse
+	3,  // 25: io.clbs.octopusmq.v1.QueueDataService.PullItems:output_type -> io.clbs.octopusmq.v1.PullItemsResponse
+	5,  // 26: io.clbs.octopusmq.v1.QueueDataService.CommitItems:output_type -> io.clbs.octopusmq.v1.CommitItemsResponse
+	7,  // 27: io.clbs.octopusmq.v1.QueueDataService.RequeueItems:output_type -> io.clbs.octopusmq.v1.RequeueItemsResponse
+	9,  // 28: io.clbs.octopusmq.v1.QueueDataService.DeleteItems:output_type -> io.clbs.octopusmq.v1.DeleteItemsResponse
+	11, // 29: io.clbs.octopusmq.v1.QueueDataService.ExtendItems:output_type -> io.clbs.octopusmq.v1.ExtendItemsResponse
+	13, // 30: io.clbs.octopusmq.v1.QueueDataService.GetQueue:output_type -> io.clbs.octopusmq.v1.GetQueueResponse
+	16, // 31: io.clbs.octopusmq.v1.QueueDataService.PeekItems:output_type -> io.clbs.octopusmq.v1.PeekItemsResponse
+	18, // 32: io.clbs.octopusmq.v1.QueueDataService.PurgeQueue:output_type -> io.clbs.octopusmq.v1.PurgeQueueResponse
+	20, // 33: io.clbs.octopusmq.v1.QueueDataService.RedriveQueue:output_type -> io.clbs.octopusmq.v1.RedriveQueueResponse
+	22, // 34: io.clbs.octopusmq.v1.QueueDataService.GetQueueStats:output_type -> io.clbs.octopusmq.v1.GetQueueStatsResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_io_clbs_octopusmq_v1_queue_data_proto_init() }
@@ -877,7 +1520,7 @@ func file_io_clbs_octopusmq_v1_queue_data_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_io_clbs_octopusmq_v1_queue_data_proto_rawDesc), len(file_io_clbs_octopusmq_v1_queue_data_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,13 +23,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueueDataService_EnqueueItems_FullMethodName = "/io.clbs.octopusmq.v1.QueueDataService/EnqueueItems"
-	QueueDataService_PullItems_FullMethodName    = "/io.clbs.octopusmq.v1.QueueDataService/PullItems"
-	QueueDataService_CommitItems_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/CommitItems"
-	QueueDataService_RequeueItems_FullMethodName = "/io.clbs.octopusmq.v1.QueueDataService/RequeueItems"
-	QueueDataService_DeleteItems_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/DeleteItems"
-	QueueDataService_ExtendItems_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/ExtendItems"
-	QueueDataService_GetQueue_FullMethodName     = "/io.clbs.octopusmq.v1.QueueDataService/GetQueue"
+	QueueDataService_EnqueueItems_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/EnqueueItems"
+	QueueDataService_PullItems_FullMethodName     = "/io.clbs.octopusmq.v1.QueueDataService/PullItems"
+	QueueDataService_CommitItems_FullMethodName   = "/io.clbs.octopusmq.v1.QueueDataService/CommitItems"
+	QueueDataService_RequeueItems_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/RequeueItems"
+	QueueDataService_DeleteItems_FullMethodName   = "/io.clbs.octopusmq.v1.QueueDataService/DeleteItems"
+	QueueDataService_ExtendItems_FullMethodName   = "/io.clbs.octopusmq.v1.QueueDataService/ExtendItems"
+	QueueDataService_GetQueue_FullMethodName      = "/io.clbs.octopusmq.v1.QueueDataService/GetQueue"
+	QueueDataService_PeekItems_FullMethodName     = "/io.clbs.octopusmq.v1.QueueDataService/PeekItems"
+	QueueDataService_PurgeQueue_FullMethodName    = "/io.clbs.octopusmq.v1.QueueDataService/PurgeQueue"
+	QueueDataService_RedriveQueue_FullMethodName  = "/io.clbs.octopusmq.v1.QueueDataService/RedriveQueue"
+	QueueDataService_GetQueueStats_FullMethodName = "/io.clbs.octopusmq.v1.QueueDataService/GetQueueStats"
 )
 
 // QueueDataServiceClient is the client API for QueueDataService service.
@@ -54,6 +58,18 @@ type QueueDataServiceClient interface {
 	ExtendItems(ctx context.Context, in *ExtendItemsRequest, opts ...grpc.CallOption) (*ExtendItemsResponse, error)
 	// GetQueue reports a queue's settings and counters. GET /v1/queues/{queue_name}
 	GetQueue(ctx context.Context, in *GetQueueRequest, opts ...grpc.CallOption) (*GetQueueResponse, error)
+	// PeekItems shows waiting items without leasing them: a read (no log entry), in the order
+	// pulls would take them. GET /v1/queues/{queue_name}/items:peek
+	PeekItems(ctx context.Context, in *PeekItemsRequest, opts ...grpc.CallOption) (*PeekItemsResponse, error)
+	// PurgeQueue removes every waiting item (visible and delayed) in one log entry; leased
+	// items stay with their consumers. POST /v1/queues/{queue_name}:purge
+	PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error)
+	// RedriveQueue moves the items this queue dead-lettered back from its dead_letter_queue,
+	// in one log entry. POST /v1/queues/{queue_name}:redrive
+	RedriveQueue(ctx context.Context, in *RedriveQueueRequest, opts ...grpc.CallOption) (*RedriveQueueResponse, error)
+	// GetQueueStats reports a queue's depth per priority, delayed, active and dead-lettered
+	// items, the oldest waiting item and counters for rates. GET /v1/queues/{queue_name}/stats
+	GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error)
 }
 
 type queueDataServiceClient struct {
@@ -134,6 +150,46 @@ func (c *queueDataServiceClient) GetQueue(ctx context.Context, in *GetQueueReque
 	return out, nil
 }
 
+func (c *queueDataServiceClient) PeekItems(ctx context.Context, in *PeekItemsRequest, opts ...grpc.CallOption) (*PeekItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeekItemsResponse)
+	err := c.cc.Invoke(ctx, QueueDataService_PeekItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueDataServiceClient) PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeQueueResponse)
+	err := c.cc.Invoke(ctx, QueueDataService_PurgeQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueDataServiceClient) RedriveQueue(ctx context.Context, in *RedriveQueueRequest, opts ...grpc.CallOption) (*RedriveQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedriveQueueResponse)
+	err := c.cc.Invoke(ctx, QueueDataService_RedriveQueue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueDataServiceClient) GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueStatsResponse)
+	err := c.cc.Invoke(ctx, QueueDataService_GetQueueStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueueDataServiceServer is the server API for QueueDataService service.
 // All implementations must embed UnimplementedQueueDataServiceServer
 // for forward compatibility.
@@ -156,6 +212,18 @@ type QueueDataServiceServer interface {
 	ExtendItems(context.Context, *ExtendItemsRequest) (*ExtendItemsResponse, error)
 	// GetQueue reports a queue's settings and counters. GET /v1/queues/{queue_name}
 	GetQueue(context.Context, *GetQueueRequest) (*GetQueueResponse, error)
+	// PeekItems shows waiting items without leasing them: a read (no log entry), in the order
+	// pulls would take them. GET /v1/queues/{queue_name}/items:peek
+	PeekItems(context.Context, *PeekItemsRequest) (*PeekItemsResponse, error)
+	// PurgeQueue removes every waiting item (visible and delayed) in one log entry; leased
+	// items stay with their consumers. POST /v1/queues/{queue_name}:purge
+	PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error)
+	// RedriveQueue moves the items this queue dead-lettered back from its dead_letter_queue,
+	// in one log entry. POST /v1/queues/{queue_name}:redrive
+	RedriveQueue(context.Context, *RedriveQueueRequest) (*RedriveQueueResponse, error)
+	// GetQueueStats reports a queue's depth per priority, delayed, active and dead-lettered
+	// items, the oldest waiting item and counters for rates. GET /v1/queues/{queue_name}/stats
+	GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error)
 	mustEmbedUnimplementedQueueDataServiceServer()
 }
 
@@ -186,6 +254,18 @@ func (UnimplementedQueueDataServiceServer) ExtendItems(context.Context, *ExtendI
 }
 func (UnimplementedQueueDataServiceServer) GetQueue(context.Context, *GetQueueRequest) (*GetQueueResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetQueue not implemented")
+}
+func (UnimplementedQueueDataServiceServer) PeekItems(context.Context, *PeekItemsRequest) (*PeekItemsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PeekItems not implemented")
+}
+func (UnimplementedQueueDataServiceServer) PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PurgeQueue not implemented")
+}
+func (UnimplementedQueueDataServiceServer) RedriveQueue(context.Context, *RedriveQueueRequest) (*RedriveQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RedriveQueue not implemented")
+}
+func (UnimplementedQueueDataServiceServer) GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetQueueStats not implemented")
 }
 func (UnimplementedQueueDataServiceServer) mustEmbedUnimplementedQueueDataServiceServer() {}
 func (UnimplementedQueueDataServiceServer) testEmbeddedByValue()                          {}
@@ -334,6 +414,78 @@ func _QueueDataService_GetQueue_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueueDataService_PeekItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeekItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueDataServiceServer).PeekItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueDataService_PeekItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueDataServiceServer).PeekItems(ctx, req.(*PeekItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueDataService_PurgeQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueDataServiceServer).PurgeQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueDataService_PurgeQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueDataServiceServer).PurgeQueue(ctx, req.(*PurgeQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueDataService_RedriveQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedriveQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueDataServiceServer).RedriveQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueDataService_RedriveQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueDataServiceServer).RedriveQueue(ctx, req.(*RedriveQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueDataService_GetQueueStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueDataServiceServer).GetQueueStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueDataService_GetQueueStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueDataServiceServer).GetQueueStats(ctx, req.(*GetQueueStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueueDataService_ServiceDesc is the grpc.ServiceDesc for QueueDataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -368,6 +520,22 @@ var QueueDataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQueue",
 			Handler:    _QueueDataService_GetQueue_Handler,
+		},
+		{
+			MethodName: "PeekItems",
+			Handler:    _QueueDataService_PeekItems_Handler,
+		},
+		{
+			MethodName: "PurgeQueue",
+			Handler:    _QueueDataService_PurgeQueue_Handler,
+		},
+		{
+			MethodName: "RedriveQueue",
+			Handler:    _QueueDataService_RedriveQueue_Handler,
+		},
+		{
+			MethodName: "GetQueueStats",
+			Handler:    _QueueDataService_GetQueueStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -77,6 +77,10 @@ const (
 	Type_TYPE_SET_MEMBER_INFO Type = 20
 	// payload: SetClusterId. Names the cluster (proposed when the state has no id).
 	Type_TYPE_SET_CLUSTER_ID Type = 21
+	// payload: QueuePurge
+	Type_TYPE_QUEUE_PURGE Type = 22
+	// payload: QueueRedrive
+	Type_TYPE_QUEUE_REDRIVE Type = 23
 )
 
 // Enum value maps for Type.
@@ -104,6 +108,8 @@ var (
 		19: "TYPE_STORAGE_RELEASE",
 		20: "TYPE_SET_MEMBER_INFO",
 		21: "TYPE_SET_CLUSTER_ID",
+		22: "TYPE_QUEUE_PURGE",
+		23: "TYPE_QUEUE_REDRIVE",
 	}
 	Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED":     0,
@@ -128,6 +134,8 @@ var (
 		"TYPE_STORAGE_RELEASE": 19,
 		"TYPE_SET_MEMBER_INFO": 20,
 		"TYPE_SET_CLUSTER_ID":  21,
+		"TYPE_QUEUE_PURGE":     22,
+		"TYPE_QUEUE_REDRIVE":   23,
 	}
 )
 
@@ -591,6 +599,105 @@ func (x *QueueRequeue) GetItems() []*pb.RequeueItem {
 	return nil
 }
 
+// QueuePurge removes every waiting item (visible and delayed) of a queue; active items stay.
+type QueuePurge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuePurge) Reset() {
+	*x = QueuePurge{}
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuePurge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuePurge) ProtoMessage() {}
+
+func (x *QueuePurge) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuePurge.ProtoReflect.Descriptor instead.
+func (*QueuePurge) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *QueuePurge) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+// QueueRedrive moves the items a queue dead-lettered back from its dead-letter queue.
+type QueueRedrive struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// At most this many (0: all that fit under max_size).
+	Max           uint32 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueRedrive) Reset() {
+	*x = QueueRedrive{}
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueRedrive) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueRedrive) ProtoMessage() {}
+
+func (x *QueueRedrive) ProtoReflect() protoreflect.Message {
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueRedrive.ProtoReflect.Descriptor instead.
+func (*QueueRedrive) Descriptor() ([]byte, []int) {
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QueueRedrive) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *QueueRedrive) GetMax() uint32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
 // StorageSet creates or replaces a key. A value with compress=true is already compressed.
 type StorageSet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -603,7 +710,7 @@ type StorageSet struct {
 
 func (x *StorageSet) Reset() {
 	*x = StorageSet{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[8]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +722,7 @@ func (x *StorageSet) String() string {
 func (*StorageSet) ProtoMessage() {}
 
 func (x *StorageSet) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[8]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +735,7 @@ func (x *StorageSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageSet.ProtoReflect.Descriptor instead.
 func (*StorageSet) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StorageSet) GetStorage() string {
@@ -664,7 +771,7 @@ type StorageDelete struct {
 
 func (x *StorageDelete) Reset() {
 	*x = StorageDelete{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[9]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +783,7 @@ func (x *StorageDelete) String() string {
 func (*StorageDelete) ProtoMessage() {}
 
 func (x *StorageDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[9]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +796,7 @@ func (x *StorageDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageDelete.ProtoReflect.Descriptor instead.
 func (*StorageDelete) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StorageDelete) GetStorage() string {
@@ -728,7 +835,7 @@ type StorageLock struct {
 
 func (x *StorageLock) Reset() {
 	*x = StorageLock{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[10]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +847,7 @@ func (x *StorageLock) String() string {
 func (*StorageLock) ProtoMessage() {}
 
 func (x *StorageLock) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[10]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +860,7 @@ func (x *StorageLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageLock.ProtoReflect.Descriptor instead.
 func (*StorageLock) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StorageLock) GetStorage() string {
@@ -810,7 +917,7 @@ type StorageRelease struct {
 
 func (x *StorageRelease) Reset() {
 	*x = StorageRelease{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[11]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +929,7 @@ func (x *StorageRelease) String() string {
 func (*StorageRelease) ProtoMessage() {}
 
 func (x *StorageRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[11]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +942,7 @@ func (x *StorageRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageRelease.ProtoReflect.Descriptor instead.
 func (*StorageRelease) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StorageRelease) GetStorage() string {
@@ -875,7 +982,7 @@ type SetMemberInfo struct {
 
 func (x *SetMemberInfo) Reset() {
 	*x = SetMemberInfo{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[12]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +994,7 @@ func (x *SetMemberInfo) String() string {
 func (*SetMemberInfo) ProtoMessage() {}
 
 func (x *SetMemberInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[12]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1007,7 @@ func (x *SetMemberInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberInfo.ProtoReflect.Descriptor instead.
 func (*SetMemberInfo) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetMemberInfo) GetId() string {
@@ -935,7 +1042,7 @@ type SetClusterId struct {
 
 func (x *SetClusterId) Reset() {
 	*x = SetClusterId{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1054,7 @@ func (x *SetClusterId) String() string {
 func (*SetClusterId) ProtoMessage() {}
 
 func (x *SetClusterId) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[13]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1067,7 @@ func (x *SetClusterId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterId.ProtoReflect.Descriptor instead.
 func (*SetClusterId) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetClusterId) GetId() string {
@@ -989,7 +1096,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1108,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1121,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SnapshotRecord) GetRecord() isSnapshotRecord_Record {
@@ -1133,7 +1240,7 @@ type SnapshotMeta struct {
 
 func (x *SnapshotMeta) Reset() {
 	*x = SnapshotMeta{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1252,7 @@ func (x *SnapshotMeta) String() string {
 func (*SnapshotMeta) ProtoMessage() {}
 
 func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[15]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1265,7 @@ func (x *SnapshotMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMeta.ProtoReflect.Descriptor instead.
 func (*SnapshotMeta) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SnapshotMeta) GetClockUnixNano() int64 {
@@ -1193,7 +1300,7 @@ type QueueState struct {
 
 func (x *QueueState) Reset() {
 	*x = QueueState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1312,7 @@ func (x *QueueState) String() string {
 func (*QueueState) ProtoMessage() {}
 
 func (x *QueueState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1325,7 @@ func (x *QueueState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueState.ProtoReflect.Descriptor instead.
 func (*QueueState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueueState) GetConfig() *pb.CreateQueueRequest {
@@ -1251,15 +1358,18 @@ type QueueItem struct {
 	ExpiresAt     int64                  `protobuf:"varint,11,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	Active        bool                   `protobuf:"varint,12,opt,name=active,proto3" json:"active,omitempty"`
 	// Session holding the active item (0 = none, e.g. pulled over REST).
-	Holder        uint64 `protobuf:"varint,13,opt,name=holder,proto3" json:"holder,omitempty"`
-	LeaseUntil    int64  `protobuf:"varint,14,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Holder     uint64 `protobuf:"varint,13,opt,name=holder,proto3" json:"holder,omitempty"`
+	LeaseUntil int64  `protobuf:"varint,14,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
+	// In a dead-letter queue: the queue that dead-lettered the item ("" when unknown), where
+	// a redrive returns it.
+	DeadLetterSource string `protobuf:"bytes,15,opt,name=dead_letter_source,json=deadLetterSource,proto3" json:"dead_letter_source,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *QueueItem) Reset() {
 	*x = QueueItem{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1381,7 @@ func (x *QueueItem) String() string {
 func (*QueueItem) ProtoMessage() {}
 
 func (x *QueueItem) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[17]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1394,7 @@ func (x *QueueItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueItem.ProtoReflect.Descriptor instead.
 func (*QueueItem) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueueItem) GetQueue() string {
@@ -1385,6 +1495,13 @@ func (x *QueueItem) GetLeaseUntil() int64 {
 	return 0
 }
 
+func (x *QueueItem) GetDeadLetterSource() string {
+	if x != nil {
+		return x.DeadLetterSource
+	}
+	return ""
+}
+
 // StorageState is a storage.
 type StorageState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1395,7 +1512,7 @@ type StorageState struct {
 
 func (x *StorageState) Reset() {
 	*x = StorageState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1524,7 @@ func (x *StorageState) String() string {
 func (*StorageState) ProtoMessage() {}
 
 func (x *StorageState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[18]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1537,7 @@ func (x *StorageState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageState.ProtoReflect.Descriptor instead.
 func (*StorageState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StorageState) GetName() string {
@@ -1450,7 +1567,7 @@ type KeyState struct {
 
 func (x *KeyState) Reset() {
 	*x = KeyState{}
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1579,7 @@ func (x *KeyState) String() string {
 func (*KeyState) ProtoMessage() {}
 
 func (x *KeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[19]
+	mi := &file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1592,7 @@ func (x *KeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyState.ProtoReflect.Descriptor instead.
 func (*KeyState) Descriptor() ([]byte, []int) {
-	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KeyState) GetStorage() string {
@@ -1583,7 +1700,13 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x05lease\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"c\n" +
 	"\fQueueRequeue\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12=\n" +
-	"\x05items\x18\x02 \x03(\v2'.io.clbs.octopusmq.protobuf.RequeueItemR\x05items\"\x89\x01\n" +
+	"\x05items\x18\x02 \x03(\v2'.io.clbs.octopusmq.protobuf.RequeueItemR\x05items\"\"\n" +
+	"\n" +
+	"QueuePurge\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\"6\n" +
+	"\fQueueRedrive\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\rR\x03max\"\x89\x01\n" +
 	"\n" +
 	"StorageSet\x12\x18\n" +
 	"\astorage\x18\x01 \x01(\tR\astorage\x12\x18\n" +
@@ -1625,7 +1748,7 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"QueueState\x12F\n" +
 	"\x06config\x18\x01 \x01(\v2..io.clbs.octopusmq.protobuf.CreateQueueRequestR\x06config\x12\x16\n" +
-	"\x06paused\x18\x02 \x01(\bR\x06paused\"\x8b\x03\n" +
+	"\x06paused\x18\x02 \x01(\bR\x06paused\"\xb9\x03\n" +
 	"\tQueueItem\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1a\n" +
@@ -1648,7 +1771,8 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x06active\x18\f \x01(\bR\x06active\x12\x16\n" +
 	"\x06holder\x18\r \x01(\x04R\x06holder\x12\x1f\n" +
 	"\vlease_until\x18\x0e \x01(\x03R\n" +
-	"leaseUntil\"\"\n" +
+	"leaseUntil\x12,\n" +
+	"\x12dead_letter_source\x18\x0f \x01(\tR\x10deadLetterSource\"\"\n" +
 	"\fStorageState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xb1\x02\n" +
 	"\bKeyState\x12\x18\n" +
@@ -1670,7 +1794,7 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"lock_token\x18\n" +
 	" \x01(\x04R\tlockToken\x12\x1d\n" +
 	"\n" +
-	"lock_until\x18\v \x01(\x03R\tlockUntil*\x84\x04\n" +
+	"lock_until\x18\v \x01(\x03R\tlockUntil*\xb2\x04\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TYPE_CREATE_QUEUE\x10\x01\x12\x15\n" +
@@ -1694,7 +1818,9 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x11TYPE_STORAGE_LOCK\x10\x12\x12\x18\n" +
 	"\x14TYPE_STORAGE_RELEASE\x10\x13\x12\x18\n" +
 	"\x14TYPE_SET_MEMBER_INFO\x10\x14\x12\x17\n" +
-	"\x13TYPE_SET_CLUSTER_ID\x10\x15B0Z.github.com/clbs-io/octopusmq/gen/raftpb;raftpbb\x06proto3"
+	"\x13TYPE_SET_CLUSTER_ID\x10\x15\x12\x14\n" +
+	"\x10TYPE_QUEUE_PURGE\x10\x16\x12\x16\n" +
+	"\x12TYPE_QUEUE_REDRIVE\x10\x17B0Z.github.com/clbs-io/octopusmq/gen/raftpb;raftpbb\x06proto3"
 
 var (
 	file_io_clbs_octopusmq_raft_v1_command_proto_rawDescOnce sync.Once
@@ -1709,7 +1835,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_io_clbs_octopusmq_raft_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_io_clbs_octopusmq_raft_v1_command_proto_goTypes = []any{
 	(Type)(0),                          // 0: io.clbs.octopusmq.raft.v1.Type
 	(*Entry)(nil),                      // 1: io.clbs.octopusmq.raft.v1.Entry
@@ -1720,43 +1846,45 @@ var file_io_clbs_octopusmq_raft_v1_command_proto_goTypes = []any{
 	(*QueuePull)(nil),                  // 6: io.clbs.octopusmq.raft.v1.QueuePull
 	(*QueueIds)(nil),                   // 7: io.clbs.octopusmq.raft.v1.QueueIds
 	(*QueueRequeue)(nil),               // 8: io.clbs.octopusmq.raft.v1.QueueRequeue
-	(*StorageSet)(nil),                 // 9: io.clbs.octopusmq.raft.v1.StorageSet
-	(*StorageDelete)(nil),              // 10: io.clbs.octopusmq.raft.v1.StorageDelete
-	(*StorageLock)(nil),                // 11: io.clbs.octopusmq.raft.v1.StorageLock
-	(*StorageRelease)(nil),             // 12: io.clbs.octopusmq.raft.v1.StorageRelease
-	(*SetMemberInfo)(nil),              // 13: io.clbs.octopusmq.raft.v1.SetMemberInfo
-	(*SetClusterId)(nil),               // 14: io.clbs.octopusmq.raft.v1.SetClusterId
-	(*SnapshotRecord)(nil),             // 15: io.clbs.octopusmq.raft.v1.SnapshotRecord
-	(*SnapshotMeta)(nil),               // 16: io.clbs.octopusmq.raft.v1.SnapshotMeta
-	(*QueueState)(nil),                 // 17: io.clbs.octopusmq.raft.v1.QueueState
-	(*QueueItem)(nil),                  // 18: io.clbs.octopusmq.raft.v1.QueueItem
-	(*StorageState)(nil),               // 19: io.clbs.octopusmq.raft.v1.StorageState
-	(*KeyState)(nil),                   // 20: io.clbs.octopusmq.raft.v1.KeyState
-	(*pb.InputItem)(nil),               // 21: io.clbs.octopusmq.protobuf.InputItem
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
-	(*pb.RequeueItem)(nil),             // 23: io.clbs.octopusmq.protobuf.RequeueItem
-	(*pb.StorageSetRequest)(nil),       // 24: io.clbs.octopusmq.protobuf.StorageSetRequest
-	(*pb.StorageDeleteRequest)(nil),    // 25: io.clbs.octopusmq.protobuf.StorageDeleteRequest
-	(*pb.StorageReleaseIdRequest)(nil), // 26: io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
-	(*pb.CreateQueueRequest)(nil),      // 27: io.clbs.octopusmq.protobuf.CreateQueueRequest
+	(*QueuePurge)(nil),                 // 9: io.clbs.octopusmq.raft.v1.QueuePurge
+	(*QueueRedrive)(nil),               // 10: io.clbs.octopusmq.raft.v1.QueueRedrive
+	(*StorageSet)(nil),                 // 11: io.clbs.octopusmq.raft.v1.StorageSet
+	(*StorageDelete)(nil),              // 12: io.clbs.octopusmq.raft.v1.StorageDelete
+	(*StorageLock)(nil),                // 13: io.clbs.octopusmq.raft.v1.StorageLock
+	(*StorageRelease)(nil),             // 14: io.clbs.octopusmq.raft.v1.StorageRelease
+	(*SetMemberInfo)(nil),              // 15: io.clbs.octopusmq.raft.v1.SetMemberInfo
+	(*SetClusterId)(nil),               // 16: io.clbs.octopusmq.raft.v1.SetClusterId
+	(*SnapshotRecord)(nil),             // 17: io.clbs.octopusmq.raft.v1.SnapshotRecord
+	(*SnapshotMeta)(nil),               // 18: io.clbs.octopusmq.raft.v1.SnapshotMeta
+	(*QueueState)(nil),                 // 19: io.clbs.octopusmq.raft.v1.QueueState
+	(*QueueItem)(nil),                  // 20: io.clbs.octopusmq.raft.v1.QueueItem
+	(*StorageState)(nil),               // 21: io.clbs.octopusmq.raft.v1.StorageState
+	(*KeyState)(nil),                   // 22: io.clbs.octopusmq.raft.v1.KeyState
+	(*pb.InputItem)(nil),               // 23: io.clbs.octopusmq.protobuf.InputItem
+	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
+	(*pb.RequeueItem)(nil),             // 25: io.clbs.octopusmq.protobuf.RequeueItem
+	(*pb.StorageSetRequest)(nil),       // 26: io.clbs.octopusmq.protobuf.StorageSetRequest
+	(*pb.StorageDeleteRequest)(nil),    // 27: io.clbs.octopusmq.protobuf.StorageDeleteRequest
+	(*pb.StorageReleaseIdRequest)(nil), // 28: io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
+	(*pb.CreateQueueRequest)(nil),      // 29: io.clbs.octopusmq.protobuf.CreateQueueRequest
 }
 var file_io_clbs_octopusmq_raft_v1_command_proto_depIdxs = []int32{
 	2,  // 0: io.clbs.octopusmq.raft.v1.Entry.commands:type_name -> io.clbs.octopusmq.raft.v1.Command
 	0,  // 1: io.clbs.octopusmq.raft.v1.Command.type:type_name -> io.clbs.octopusmq.raft.v1.Type
-	21, // 2: io.clbs.octopusmq.raft.v1.QueueEnqueue.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
-	22, // 3: io.clbs.octopusmq.raft.v1.QueueIds.lease:type_name -> google.protobuf.Duration
-	23, // 4: io.clbs.octopusmq.raft.v1.QueueRequeue.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
-	24, // 5: io.clbs.octopusmq.raft.v1.StorageSet.request:type_name -> io.clbs.octopusmq.protobuf.StorageSetRequest
-	25, // 6: io.clbs.octopusmq.raft.v1.StorageDelete.request:type_name -> io.clbs.octopusmq.protobuf.StorageDeleteRequest
-	22, // 7: io.clbs.octopusmq.raft.v1.StorageLock.lock_ttl:type_name -> google.protobuf.Duration
-	26, // 8: io.clbs.octopusmq.raft.v1.StorageRelease.request:type_name -> io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
-	16, // 9: io.clbs.octopusmq.raft.v1.SnapshotRecord.meta:type_name -> io.clbs.octopusmq.raft.v1.SnapshotMeta
-	17, // 10: io.clbs.octopusmq.raft.v1.SnapshotRecord.queue:type_name -> io.clbs.octopusmq.raft.v1.QueueState
-	18, // 11: io.clbs.octopusmq.raft.v1.SnapshotRecord.item:type_name -> io.clbs.octopusmq.raft.v1.QueueItem
-	19, // 12: io.clbs.octopusmq.raft.v1.SnapshotRecord.storage:type_name -> io.clbs.octopusmq.raft.v1.StorageState
-	20, // 13: io.clbs.octopusmq.raft.v1.SnapshotRecord.key:type_name -> io.clbs.octopusmq.raft.v1.KeyState
-	13, // 14: io.clbs.octopusmq.raft.v1.SnapshotRecord.member:type_name -> io.clbs.octopusmq.raft.v1.SetMemberInfo
-	27, // 15: io.clbs.octopusmq.raft.v1.QueueState.config:type_name -> io.clbs.octopusmq.protobuf.CreateQueueRequest
+	23, // 2: io.clbs.octopusmq.raft.v1.QueueEnqueue.items:type_name -> io.clbs.octopusmq.protobuf.InputItem
+	24, // 3: io.clbs.octopusmq.raft.v1.QueueIds.lease:type_name -> google.protobuf.Duration
+	25, // 4: io.clbs.octopusmq.raft.v1.QueueRequeue.items:type_name -> io.clbs.octopusmq.protobuf.RequeueItem
+	26, // 5: io.clbs.octopusmq.raft.v1.StorageSet.request:type_name -> io.clbs.octopusmq.protobuf.StorageSetRequest
+	27, // 6: io.clbs.octopusmq.raft.v1.StorageDelete.request:type_name -> io.clbs.octopusmq.protobuf.StorageDeleteRequest
+	24, // 7: io.clbs.octopusmq.raft.v1.StorageLock.lock_ttl:type_name -> google.protobuf.Duration
+	28, // 8: io.clbs.octopusmq.raft.v1.StorageRelease.request:type_name -> io.clbs.octopusmq.protobuf.StorageReleaseIdRequest
+	18, // 9: io.clbs.octopusmq.raft.v1.SnapshotRecord.meta:type_name -> io.clbs.octopusmq.raft.v1.SnapshotMeta
+	19, // 10: io.clbs.octopusmq.raft.v1.SnapshotRecord.queue:type_name -> io.clbs.octopusmq.raft.v1.QueueState
+	20, // 11: io.clbs.octopusmq.raft.v1.SnapshotRecord.item:type_name -> io.clbs.octopusmq.raft.v1.QueueItem
+	21, // 12: io.clbs.octopusmq.raft.v1.SnapshotRecord.storage:type_name -> io.clbs.octopusmq.raft.v1.StorageState
+	22, // 13: io.clbs.octopusmq.raft.v1.SnapshotRecord.key:type_name -> io.clbs.octopusmq.raft.v1.KeyState
+	15, // 14: io.clbs.octopusmq.raft.v1.SnapshotRecord.member:type_name -> io.clbs.octopusmq.raft.v1.SetMemberInfo
+	29, // 15: io.clbs.octopusmq.raft.v1.QueueState.config:type_name -> io.clbs.octopusmq.protobuf.CreateQueueRequest
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1769,7 +1897,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_init() {
 	if File_io_clbs_octopusmq_raft_v1_command_proto != nil {
 		return
 	}
-	file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[14].OneofWrappers = []any{
+	file_io_clbs_octopusmq_raft_v1_command_proto_msgTypes[16].OneofWrappers = []any{
 		(*SnapshotRecord_Meta)(nil),
 		(*SnapshotRecord_Queue)(nil),
 		(*SnapshotRecord_Item)(nil),
@@ -1783,7 +1911,7 @@ func file_io_clbs_octopusmq_raft_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc), len(file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -53,6 +53,8 @@ var handlers = map[raftpb.Type]handler{
 	raftpb.Type_TYPE_STORAGE_RELEASE: on((*State).storageRelease),
 	raftpb.Type_TYPE_SET_MEMBER_INFO: on((*State).setMemberInfo),
 	raftpb.Type_TYPE_SET_CLUSTER_ID:  on((*State).setClusterID),
+	raftpb.Type_TYPE_QUEUE_PURGE:     on((*State).purge),
+	raftpb.Type_TYPE_QUEUE_REDRIVE:   on((*State).redrive),
 }
 
 func (s *State) dispatch(now int64, c *raftpb.Command) Result {
@@ -94,6 +96,8 @@ func (s *State) deleteQueue(now int64, r *pb.DeleteQueueRequest) Result {
 		}
 	}
 	delete(s.queues, name)
+	delete(s.deadSources, name)
+	delete(s.counts, name)
 	s.touch(QueueKey(name))
 	return Result{}
 }
@@ -202,6 +206,7 @@ func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	s.countEnqueued(r.GetQueue(), dup)
 	s.touch(QueueKey(r.GetQueue()))
 	return Result{Value: &EnqueueResult{IDs: ids, Duplicate: dup}}
 }
@@ -233,7 +238,11 @@ func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *api
 }
 
 func (s *State) commit(now int64, r *raftpb.QueueIds) Result {
-	return s.perID(r, func(q *queue.Queue, id uint64) *apierr.Error { return q.Commit(now, id) })
+	res := s.perID(r, func(q *queue.Queue, id uint64) *apierr.Error { return q.Commit(now, id) })
+	if ids, ok := res.Value.(PerID); ok {
+		s.countCommitted(r.GetQueue(), ids)
+	}
+	return res
 }
 
 func (s *State) deleteItems(now int64, r *raftpb.QueueIds) Result {
@@ -287,6 +296,7 @@ func (s *State) routeDead(now int64, dead []*raftpb.QueueItem) {
 			continue
 		}
 		dlq.AddDead(now, it)
+		s.noteDeadSource(src.Config().GetDeadLetterQueue(), it.GetId(), it.GetQueue())
 		s.touch(QueueKey(src.Config().GetDeadLetterQueue()))
 	}
 }

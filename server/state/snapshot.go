@@ -33,6 +33,7 @@ func (s *State) Snapshot(appliedIndex uint64) ([]byte, error) {
 			return nil, err
 		}
 		if err := q.Snapshot(func(it *raftpb.QueueItem) error {
+			it.DeadLetterSource = s.deadSource(name, it.GetId())
 			return put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Item{Item: it}})
 		}); err != nil {
 			return nil, err
@@ -64,6 +65,7 @@ func (s *State) Restore(r io.Reader) error {
 	s.clock, s.nextID, s.lastToken = fresh.clock, fresh.nextID, fresh.lastToken
 	s.clusterID = fresh.clusterID
 	s.queues, s.storages, s.members = fresh.queues, fresh.storages, fresh.members
+	s.deadSources, s.counts = fresh.deadSources, fresh.counts
 	s.touched = nil
 	s.mu.Unlock()
 	s.notify.TouchAll()
@@ -203,6 +205,9 @@ func (d *decoder) record(rec *raftpb.SnapshotRecord, n uint64) error {
 			return snapErr("corrupt snapshot: record %d: item %d has priority %d, queue %q has %d", n+1, it.GetId(), it.GetPriority(), it.GetQueue(), d.q.Config().GetPriorities())
 		}
 		d.q.Restore(it)
+		if src := it.GetDeadLetterSource(); src != "" {
+			s.noteDeadSource(it.GetQueue(), it.GetId(), src)
+		}
 	case *raftpb.SnapshotRecord_Storage:
 		name := r.Storage.GetName()
 		if name == "" {

@@ -36,6 +36,9 @@ type State struct {
 	queues    map[string]*queue.Queue
 	storages  map[string]*kv.Storage
 	members   map[string]*raftpb.SetMemberInfo // raft server id → published client address, promote
+	// deadSources: dead-letter queue → item id → the queue that dead-lettered it (queue_ops.go).
+	deadSources map[string]map[uint64]string
+	counts      map[string]*QueueCounters // this replica's running totals per queue (queue_ops.go)
 
 	notify  *Notifier
 	touched []string // names to notify after the current Apply
@@ -59,6 +62,8 @@ func (s *State) reset() {
 	s.queues = map[string]*queue.Queue{}
 	s.storages = map[string]*kv.Storage{}
 	s.members = map[string]*raftpb.SetMemberInfo{}
+	s.deadSources = map[string]map[uint64]string{}
+	s.counts = map[string]*QueueCounters{}
 }
 
 // Notifier returns the notifier the state signals.
