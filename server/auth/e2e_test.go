@@ -310,6 +310,10 @@ func TestAuthREST(t *testing.T) {
 		{"POST", "/v1/queues/jobs-1/items:delete", `{"ids":["3"]}`, tokConsumer, tokProducer, 200},
 		{"GET", "/v1/queues/jobs-1", "", tokProducer, tokKV, 200},
 		{"GET", "/v1/queues/other", "", tokAdmin, tokConsumer, 200}, // prefix
+		{"GET", "/v1/queues/jobs-1/items:peek", "", tokConsumer, tokProducer, 200},
+		{"GET", "/v1/queues/jobs-1/stats", "", tokProducer, tokKV, 200},
+		{"POST", "/v1/queues/jobs-1:redrive", `{}`, tokAdmin, tokConsumer, 0},
+		{"POST", "/v1/queues/jobs-1:purge", `{}`, tokAdmin, tokConsumer, 200},
 		{"PUT", "/v1/storages/cache-1/keys/k1", `{"value":"aGk="}`, tokKV, tokConsumer, 200},
 		{"PUT", "/v1/storages/secret/keys/k1", `{"value":"aGk="}`, tokAdmin, tokKV, 200}, // prefix
 		{"GET", "/v1/storages/cache-1/keys/k1", "", tokKV, tokProducer, 200},
