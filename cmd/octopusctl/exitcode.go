@@ -66,9 +66,18 @@ func runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command,
 func exitCode(err error) int {
 	var ue *usageError
 	var re *runError
+	var xe *exitError
+	var he *httpError
+	var une *unavailableError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &xe):
+		return xe.code
+	case errors.As(err, &une):
+		return exitUnavailable
+	case errors.As(err, &he):
+		return httpExitCode(he.status)
 	case errors.As(err, &ue):
 		return exitUsage
 	case !errors.As(err, &re):
@@ -98,6 +107,21 @@ func exitCode(err error) int {
 	case codes.InvalidArgument:
 		return exitUsage
 	case codes.Unavailable, codes.DeadlineExceeded:
+		return exitUnavailable
+	}
+	return exitFailure
+}
+
+// httpExitCode maps the status of an HTTP answer (snapshot save|restore) to an exit code.
+func httpExitCode(status int) int {
+	switch {
+	case status == 404:
+		return exitNotFound
+	case status == 409 || status == 412:
+		return exitConflict
+	case status == 400 || status == 413:
+		return exitUsage
+	case status == 502 || status == 503 || status == 504:
 		return exitUnavailable
 	}
 	return exitFailure

@@ -34,6 +34,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(err)
+	if xe := (*exitError)(nil); errors.As(err, &xe) {
+		return code // bench printed its own messages
+	}
 	fmt.Fprintln(stderr, "octopusctl:", err)
 	if code == exitUsage && cmd != nil {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())

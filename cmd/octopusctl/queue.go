@@ -65,6 +65,7 @@ func newQueueCmd(g *globals) *cobra.Command {
 		queuePauseCmd(g, true), queuePauseCmd(g, false), queueResizeCmd(g),
 		queueEnqueueCmd(g), queuePullCmd(g),
 		queueIDsCmd(g, "commit"), queueIDsCmd(g, "delete-items"), queueRequeueCmd(g), queueExtendCmd(g),
+		queuePeekCmd(g), queuePurgeCmd(g), queueDLQCmd(g), queueStatsCmd(g),
 	)
 }
 

@@ -73,7 +73,7 @@ tried when a node does not answer).
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{formatTable, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(newQueueCmd(g), newKVCmd(g), newStorageCmd(g), newClusterCmd(g))
+	root.AddCommand(newQueueCmd(g), newKVCmd(g), newStorageCmd(g), newClusterCmd(g), newSnapshotCmd(g), benchCmd(g))
 	return root
 }
 
