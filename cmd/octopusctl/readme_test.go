@@ -11,17 +11,20 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
-// readmeCommands returns the octopusctl command lines of the README's "Operate: octopusctl"
-// example block.
+// readmeCommands returns the octopusctl command lines of the example block of the README's
+// "Operate" section, "octopusctl" part.
 func readmeCommands(t *testing.T) []string {
 	t.Helper()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, found := strings.Cut(string(readme), "## Operate: octopusctl\n")
+	_, sec, found := strings.Cut(string(readme), "## Operate\n")
+	if found {
+		_, sec, found = strings.Cut(sec, "### octopusctl\n")
+	}
 	if !found {
-		t.Fatal(`README has no "## Operate: octopusctl" section`)
+		t.Fatal(`README has no "## Operate" section with "### octopusctl"`)
 	}
 	_, block, found := strings.Cut(sec, "```bash\n")
 	block, _, found2 := strings.Cut(block, "```")
@@ -48,9 +51,11 @@ func TestReadmeCommands(t *testing.T) {
 		"OCTOPUSMQ_ADDR="+s.Addr,
 		"PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	outputs := map[string]string{}
+	dir := t.TempDir() // snapshot save writes backup.snap here
 	for _, line := range readmeCommands(t) {
 		cmd := exec.Command("sh", "-c", line)
 		cmd.Env = env
+		cmd.Dir = dir
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
@@ -62,6 +67,18 @@ func TestReadmeCommands(t *testing.T) {
 		switch {
 		case strings.HasPrefix(line, "octopusctl kv get "):
 			if out != `{"name":"John"}` {
+				t.Errorf("%q printed %q", line, out)
+			}
+		case strings.HasPrefix(line, "octopusctl queue peek jobs"):
+			if !strings.Contains(out, "first") || !strings.Contains(out, "third") {
+				t.Errorf("%q printed %q", line, out)
+			}
+		case strings.HasPrefix(line, "octopusctl queue stats jobs --watch"):
+			if n := strings.Count(strings.TrimSpace(out), "\n"); n != 3 {
+				t.Errorf("%q printed %d lines after the header: %q", line, n, out)
+			}
+		case strings.HasPrefix(line, "octopusctl snapshot restore"):
+			if !strings.Contains(out, "restored") {
 				t.Errorf("%q printed %q", line, out)
 			}
 		case strings.HasPrefix(line, "octopusctl queue pull jobs --commit"):

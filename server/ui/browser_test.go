@@ -3,7 +3,9 @@ package ui_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -89,6 +91,14 @@ func artifactDir(t *testing.T) string {
 	}
 	return t.TempDir()
 }
+
+// clickNow clicks the element at once in the page (the dashboard re-renders its rows at
+// every refresh, so a node found first and clicked later may be gone).
+func clickNow(sel string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).click()`, sel), nil)
+}
+
+func enc64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func post(t *testing.T, url, body string) {
 	t.Helper()
@@ -209,8 +219,40 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("waiting for depth 5: %v", err)
 	}
 
+	// A queue with a dead-letter queue: items of several priorities, two dead-lettered over
+	// REST (pulled, then requeued past max deliveries); the row shows them per priority and
+	// dead-lettered, and peek lists the waiting ones without leasing them.
+	post(t, srv.URL+"/v1/queues", `{"queueName":"jobs-dlq"}`)
+	post(t, srv.URL+"/v1/queues", `{"queueName":"jobs","priorities":4,"maxDeliveries":1,"deadLetterQueue":"jobs-dlq"}`)
+	post(t, srv.URL+"/v1/queues/jobs/items", `{"items":[{"value":"`+enc64("resize image 17")+`","priority":3},{"value":"`+enc64("send mail 4")+`","priority":3},
+		{"value":"`+enc64("reindex")+`","priority":1},{"value":"`+enc64("report")+`"},{"value":"`+enc64("cleanup")+`","delay":"600s"}]}`)
+	var pulled struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	code, body = servertest.HTTP(t, http.MethodPost, srv.URL+"/v1/queues/jobs/items:pull", `{"batchSize":2}`)
+	if err := json.Unmarshal([]byte(body), &pulled); code != http.StatusOK || err != nil || len(pulled.Items) != 2 {
+		t.Fatalf("pull: %d %s", code, body)
+	}
+	post(t, srv.URL+"/v1/queues/jobs/items:requeue", `{"items":[{"id":"`+pulled.Items[0].ID+`"},{"id":"`+pulled.Items[1].ID+`"}]}`)
+	cell := func(queue, class, want string) chromedp.Action {
+		return chromedp.Poll(fmt.Sprintf(`document.querySelector('tr[data-queue="%s"] td.%s')?.textContent === %q`, queue, class, want), nil,
+			chromedp.WithPollingTimeout(30*time.Second))
+	}
+	if err := chromedp.Run(ctx,
+		cell("jobs", "dead", "2"), cell("jobs", "prio", "1:1 0:1"), cell("jobs", "delayed", "1"), cell("jobs-dlq", "depth", "2"),
+		clickNow(`tr[data-queue="jobs"] button.peek`),
+		chromedp.Poll(`document.querySelectorAll('#peek-rows tr[data-item]').length === 3`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+	); err != nil {
+		t.Fatalf("dead-lettered items and peek in the dashboard: %v", err)
+	}
+	if code, body := servertest.HTTP(t, http.MethodGet, srv.URL+"/v1/queues/jobs", ""); code != http.StatusOK || !strings.Contains(body, `"active":0`) {
+		t.Fatalf("peek leased items: %d %s", code, body)
+	}
+
 	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`document.querySelectorAll('#errors div button').forEach((b) => b.click())`, nil), // the 409 above, seen
+		chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 	shot := filepath.Join(artifactDir(t), "dashboard.png")
@@ -218,6 +260,43 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", shot)
+	// OCTOPUSMQ_SCREENSHOT=server/ui/screenshot.png (relative to the repository) refreshes
+	// the README's picture.
+	if p := os.Getenv("OCTOPUSMQ_SCREENSHOT"); p != "" {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join("..", "..", p)
+		}
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("README screenshot: %s", p)
+	}
+
+	// Redrive and purge through the dashboard, each confirmed: the dead-lettered items come
+	// back, then every waiting item goes.
+	var note string
+	if err := chromedp.Run(ctx,
+		clickNow(`tr[data-queue="jobs"] button.redrive`),
+		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
+		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#notices div`, chromedp.ByQuery),
+		chromedp.Text(`#notices div`, &note, chromedp.ByQuery),
+		cell("jobs", "dead", "0"), cell("jobs-dlq", "depth", "0"), cell("jobs", "depth", "5"),
+	); err != nil {
+		t.Fatalf("redrive in the dashboard: %v", err)
+	}
+	if !strings.Contains(note, "2 dead-lettered items moved back") {
+		t.Errorf("redrive notice %q", note)
+	}
+	if err := chromedp.Run(ctx,
+		clickNow(`tr[data-queue="jobs"] button.purge`),
+		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
+		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
+		cell("jobs", "depth", "0"), cell("jobs", "delayed", "0"),
+		chromedp.Poll(`document.querySelector('#peek-rows td.muted')?.textContent === "no waiting items"`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+	); err != nil {
+		t.Fatalf("purge in the dashboard: %v", err)
+	}
 
 	// Resize asks for the new size; delete asks for confirmation and the row goes away.
 	if err := chromedp.Run(ctx,

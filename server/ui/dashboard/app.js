@@ -72,11 +72,22 @@ function ask(text, input) {
   });
 }
 
-// act runs a change after confirmation, shows its error, and refreshes.
+// notice shows a success message for a few seconds.
+function notice(msg) {
+  const div = el("div", {}, msg);
+  $("#notices").append(div);
+  setTimeout(() => div.remove(), 6000);
+}
+
+// act runs a change after confirmation, shows its error (or the message fn returns), and
+// refreshes.
 async function act(question, fn, input) {
   const v = await ask(question, input);
   if (v === null) return;
-  try { await fn(v); } catch (e) { showError(e); }
+  try {
+    const msg = await fn(v);
+    if (typeof msg === "string") notice(msg);
+  } catch (e) { showError(e); }
   refresh();
 }
 
@@ -97,7 +108,9 @@ function renderCluster(c, ready) {
 
 // ---- queues ----
 
-const history = new Map(); // queue name -> [{t, count}]
+const history = new Map(); // queue name -> [{t, enq, com}] (the leader's counters)
+const stats = new Map(); // queue name -> its last GET /v1/queues/{name}/stats
+const MAX_STATS = 100; // queues whose stats are read at each refresh (the first by name)
 let selectedQueue = null; // null: all queues
 
 function num(v) { return Number(v ?? 0); }
@@ -111,11 +124,41 @@ function sampleQueues(queues) {
   for (const n of history.keys()) if (!names.has(n)) history.delete(n);
   if (selectedQueue !== null && !names.has(selectedQueue)) selectedQueue = null;
   for (const q of queues) {
+    const st = stats.get(q.queueName);
+    if (!st) continue;
     const h = history.get(q.queueName) ?? [];
-    h.push({ t: now, count: num(q.count) });
+    h.push({ t: now, enq: num(st.enqueuedTotal), com: num(st.committedTotal) });
     if (h.length > HISTORY) h.shift();
     history.set(q.queueName, h);
   }
+}
+
+// byPriority shows the non-empty priorities, highest first: "2:5 0:1".
+function byPriority(v) {
+  const parts = [];
+  for (let p = (v || []).length - 1; p >= 0; p--) if (v[p] > 0) parts.push(`${p}:${v[p]}`);
+  return parts.join(" ") || "—";
+}
+
+function fmtAge(sec) {
+  if (!(sec > 0)) return "—";
+  if (sec < 60) return `${Math.floor(sec)}s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(Math.floor(sec % 60)).padStart(2, "0")}s`;
+  if (sec < 86400) return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(sec / 86400)}d${Math.floor((sec % 86400) / 3600)}h`;
+}
+
+function oldestAge(st) {
+  if (!st?.oldestEnqueuedAt || !st.time) return 0;
+  return (Date.parse(st.time) - Date.parse(st.oldestEnqueuedAt)) / 1000;
+}
+
+// lastRate is the newest enqueue/commit rate of a queue, "—" before two samples.
+function lastRate(name) {
+  const r = rates(history.get(name) ?? []);
+  if (!r.length) return "—";
+  const x = r[r.length - 1];
+  return `${x.in.toFixed(1)} / ${x.out.toFixed(1)}`;
 }
 
 function renderQueues(queues) {
@@ -133,11 +176,27 @@ function renderQueues(queues) {
       return api("POST", `${path}:resize`, { maxSize: n });
     }, { label: "New max size", value: q.maxSize }) }, "Resize");
     const del = el("button", { className: "delete", onclick: () => act(`Delete queue "${name}" and its ${num(q.count)} items? This cannot be undone.`, () => api("DELETE", path)) }, "Delete");
+    const st = stats.get(name);
+    const waiting = num(q.count) - num(q.active);
+    const purge = el("button", { className: "purge", onclick: () => act(`Purge queue "${name}": remove its ${waiting} waiting items (visible and delayed)? Leased items stay with their consumers. This cannot be undone.`,
+      async () => `queue "${name}": ${num((await api("POST", `${path}:purge`, {})).count)} waiting items removed`) }, "Purge");
+    const buttons = [pause, resize, purge];
+    if (q.deadLetterQueue) {
+      buttons.push(el("button", { className: "redrive", onclick: () => act(`Redrive queue "${name}": move the ${num(st?.deadLettered)} items it dead-lettered back from "${q.deadLetterQueue}"?`,
+        async () => {
+          const r = await api("POST", `${path}:redrive`, {});
+          return `queue "${name}": ${num(r.count)} dead-lettered items moved back, ${num(r.remaining)} remain in "${q.deadLetterQueue}"`;
+        }) }, "Redrive"));
+    }
+    buttons.push(el("button", { className: "peek", onclick: () => openPeek(name) }, "Peek"), del);
+    const settings = `${num(q.priorities)} prio · lease ${q.lease || "60s"} · ${num(q.maxDeliveries) ? "max " + num(q.maxDeliveries) + " deliveries" : "no delivery limit"}`;
     const tr = el("tr", { "data-queue": name, className: name === selectedQueue ? "selected" : "", title: "click to chart this queue" },
-      el("td", {}, name), el("td", { className: "depth" }, num(q.count)), el("td", { className: "active" }, num(q.active)),
-      el("td", { className: "waiting" }, num(q.count) - num(q.active)), el("td", { className: "max" }, num(q.maxSize)), el("td", {}, num(q.priorities)),
-      el("td", {}, q.lease || ""), el("td", {}, num(q.maxDeliveries) || "unlimited"), el("td", {}, q.deadLetterQueue || "—"),
-      el("td", { className: "state" }, q.paused ? "paused" : "running"), el("td", {}, pause, resize, del));
+      el("td", { className: "name" }, name, el("div", { className: "settings muted" }, settings)), el("td", { className: "depth" }, num(q.count)), el("td", { className: "prio" }, st ? byPriority(st.visibleByPriority) : "…"),
+      el("td", { className: "active" }, num(q.active)), el("td", { className: "waiting" }, waiting),
+      el("td", { className: "delayed" }, st ? num(st.delayed) : "…"), el("td", { className: "dead" }, st ? (q.deadLetterQueue ? num(st.deadLettered) : "—") : "…"),
+      el("td", { className: "oldest" }, st ? fmtAge(oldestAge(st)) : "…"), el("td", { className: "rates" }, lastRate(name)),
+      el("td", { className: "max" }, num(q.maxSize) || "unlimited"), el("td", {}, q.deadLetterQueue || "—"),
+      el("td", { className: "state" }, q.paused ? "paused" : "running"), el("td", {}, ...buttons));
     tr.onclick = (ev) => {
       if (ev.target.tagName === "BUTTON") return;
       selectedQueue = selectedQueue === name ? null : name;
@@ -148,16 +207,54 @@ function renderQueues(queues) {
   drawChart();
 }
 
-// rates turns successive depth samples into per-second rises (enqueued) and falls
-// (committed, deleted or expired into a dead-letter queue).
+// rates turns successive counter samples into per-second enqueue (in) and commit (out)
+// rates; a counter that went down was reset (another leader, a restart) and counts from 0.
 function rates(samples) {
   const out = [];
+  const inc = (a, b) => (b >= a ? b - a : b);
   for (let i = 1; i < samples.length; i++) {
     const dt = (samples[i].t - samples[i - 1].t) / 1000;
-    const d = samples[i].count - samples[i - 1].count;
-    out.push({ in: dt > 0 ? Math.max(d, 0) / dt : 0, out: dt > 0 ? Math.max(-d, 0) / dt : 0 });
+    out.push({ in: dt > 0 ? inc(samples[i - 1].enq, samples[i].enq) / dt : 0, out: dt > 0 ? inc(samples[i - 1].com, samples[i].com) / dt : 0 });
   }
   return out;
+}
+
+// ---- peek ----
+
+let peeking = null; // queue name whose waiting items are shown
+
+function openPeek(name) {
+  peeking = name;
+  $("#peek-name").textContent = `"${name}"`;
+  $("#peek").hidden = false;
+  loadPeek();
+}
+$("#peek-close").onclick = () => { peeking = null; $("#peek").hidden = true; };
+
+async function loadPeek() {
+  if (peeking === null) return;
+  const name = peeking;
+  try {
+    const r = await api("GET", `/v1/queues/${encodeURIComponent(name)}/items:peek?limit=20&includeDelayed=true`);
+    if (peeking !== name) return;
+    const now = Date.now();
+    const rows = (r.items || []).map((p) => {
+      const it = p.item || {};
+      const visibleIn = p.visibleAt ? fmtAge((Date.parse(p.visibleAt) - now) / 1000) : "now";
+      const age = it.enqueuedAt ? fmtAge((now - Date.parse(it.enqueuedAt)) / 1000) : "—";
+      const v = it.value ?? "";
+      return el("tr", { "data-item": it.id }, el("td", {}, it.id), el("td", {}, num(it.priority)), el("td", {}, num(it.deliveryCount)),
+        el("td", {}, age), el("td", {}, visibleIn), el("td", {}, p.deadLetterSource || "—"),
+        el("td", {}, it.key ? (asText(it.key) ?? `base64:${it.key}`) : "—"),
+        el("td", { className: "value", title: `base64 ${v}` }, asText(v) ?? `base64:${v}`));
+    });
+    if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 8, className: "muted" }, "no waiting items")));
+    $("#peek-rows").replaceChildren(...rows);
+    $("#peek-more").hidden = !r.more;
+  } catch (e) {
+    showError(e);
+    if (String(e.message).startsWith("404")) { peeking = null; $("#peek").hidden = true; }
+  }
 }
 
 function drawChart() {
@@ -317,6 +414,18 @@ $("#token-form").addEventListener("submit", (ev) => {
 
 // ---- refresh loop ----
 
+// loadStats reads the statistics of (up to MAX_STATS) queues; a queue deleted meanwhile
+// (404) is skipped, other errors are shown.
+async function loadStats(queues) {
+  const names = queues.slice(0, MAX_STATS).map((q) => q.queueName);
+  const got = await Promise.allSettled(names.map((n) => api("GET", `/v1/queues/${encodeURIComponent(n)}/stats`)));
+  stats.clear();
+  got.forEach((r, i) => {
+    if (r.status === "fulfilled") stats.set(names[i], r.value);
+    else if (!String(r.reason?.message).startsWith("404")) showError(r.reason);
+  });
+}
+
 let refreshing = false;
 async function refresh() {
   if (refreshing) return;
@@ -330,8 +439,11 @@ async function refresh() {
     ]);
     if (cluster.status === "fulfilled") renderCluster(cluster.value, ready.value); else showError(cluster.reason);
     if (queues.status === "fulfilled") {
-      sampleQueues(queues.value.queues || []);
-      renderQueues(queues.value.queues || []);
+      const qs = queues.value.queues || [];
+      await loadStats(qs);
+      sampleQueues(qs);
+      renderQueues(qs);
+      loadPeek();
     } else showError(queues.reason);
     if (storages.status === "fulfilled") renderStorages(storages.value.storages || []); else showError(storages.reason);
     $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
