@@ -191,7 +191,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	var text, b64 string
 	if err := chromedp.Run(ctx,
 		chromedp.WaitVisible(`tr[data-storage="sessions"]`, chromedp.ByQuery),
-		chromedp.Click(`tr[data-storage="sessions"] button`, chromedp.ByQuery),
+		clickNow(`tr[data-storage="sessions"] button`),
 		chromedp.WaitVisible(`#keys li[data-key] a`, chromedp.ByQuery),
 		chromedp.Click(`#keys li[data-key] a`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('#value-body').textContent !== ""`, nil, chromedp.WithPollingTimeout(20*time.Second)),
@@ -207,7 +207,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Pause through the dashboard (with confirmation), then a commit-side drain over REST.
 	if err := chromedp.Run(ctx,
-		chromedp.Click(`tr[data-queue="orders"] td:last-child button:first-child`, chromedp.ByQuery),
+		clickNow(`tr[data-queue="orders"] td:last-child button:first-child`),
 		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
 		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('tr[data-queue="orders"] td.state')?.textContent === "paused"`, nil, chromedp.WithPollingTimeout(30*time.Second)),
@@ -300,12 +300,12 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Resize asks for the new size; delete asks for confirmation and the row goes away.
 	if err := chromedp.Run(ctx,
-		chromedp.Click(`tr[data-queue="orders"] button.resize`, chromedp.ByQuery),
+		clickNow(`tr[data-queue="orders"] button.resize`),
 		chromedp.WaitVisible(`#confirm-input`, chromedp.ByQuery),
 		chromedp.SetValue(`#confirm-input`, "80", chromedp.ByQuery),
 		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('tr[data-queue="orders"] td.max')?.textContent === "80"`, nil, chromedp.WithPollingTimeout(30*time.Second)),
-		chromedp.Click(`tr[data-queue="orders"] button.delete`, chromedp.ByQuery),
+		clickNow(`tr[data-queue="orders"] button.delete`),
 		chromedp.WaitVisible(`#confirm[open]`, chromedp.ByQuery),
 		chromedp.Click(`#confirm-ok`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('tr[data-queue="orders"]') === null`, nil, chromedp.WithPollingTimeout(30*time.Second)),

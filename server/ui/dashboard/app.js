@@ -192,7 +192,7 @@ function renderQueues(queues) {
     const settings = `${num(q.priorities)} prio · lease ${q.lease || "60s"} · ${num(q.maxDeliveries) ? "max " + num(q.maxDeliveries) + " deliveries" : "no delivery limit"}`;
     const tr = el("tr", { "data-queue": name, className: name === selectedQueue ? "selected" : "", title: "click to chart this queue" },
       el("td", { className: "name" }, name, el("div", { className: "settings muted" }, settings)), el("td", { className: "depth" }, num(q.count)), el("td", { className: "prio" }, st ? byPriority(st.visibleByPriority) : "…"),
-      el("td", { className: "active" }, num(q.active)), el("td", { className: "waiting" }, waiting),
+      el("td", { className: "active" }, num(q.active)),
       el("td", { className: "delayed" }, st ? num(st.delayed) : "…"), el("td", { className: "dead" }, st ? (q.deadLetterQueue ? num(st.deadLettered) : "—") : "…"),
       el("td", { className: "oldest" }, st ? fmtAge(oldestAge(st)) : "…"), el("td", { className: "rates" }, lastRate(name)),
       el("td", { className: "max" }, num(q.maxSize) || "unlimited"), el("td", {}, q.deadLetterQueue || "—"),
