@@ -13,14 +13,27 @@ import (
 // Purge removes every waiting item (visible and delayed) and returns how many. Active
 // items stay leased to their consumers (who may still commit, requeue or extend them).
 // Purged items are not dead-lettered: purging is deliberate.
+//
+// Cost: the expiry heap holds only waiting items, so it is emptied from its end; the other
+// items leave their heaps from the last position down, so no removal has to sift (O(1)
+// each, plus a group's place when it has a key). The result does not depend on that order:
+// every waiting structure ends empty of them.
 func (q *Queue) Purge() int {
+	for n := q.expiry.len(); n > 0; n = q.expiry.len() {
+		q.expiry.remove(q.expiry.s[n-1])
+	}
 	waiting := make([]*item, 0, len(q.items)-q.leases.len())
 	for _, it := range q.items {
 		if it.state != stActive {
 			waiting = append(waiting, it)
 		}
 	}
-	slices.SortFunc(waiting, func(a, b *item) int { return cmpU64(a.id, b.id) })
+	slices.SortFunc(waiting, func(a, b *item) int {
+		if a.pos != b.pos {
+			return int(b.pos) - int(a.pos) // last positions first
+		}
+		return cmpU64(a.id, b.id)
+	})
 	for _, it := range waiting {
 		q.drop(it)
 	}
