@@ -5,8 +5,9 @@
 //     queue (NewQueueClient).
 //   - StorageClient sets, gets, deletes, lists and locks the keys of one storage
 //     (NewStorageClient).
-//   - AdminClient creates, lists, pauses, resizes and deletes queues and storages, and
-//     reports and changes cluster membership (NewAdminClient).
+//   - AdminClient creates, lists, pauses, resizes and deletes queues and storages, peeks at,
+//     purges and redrives queues and reads their statistics, and reports and changes
+//     cluster membership (NewAdminClient).
 //
 // All three are safe for concurrent use; create one per queue or storage and share it.
 //
