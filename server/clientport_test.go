@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/clbs-io/octopusmq/server"
@@ -173,5 +174,33 @@ func TestGRPCContentTypes(t *testing.T) {
 		if !bytes.Equal(body, []byte{0, 0, 0, 0, 2, 0x08, 0x01}) {
 			t.Fatalf("%s: body %x", ct, body)
 		}
+	}
+}
+
+// A gRPC client that connects ahead of its first call and stays quiet longer than the
+// first-bytes deadline keeps its connection, served by gRPC: the HTTP/2 preface counts as
+// its first bytes (it used to be handed to HTTP/1 and fail its first call).
+func TestIdleGRPCClientKeepsItsConnection(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	srv := servertest.Start(t, func(c *server.Config) { c.FirstBytesTimeout = deadline })
+	conn := dial(t, srv.Addr)
+	ctx := ctxT(t)
+	conn.Connect()
+	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, s) {
+			t.Fatalf("never connected: %v", s)
+		}
+	}
+	// Idle for several deadlines: the connection must not change state meanwhile.
+	idle, cancel := context.WithTimeout(ctx, 4*deadline)
+	defer cancel()
+	if conn.WaitForStateChange(idle, connectivity.Ready) {
+		t.Fatalf("the idle connection went %v", conn.GetState())
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("first call after idling: %v", err)
+	}
+	if s := conn.GetState(); s != connectivity.Ready {
+		t.Fatalf("the first call needed a new connection (state %v)", s)
 	}
 }

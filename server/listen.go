@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/soheilhy/cmux"
+	"golang.org/x/net/http2"
 	"golang.org/x/net/netutil"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -35,13 +36,44 @@ func (s *Server) serveClientPort(ln net.Listener) {
 	}
 	s.mux = cmux.New(s.auth.Listener(ln)) // TLS (when on) is terminated before the split
 	s.mux.SetReadTimeout(s.cfg.FirstBytesTimeout)
-	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldPrefixSendSettings("content-type", "application/grpc"))
+	grpcL := s.mux.MatchWithWriters(
+		cmux.HTTP2MatchHeaderFieldPrefixSendSettings("content-type", "application/grpc"),
+		// An HTTP/2 client that connected but sent no request before the deadline is a
+		// gRPC client that dials ahead of its first call (grpc-go, Python's
+		// channel_ready_future): gRPC's transport serves it. Handing it to HTTP/1 would
+		// fail its first call with "Trying to connect an http1.x server".
+		idleHTTP2)
 	// Not cmux.Any(): a connection whose first read failed (the first-bytes deadline
 	// passed) matches nothing and is closed, instead of being handed to HTTP.
 	httpL := s.mux.Match(sentSomething)
 	go s.watchServe("gRPC server", func() error { return s.grpc.Serve(grpcL) })
 	go s.watchServe("HTTP server", func() error { return s.http.Serve(httpL) })
 	go s.watchServe("client port", s.mux.Serve)
+}
+
+// idleHTTP2 matches a connection that sent the HTTP/2 client preface and frames, but no
+// request (HEADERS) before its first read failed. It runs after the content-type matcher,
+// on the same sniffed bytes: a connection whose request arrived in time was decided there.
+func idleHTTP2(_ io.Writer, r io.Reader) bool {
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(r, preface); err != nil || string(preface) != http2.ClientPreface {
+		return false
+	}
+	fr := http2.NewFramer(io.Discard, r)
+	fr.SetMaxReadFrameSize(1 << 20)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			// The deadline passed (or the peer stopped) before any request: only a
+			// timeout makes it an idle gRPC client; anything else is not a connection
+			// worth serving.
+			var ne net.Error
+			return errors.As(err, &ne) && ne.Timeout()
+		}
+		if _, ok := f.(*http2.HeadersFrame); ok {
+			return false // a request that is not gRPC: the HTTP side decides
+		}
+	}
 }
 
 // sentSomething matches a connection that sent at least one byte.
