@@ -176,6 +176,7 @@ func Start(cfg Config) (*Server, error) {
 	s.closedCtx, s.cancel = context.WithCancel(context.Background())
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	s.fwd.auth = sec
+	s.fwd.done = s.closed
 	svc := service.New(node, cfg.Limits, cfg.Logger)
 	svc.SetLeaderWait(cfg.LeaderWait)
 	s.svc = svc
@@ -187,7 +188,8 @@ func Start(cfg Config) (*Server, error) {
 		grpc.Creds(auth.ServerCredentials()),
 		// Authorisation runs before forwarding: a follower checks the caller itself.
 		grpc.ChainUnaryInterceptor(unaryMetrics, sec.Unary, s.fwd.unary),
-		grpc.ChainStreamInterceptor(streamMetrics, sec.Stream),
+		// A follower relays streams to the leader after checking the caller itself.
+		grpc.ChainStreamInterceptor(streamMetrics, sec.Stream, s.fwd.stream),
 	)
 	grpcpb.RegisterQueuesServiceServer(s.grpc, service.QueuesServer{Service: svc})
 	grpcpb.RegisterStorageServiceServer(s.grpc, service.StorageServer{Service: svc})
