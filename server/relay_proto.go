@@ -37,7 +37,7 @@ type holdings interface {
 
 // relayed maps the streams a follower relays to their protocol.
 var relayed = map[string]*relayProto{
-	grpcpb.QueuesService_Connect_FullMethodName:        queueRelay,
+	grpcpb.QueuesService_Connect_FullMethodName:         queueRelay,
 	grpcpb.StorageService_StorageConnect_FullMethodName: storageRelay,
 }
 
