@@ -259,13 +259,18 @@ func (r *relay) install(u *upstream) {
 	}
 }
 
-// giveUp answers the refused requests with LEADER_SWITCH naming addr (the leader, when
-// known) and returns the stream's end.
+// giveUp answers the refused requests with LEADER_SWITCH naming addr, the leader, and
+// returns the stream's end. With no leader known they stay unanswered (LEADER_SWITCH
+// never carries an empty address from a relay): the stream's end sends the client
+// elsewhere, as a setup without a leader does on the leader's side.
 func (r *relay) giveUp(addr, why string) error {
 	r.mu.Lock()
 	refused := r.refused
 	r.refused = nil
 	r.mu.Unlock()
+	if addr == "" {
+		refused = nil
+	}
 	for _, q := range refused {
 		r.sendClient(r.p.leaderSwitch(r.p.reqCorr(q), addr))
 	}
