@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +225,11 @@ func TestRelayWireRules(t *testing.T) {
 	relock := sCall(t, s2, lockReq(5, "k000", 30*time.Second)).GetDataResponse()
 	if relock.GetLockToken() <= lock.GetLockToken() {
 		t.Fatalf("tokens %d then %d: want increasing", lock.GetLockToken(), relock.GetLockToken())
+	}
+	// The follower relayed the streams (its counters say so).
+	if code, body := httpDo(t, "GET", follower.URL()+"/metrics", ""); code != 200 ||
+		!strings.Contains(body, `octopusmq_relay_streams_total{service="queue"}`) || !strings.Contains(body, `octopusmq_relay_commands_total{service="storage"}`) {
+		t.Fatalf("the follower's relay counters are missing: %d", code)
 	}
 	s3 := openStorageStream(t, ctx, follower.Addr)
 	wantOK(t, "third storage setup", sCall(t, s3, storageSetup(0, "kv")).GetStatus())
