@@ -179,6 +179,7 @@ func Start(cfg Config) (*Server, error) {
 	s.fwd.done = s.closed
 	svc := service.New(node, cfg.Limits, cfg.Logger)
 	svc.SetLeaderWait(cfg.LeaderWait)
+	svc.SetLeaderLocator(s.fwd.leaderFromPeers)
 	s.svc = svc
 
 	s.grpc = grpc.NewServer(
