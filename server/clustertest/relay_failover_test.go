@@ -104,6 +104,12 @@ func TestRelayLeaderKilled(t *testing.T) {
 	if len(held) != 1 {
 		t.Fatalf("holder pulled %v", held)
 	}
+	// A stream with a long pull in flight (its outcome unknown if the leader dies).
+	waiter := openQueueStream(t, ctx, relay.Addr)
+	wantOK(t, "waiter setup", qCall(t, waiter, queueSetup(0, "held")).GetStatus())
+	if err := waiter.Send(pullReq(1, 1, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	locker := openStorageStream(t, ctx, relay.Addr)
 	wantOK(t, "locker setup", sCall(t, locker, storageSetup(0, "kv")).GetStatus())
 	wantOK(t, "set", sCall(t, locker, setReq(1, "lk", "v", 0)).GetStatus())
@@ -140,6 +146,15 @@ func TestRelayLeaderKilled(t *testing.T) {
 		t.Fatalf("the stream holding an item got %v after the leader died, want its end", resp)
 	}
 	t.Logf("holder ended %v after the kill", time.Since(killed))
+	// The waiting pull's stream is answered or ended, never left hanging on a dead leader.
+	if resp, err := waiter.Recv(); err == nil {
+		t.Logf("the pull in flight at the kill was answered: %v", resp)
+	} else {
+		t.Logf("the stream with a pull in flight ended %v after the kill: %v", time.Since(killed), err)
+	}
+	if took := time.Since(killed); took > 20*time.Second {
+		t.Fatalf("the stream with a pull in flight was left waiting %v after the kill", took)
+	}
 	q := openQueueStream(t, ctx, relay.Addr)
 	wantOK(t, "setup after the kill", qCall(t, q, queueSetup(0, "held")).GetStatus())
 	back := qCall(t, q, pullReq(1, 1, 20*time.Second)).GetPull().GetItems()
