@@ -81,12 +81,12 @@ type config struct {
 	metrics   string
 	token     string
 	tlsCA     string
+	direct    bool
 	// snapshot workload and -sweep
 	prefill   int64
 	rate      int
 	snapshots int
 	sweep     []int
-	direct    bool
 }
 
 var workloads = []string{"queue", "enqueue", "pipelined", "consume", "latency", "fill", "kv", "snapshot"}
