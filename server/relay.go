@@ -27,12 +27,15 @@ const DirectHeader = "x-octopusmq-direct"
 // asked for the leader itself (DirectHeader) or the stream was already relayed once.
 func (f *forwarder) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	p := relayed[info.FullMethod]
-	if p == nil || f.node.IsLeader() {
+	if p == nil {
 		return handler(srv, ss)
 	}
 	md, _ := metadata.FromIncomingContext(ss.Context())
 	if len(md.Get(forwardedKey)) > 0 || len(md.Get(DirectHeader)) > 0 {
 		return handler(srv, ss)
+	}
+	if f.node.IsLeader() {
+		return serveUntilSwitch(srv, ss, p, handler)
 	}
 	first := p.newReq()
 	if err := ss.RecvMsg(first); err != nil {
@@ -505,3 +508,54 @@ func (r *relay) newLeaderAddress(old string) string {
 // newLeaderGrace bounds the wait for a leader other than the one whose upstream ended:
 // about one election.
 const newLeaderGrace = 3 * time.Second
+
+// serveUntilSwitch serves a stream of a client that did not ask for the leader here, on the
+// leader. Once this node answers LEADER_SWITCH on it (it lost leadership), the stream ends
+// with UNAVAILABLE naming the new leader: such a client does not follow LEADER_SWITCH, but
+// it reconnects when its stream ends, and then a follower relays it. Commands in flight at
+// that moment are cancelled (answered "request cancelled": their outcome is unknown).
+func serveUntilSwitch(srv any, ss grpc.ServerStream, p *relayProto, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	w := &switchWatch{ServerStream: ss, ctx: ctx, cancel: cancel, p: p}
+	err := handler(srv, w)
+	if addr, ok := w.switched(); ok {
+		return status.Errorf(codes.Unavailable, "this node no longer leads (the leader is at %q); reconnect", addr)
+	}
+	return err
+}
+
+// switchWatch ends its stream's context after the first LEADER_SWITCH sent on it.
+type switchWatch struct {
+	grpc.ServerStream
+	ctx    context.Context
+	cancel context.CancelFunc
+	p      *relayProto
+
+	mu   sync.Mutex
+	addr string
+	seen bool
+}
+
+func (w *switchWatch) Context() context.Context { return w.ctx }
+
+func (w *switchWatch) SendMsg(m any) error {
+	err := w.ServerStream.SendMsg(m)
+	if pm, ok := m.(proto.Message); ok {
+		if st := w.p.status(pm); st.GetCode() == pb.StatusCode_STATUS_CODE_LEADER_SWITCH {
+			w.mu.Lock()
+			if !w.seen {
+				w.seen, w.addr = true, st.GetMessage()
+			}
+			w.mu.Unlock()
+			w.cancel()
+		}
+	}
+	return err
+}
+
+func (w *switchWatch) switched() (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addr, w.seen
+}

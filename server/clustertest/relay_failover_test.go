@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
@@ -240,9 +242,25 @@ func TestRelayLeaderTransfer(t *testing.T) {
 		if err := st.Send(pullReq(corr, 1, 30*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond) // the pull waits on the leader
+		// A stream that reached the leader itself (no relay) waits too.
+		local := openQueueStream(t, ctx, old.Addr)
+		wantOK(t, "setup on the leader", qCall(t, local, queueSetup(0, "jobs")).GetStatus())
+		if err := local.Send(pullReq(1, 1, 30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the pulls wait on the leader
 		if code, body := httpDo(t, "POST", old.URL()+"/v1/cluster:transferLeadership", `{}`); code != 200 {
 			t.Fatalf("transfer: %d %s", code, body)
+		}
+		// Its client knows nothing of leaders: once the old leader answers LEADER_SWITCH,
+		// the stream ends, so the client reconnects (and is relayed) instead of getting
+		// LEADER_SWITCH for every command.
+		if resp, err := local.Recv(); err == nil {
+			if resp.GetStatus().GetCode() == pb.StatusCode_STATUS_CODE_LEADER_SWITCH {
+				if resp, err := local.Recv(); status.Code(err) != codes.Unavailable {
+					t.Fatalf("round %d: after LEADER_SWITCH the leader's stream went on: %v %v", round, resp, err)
+				}
+			}
 		}
 		now := c.WaitLeader(10 * time.Second)
 		p := openQueueStream(t, ctx, now.Addr)
