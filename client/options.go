@@ -62,6 +62,7 @@ type options struct {
 	enqueueTimeout time.Duration
 	lockTimeout    time.Duration
 	lockAnyTimeout time.Duration
+	relayed        bool // WithRelay: do not ask for the leader itself
 }
 
 func buildOptions(opts []Option) *options {

@@ -243,7 +243,7 @@ func (m *mux[Req, Resp]) open(addr string) (s *session[Req, Resp], hint string, 
 		}
 		return nil, "", fmt.Errorf("octopusmq: %s stream at %s: %w", m.p.kind, addr, err)
 	}
-	st, err := m.p.open(sctx, cc)
+	st, err := m.p.open(streamContext(sctx, m.o), cc)
 	if err != nil {
 		return fail(err)
 	}

@@ -42,6 +42,9 @@ type forwarder struct {
 	// auth gives the credentials of calls to other members (TLS; the node's identity).
 	auth *auth.Auth
 
+	// done is closed when the server shuts down (relayed streams end).
+	done <-chan struct{}
+
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }

@@ -176,8 +176,10 @@ func Start(cfg Config) (*Server, error) {
 	s.closedCtx, s.cancel = context.WithCancel(context.Background())
 	s.fwd = newForwarder(node, st, advertise, cfg.LeaderWait)
 	s.fwd.auth = sec
+	s.fwd.done = s.closed
 	svc := service.New(node, cfg.Limits, cfg.Logger)
 	svc.SetLeaderWait(cfg.LeaderWait)
+	svc.SetLeaderLocator(s.fwd.leaderFromPeers)
 	s.svc = svc
 
 	s.grpc = grpc.NewServer(
@@ -187,7 +189,8 @@ func Start(cfg Config) (*Server, error) {
 		grpc.Creds(auth.ServerCredentials()),
 		// Authorisation runs before forwarding: a follower checks the caller itself.
 		grpc.ChainUnaryInterceptor(unaryMetrics, sec.Unary, s.fwd.unary),
-		grpc.ChainStreamInterceptor(streamMetrics, sec.Stream),
+		// A follower relays streams to the leader after checking the caller itself.
+		grpc.ChainStreamInterceptor(streamMetrics, sec.Stream, s.fwd.stream),
 	)
 	grpcpb.RegisterQueuesServiceServer(s.grpc, service.QueuesServer{Service: svc})
 	grpcpb.RegisterStorageServiceServer(s.grpc, service.StorageServer{Service: svc})

@@ -81,6 +81,7 @@ type config struct {
 	metrics   string
 	token     string
 	tlsCA     string
+	direct    bool
 	// snapshot workload and -sweep
 	prefill   int64
 	rate      int
@@ -112,6 +113,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 1000, "snapshot workload: enqueue calls per second in total (one item each)")
 	flag.IntVar(&c.snapshots, "snapshots", 3, "snapshot workload: snapshots taken, spread evenly over -duration")
 	sweep := flag.String("sweep", "", "run the workload once per count of producers (kv: workers) in this list, e.g. 16,64,256")
+	flag.BoolVar(&c.direct, "direct", true, "streams go to the leader itself; false: a follower named in -addr relays them (to measure the relay)")
 	flag.Parse()
 	var err error
 	if c.sweep, err = parseSweep(*sweep); err != nil {

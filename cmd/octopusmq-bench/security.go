@@ -9,7 +9,7 @@ import (
 	"github.com/clbs-io/octopusmq/client"
 )
 
-// clientOptions are the client options of -token and -tls-ca.
+// clientOptions are the client options of -token, -tls-ca and -direct.
 func (c config) clientOptions() ([]client.Option, error) {
 	var opts []client.Option
 	if c.tlsCA != "" {
@@ -25,6 +25,9 @@ func (c config) clientOptions() ([]client.Option, error) {
 	}
 	if c.token != "" {
 		opts = append(opts, client.WithToken(c.token))
+	}
+	if !c.direct {
+		opts = append(opts, client.WithRelay())
 	}
 	return opts, nil
 }

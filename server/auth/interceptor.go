@@ -56,12 +56,13 @@ func (a *Auth) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	if !a.Enabled() {
 		return handler(srv, ss)
 	}
-	return handler(srv, &guardedStream{ServerStream: ss, a: a, id: id, method: info.FullMethod})
+	return handler(srv, &guardedStream{ServerStream: ss, ctx: withIdentity(ss.Context(), id), a: a, id: id, method: info.FullMethod})
 }
 
 // guardedStream checks each command a stream receives.
 type guardedStream struct {
 	grpc.ServerStream
+	ctx    context.Context // carries the caller's identity (ForwardMetadata of a relayed stream)
 	a      *Auth
 	id     *Identity
 	method string
@@ -70,6 +71,8 @@ type guardedStream struct {
 
 	sendMu sync.Mutex // the service and refusals both send
 }
+
+func (g *guardedStream) Context() context.Context { return g.ctx }
 
 func (g *guardedStream) SendMsg(m any) error {
 	g.sendMu.Lock()

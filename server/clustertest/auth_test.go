@@ -126,6 +126,35 @@ func TestSecureClusterForwards(t *testing.T) {
 	if err != nil || info.Length != 2 {
 		t.Fatalf("info: %+v %v", info, err)
 	}
+	// Relayed streams (the Go client opted out of direct-to-leader): the follower checks
+	// the real caller's rights command by command, and the leader checks the token again.
+	rq, err := client.NewQueueClient(follower.Addr, "jobs-1", client.WithRelay(), client.WithTLS(&tls.Config{RootCAs: ca.Pool}), client.WithToken("push-tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rq.Close()
+	if _, err := rq.Enqueue(ctx, &client.InputItem{Value: []byte("relayed")}); err != nil {
+		t.Fatalf("a producer's enqueue on a relayed stream: %v", err)
+	}
+	if items, err := rq.Pull(ctx, 1); err == nil {
+		t.Fatalf("a producer pulled %d items on a relayed stream, want a refusal", len(items))
+	}
+	// A caller identified by its certificate, relayed with the node token.
+	rs, err := client.NewStorageClient(follower.Addr, "s", client.WithRelay(), client.WithTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{alice}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if _, err := rs.Set(ctx, []byte("relayed"), []byte("v"), client.SetOptions{}); err != nil {
+		t.Fatalf("alice's set on a relayed stream: %v", err)
+	}
+	if _, err := client.NewQueueClient(follower.Addr, "jobs-1", client.WithRelay(), client.WithConnectTimeout(5*time.Second),
+		client.WithTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{alice}})); err == nil {
+		t.Fatal("alice (kv only) opened a relayed queue stream")
+	}
+	if code, body := do("GET", u+"/metrics", "", "admin-tok"); code != 200 || !strings.Contains(body, `octopusmq_relay_streams_total{service="storage"}`) {
+		t.Fatalf("the follower counted no relayed storage stream: %d", code)
+	}
 	// A node joins as itself (TLS and the node token), and the leader promotes it after
 	// asking it, with the node token too, how far it has caught up.
 	n4 := c.AddNode("n4")

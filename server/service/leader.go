@@ -34,9 +34,9 @@ func (s *Service) leaderWaitOrDefault() time.Duration {
 
 // leaderSwitch answers a request this node did not run because it does not lead: with
 // LEADER_SWITCH and the leader's client address once both are known (waiting up to the
-// leader wait; never an empty address while a leader is known). When no leader is known
-// here within noLeaderGrace, LEADER_SWITCH carries no address (ask the other nodes); when
-// the wait is cut short (shutdown), "unavailable".
+// leader wait; never an empty address). When no leader is known here within
+// noLeaderGrace, the other members are asked; when none names one within the leader wait
+// (or the wait is cut short: shutdown), the answer is "unavailable".
 func (s *Service) leaderSwitch() *apierr.Error {
 	wait := s.leaderWaitOrDefault()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -51,18 +51,15 @@ func (s *Service) leaderSwitch() *apierr.Error {
 	for {
 		changed := s.node.LeaderChanged()
 		if id, _ := s.node.Leader(); id == "" {
-			// No leader known here (an election, or this node is cut off): wait a few
-			// election timeouts for one, then answer LEADER_SWITCH without an address,
-			// which sends the client to the other nodes, rather than hold the command for
-			// the whole leader wait while the others may know the leader.
-			gctx, gcancel := context.WithTimeout(ctx, noLeaderGrace)
-			_, _, err := s.node.WaitLeader(gctx)
-			gcancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					return noLeader(wait)
-				}
-				return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "")
+			// No leader known here (an election, or this node is cut off): wait for one,
+			// asking the other members after a few election timeouts, since they may know
+			// it while this node does not. LEADER_SWITCH never carries an empty address:
+			// with no leader anywhere within the leader wait, the answer is "unavailable".
+			if addr := s.waitAnyLeader(ctx); addr != "" {
+				return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
+			}
+			if ctx.Err() != nil {
+				return noLeader(wait)
 			}
 		}
 		id, addr, err := s.node.WaitLeaderAddress(ctx)
@@ -87,8 +84,36 @@ func (s *Service) leaderSwitch() *apierr.Error {
 }
 
 // noLeaderGrace is how long a command refused for want of a leader waits for one to be
-// known here: four election timeouts (500 ms), about one election.
+// known here before asking the other members: four election timeouts (500 ms), about one
+// election.
 const noLeaderGrace = 2 * time.Second
+
+// SetLeaderLocator sets how a node that knows no leader asks the other members for the
+// leader's client address ("" when none knows one). Call it before serving.
+func (s *Service) SetLeaderLocator(locate func(context.Context) string) { s.locateLeader = locate }
+
+// waitAnyLeader waits, bounded by ctx, until this node knows a leader (it returns "") or,
+// after noLeaderGrace and then every second, another member names one (its address).
+func (s *Service) waitAnyLeader(ctx context.Context) string {
+	step := noLeaderGrace
+	for {
+		wctx, cancel := context.WithTimeout(ctx, step)
+		_, _, err := s.node.WaitLeader(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ""
+		}
+		if s.locateLeader != nil {
+			lctx, cancel := context.WithTimeout(ctx, time.Second)
+			addr := s.locateLeader(lctx)
+			cancel()
+			if addr != "" {
+				return addr
+			}
+		}
+		step = time.Second
+	}
+}
 
 // selfLeaderGrace is how long a leader that refused a command (transferring leadership)
 // waits for the new leader before naming itself: Raft's transfer timeout is one election

@@ -5,6 +5,7 @@
 package service
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"log/slog"
@@ -24,6 +25,8 @@ type Service struct {
 	log    *slog.Logger
 	// leaderWait bounds waits for a leader (SetLeaderWait).
 	leaderWait time.Duration
+	// locateLeader asks the other members who leads (SetLeaderLocator).
+	locateLeader func(context.Context) string
 
 	sessionBase uint64
 	sessionSeq  atomic.Uint64
