@@ -19,7 +19,7 @@ import { StatusCode, StorageRequestSchema, type StorageRequest, type StorageResp
 import { StreamSession, flags, log, sleep } from "./stream.js";
 
 const f = flags(process.argv.slice(2), {
-  addr: "127.0.0.1:8080", storage: "locks", key: "record", name: "a", ops: "10", init: "false", "lock-ttl-ms": "5000", "deadline-ms": "120000",
+  addr: "127.0.0.1:8080", storage: "locks", key: "record", name: "a", ops: "10", init: "false", "lock-ttl-ms": "5000", "pace-ms": "0", "deadline-ms": "120000",
 });
 const transport = createGrpcTransport({ baseUrl: `http://${f.addr}` });
 const storage = createClient(StorageService, transport);
@@ -110,6 +110,7 @@ async function work(next: { op: number }): Promise<void> {
       ok("release", await call({ case: "releaseId", value: { id, lockToken } }));
       held = undefined;
       say(`${op} recorded (${record.length} in the record)`);
+      if (Number(f["pace-ms"]) > 0) await sleep(Number(f["pace-ms"])); // --pace-ms: a pause between operations
     }
   } finally {
     s.close();

@@ -5,7 +5,7 @@
 // existing id with duplicate=true. It never follows LEADER_SWITCH: it reconnects to the
 // same address, and a follower relays the stream to the leader.
 //
-//   node dist/producer.js --addr 127.0.0.1:8080 --queue jobs --count 100
+//   node dist/producer.js --addr 127.0.0.1:8080 --queue jobs --count 100 [--rate 50]
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -15,9 +15,20 @@ import { ManagementService } from "./gen/protobuf/queues_management_pb.js";
 import { QueueRequestSchema, StatusCode, type QueueRequest, type QueueResponse } from "./gen/protobuf/messages_pb.js";
 import { StreamSession, flags, log, sleep } from "./stream.js";
 
-const f = flags(process.argv.slice(2), { addr: "127.0.0.1:8080", queue: "jobs", count: "100", prefix: "item-", window: "16", "deadline-ms": "120000" });
+const f = flags(process.argv.slice(2), { addr: "127.0.0.1:8080", queue: "jobs", count: "100", prefix: "item-", window: "16", rate: "0", "deadline-ms": "120000" });
 const count = Number(f.count);
 const window = Number(f.window);
+// --rate: at most this many enqueues a second (0: as fast as the window allows).
+const gapMs = Number(f.rate) > 0 ? 1000 / Number(f.rate) : 0;
+let nextSend = 0;
+async function paced(): Promise<void> {
+  if (!gapMs) return;
+  const now = Date.now();
+  nextSend = Math.max(nextSend, now);
+  const wait = nextSend - now;
+  nextSend += gapMs;
+  if (wait > 0) await sleep(wait);
+}
 const transport = createGrpcTransport({ baseUrl: `http://${f.addr}` });
 const queues = createClient(QueuesService, transport);
 const management = createClient(ManagementService, transport);
@@ -44,6 +55,7 @@ async function run(todo: Set<number>): Promise<void> {
     const pending = [...todo];
     const worker = async () => {
       for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
+        await paced();
         const value = enc.encode(f.prefix + i);
         const r = await s.call(create(QueueRequestSchema, {
           correlationId: s.id(),
