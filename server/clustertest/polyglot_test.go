@@ -41,7 +41,9 @@ func TestPolyglot(t *testing.T) {
 	f1, f2 := followers[0], followers[1]
 
 	t.Run("grpcurl stream through a follower", func(t *testing.T) {
-		grpcurlThroughFollower(t, root, f1)
+		// With the repository's proto files, and with the server's reflection service.
+		grpcurlThroughFollower(t, root, f1, "curl", "-import-path", filepath.Join(root, "api"), "-proto", "protobuf/queues.proto")
+		grpcurlThroughFollower(t, root, f2, "curl-reflection")
 	})
 	t.Run("grpc-js check through a follower", func(t *testing.T) {
 		node := nodeExamples(t, root)
@@ -134,11 +136,11 @@ func examplesAcrossLeaderKill(t *testing.T, c *clustertest.Cluster, root string,
 	}
 }
 
-// grpcurlThroughFollower drives one QueuesService/Connect stream through follower f with
-// grpcurl and the repository's proto files: setup, enqueue and pull on one stream, then the
-// stream ends (grpcurl closes its side after the last message) and the pulled item, never
-// committed, returns to the queue.
-func grpcurlThroughFollower(t *testing.T, root string, f *clustertest.Node) {
+// grpcurlThroughFollower drives one QueuesService/Connect stream on queue through follower
+// f with grpcurl (schema from protoArgs, else the reflection service): setup, enqueue and
+// pull on one stream, then the stream ends (grpcurl closes its side after the last message)
+// and the pulled item, never committed, returns to the queue.
+func grpcurlThroughFollower(t *testing.T, root string, f *clustertest.Node, queue string, protoArgs ...string) {
 	grpcurl := filepath.Join(root, ".tools/bin/grpcurl")
 	if _, err := os.Stat(grpcurl); err != nil {
 		if p, err := exec.LookPath("grpcurl"); err == nil {
@@ -147,12 +149,12 @@ func grpcurlThroughFollower(t *testing.T, root string, f *clustertest.Node) {
 			missing(t, "grpcurl (make grpcurl installs it into .tools/bin)")
 		}
 	}
-	if code, body := httpDo(t, "POST", f.URL()+"/v1/queues", `{"queueName":"curl"}`); code != 200 {
+	if code, body := httpDo(t, "POST", f.URL()+"/v1/queues", `{"queueName":"`+queue+`"}`); code != 200 {
 		t.Fatalf("create queue: %d %s", code, body)
 	}
-	cmd := exec.Command(grpcurl, "-plaintext", "-import-path", filepath.Join(root, "api"), "-proto", "protobuf/queues.proto",
-		"-max-time", "60", "-d", "@", f.Addr, "io.clbs.octopusmq.grpc.QueuesService/Connect")
-	cmd.Stdin = strings.NewReader(`{"setup": {"queueName": "curl"}}
+	args := append([]string{"-plaintext", "-max-time", "60"}, protoArgs...)
+	cmd := exec.Command(grpcurl, append(args, "-d", "@", f.Addr, "io.clbs.octopusmq.grpc.QueuesService/Connect")...)
+	cmd.Stdin = strings.NewReader(`{"setup": {"queueName": "` + queue + `"}}
 {"correlationId": "1", "enqueue": {"item": {"value": "aGVsbG8="}}}
 {"correlationId": "2", "pull": {"batchSize": 1, "timeout": "10s"}}
 `)
@@ -201,12 +203,12 @@ func grpcurlThroughFollower(t *testing.T, root string, f *clustertest.Node) {
 	// stream's end on its own time, so poll).
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, body := httpDo(t, "GET", f.URL()+"/v1/queues/curl", "")
+		code, body := httpDo(t, "GET", f.URL()+"/v1/queues/"+queue, "")
 		if code == 200 && strings.Contains(body, `"count":1,`) && strings.Contains(body, `"active":0,`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after grpcurl's stream ended, queue curl: %d %s", code, body)
+			t.Fatalf("after grpcurl's stream ended, queue %s: %d %s", queue, code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
