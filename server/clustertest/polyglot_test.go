@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clbs-io/octopusmq/gen/grpcpb"
+	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The examples in other languages (examples/python, examples/typescript) and grpcurl run
@@ -39,6 +44,7 @@ func TestPolyglot(t *testing.T) {
 		}
 	}
 	f1, f2 := followers[0], followers[1]
+	requireRelay(t, f1)
 
 	t.Run("grpcurl stream through a follower", func(t *testing.T) {
 		// With the repository's proto files, and with the server's reflection service.
@@ -211,6 +217,36 @@ func grpcurlThroughFollower(t *testing.T, root string, f *clustertest.Node, queu
 			t.Fatalf("after grpcurl's stream ended, queue %s: %d %s", queue, code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// requireRelay fails at once, with the reason, when follower f answers a stream's setup
+// with LEADER_SWITCH instead of relaying it: the examples would retry until their deadline.
+func requireRelay(t *testing.T, f *clustertest.Node) {
+	t.Helper()
+	if code, body := httpDo(t, "POST", f.URL()+"/v1/queues", `{"queueName":"relay-probe"}`); code != 200 {
+		t.Fatalf("create queue: %d %s", code, body)
+	}
+	conn, err := grpc.NewClient(f.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.QueueRequest{Command: &pb.QueueRequest_Setup{Setup: &pb.SetupRequest{QueueName: "relay-probe"}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := resp.GetStatus(); st.GetCode() != pb.StatusCode_STATUS_CODE_OK {
+		t.Fatalf("a follower answered a stream's setup with %v %q: clients that know nothing about leaders need the follower stream relay", st.GetCode(), st.GetMessage())
 	}
 }
 
