@@ -126,18 +126,31 @@ class Output:
         return True
 
 
+def queue_empty(session):
+    """Whether the queue has nothing waiting and nothing active (a linearizable read)."""
+    resp = session.call(pb.QueueRequest(get_queue_info=pb.GetQueueInfoRequest()))
+    if resp.WhichOneof("response") != "get_queue_info":
+        raise StreamBroken("get_queue_info: %s" % describe(resp))
+    return resp.get_queue_info.length == 0 and resp.get_queue_info.active == 0
+
+
 def work(session, out, args):
-    """Pulls, processes and commits until --count values are done."""
-    while args.count <= 0 or len(out.done) < args.count:
+    """Pulls, processes and commits until --count values are done and the queue is empty.
+
+    The queue must be empty too: an item whose commit went unanswered (its stream broke) may
+    still be active, leased to that stream's session until the queue's lease runs out; it is
+    then delivered again, found processed, and committed."""
+    while True:
+        if args.count > 0 and len(out.done) >= args.count and queue_empty(session):
+            return
         resp = session.call(pb.QueueRequest(pull=pb.PullRequest(batch_size=args.batch, timeout=seconds(args.wait))), timeout=args.wait + 30)
-        if resp.WhichOneof("response") != "pull":
-            if resp.WhichOneof("response") == "status" and resp.status.code == pb.STATUS_CODE_TIMEOUT:
-                continue
-            raise StreamBroken("pull: %s" % describe(resp))
-        if not resp.pull.items:
-            if args.count <= 0:
+        kind = resp.WhichOneof("response")
+        if kind == "status" and resp.status.code == pb.STATUS_CODE_TIMEOUT or kind == "pull" and not resp.pull.items:
+            if args.count <= 0 and queue_empty(session):
                 return  # --count 0: drain what is there, then stop
             continue
+        if kind != "pull":
+            raise StreamBroken("pull: %s" % describe(resp))
         redelivered = 0
         for item in resp.pull.items:
             if not out.process(item.value.decode()):
@@ -154,7 +167,7 @@ def main():
     p.add_argument("--addr", default="127.0.0.1:8080", help="any OctopusMQ node's client address")
     p.add_argument("--queue", default="jobs")
     p.add_argument("--out", default="done.txt", help="file the processed values are appended to")
-    p.add_argument("--count", type=int, default=0, help="stop after this many distinct values (0: when the queue is empty)")
+    p.add_argument("--count", type=int, default=0, help="stop once this many distinct values are processed and the queue is empty (0: once it is empty)")
     p.add_argument("--batch", type=int, default=10, help="items per pull")
     p.add_argument("--wait", type=float, default=2.0, help="seconds a pull waits for the first item")
     p.add_argument("--deadline", type=float, default=120.0, help="give up after this many seconds")

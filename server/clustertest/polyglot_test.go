@@ -68,6 +68,11 @@ func examplesAcrossLeaderKill(t *testing.T, c *clustertest.Cluster, root string,
 	python := pythonWithGRPC(t)
 	const items, ops = 150, 12
 	runOK(t, node.cmd("dist/locker.js", "--addr", f2.Addr, "--init"), "initialized")
+	// A short lease: an item whose commit was lost with the leader stays leased to the dead
+	// stream's session until its lease runs out; the worker waits for it to come back.
+	if code, body := httpDo(t, "POST", f1.URL()+"/v1/queues", `{"queueName":"jobs","lease":"5s"}`); code != 200 {
+		t.Fatalf("create queue: %d %s", code, body)
+	}
 
 	out := filepath.Join(t.TempDir(), "done.txt")
 	timeout := "240000" // each example's own deadline (ms); the machine may be loaded
