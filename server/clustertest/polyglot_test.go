@@ -96,6 +96,12 @@ func examplesAcrossLeaderKill(t *testing.T, c *clustertest.Cluster, root string,
 	t.Logf("producer: %s; worker: %s; locker a: %s; locker b: %s",
 		producer.summary("reconnecting"), worker.summary("reconnecting"), lockerA.summary("reconnecting"), lockerB.summary("reconnecting"))
 
+	// An enqueue re-sent after its answer was lost is deduplicated only while the first item
+	// is queued: one whose first copy the worker had already committed is in the queue again.
+	// A worker run with --count 0 drains those (found processed, committed, written nowhere).
+	runOK(t, exec.Command(python, filepath.Join(root, "examples/python/worker.py"),
+		"--addr", f1.Addr, "--queue", "jobs", "--out", out, "--wait", "1", "--deadline", "120"), "worker: done")
+
 	// The worker processed every item exactly once (its output holds each value once) ...
 	b, err := os.ReadFile(out)
 	if err != nil {
