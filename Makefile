@@ -10,7 +10,7 @@ SWAGGER_UI_VERSION     := 5.32.0
 TOOLS := $(CURDIR)/.tools
 BUF   := $(TOOLS)/npm/node_modules/.bin/buf
 
-.PHONY: all tools generate lint breaking baseline check-generated ui-vendor check-ui-vendor test build
+.PHONY: all tools generate lint breaking baseline check-generated ui-vendor check-ui-vendor test build examples-tools grpcurl
 
 all: build
 
@@ -27,11 +27,31 @@ $(TOOLS)/bin/.installed: Makefile
 
 tools: $(BUF) $(TOOLS)/bin/.installed
 
-# generate rewrites gen/ and openapi/octopusmq.swagger.json from api/.
-generate: tools
+# The examples' code generators: protoc-gen-es pinned in examples/typescript/package-lock.json;
+# Debian's protoc and grpc_python_plugin (apt: protobuf-compiler-grpc) for examples/python.
+TS_EXAMPLES := examples/typescript
+$(TS_EXAMPLES)/node_modules/.package-lock.json: $(TS_EXAMPLES)/package-lock.json
+	cd $(TS_EXAMPLES) && npm ci --no-audit --no-fund
+examples-tools: $(TS_EXAMPLES)/node_modules/.package-lock.json
+	@command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null || { echo "make generate needs protoc and grpc_python_plugin: apt-get install protobuf-compiler-grpc"; exit 1; }
+
+# Generated code: gen/, openapi/octopusmq.swagger.json and the examples' stubs.
+GENERATED := gen openapi examples/python/gen examples/typescript/src/gen
+
+# generate rewrites gen/ and openapi/octopusmq.swagger.json from api/, and the examples' stubs
+# (examples/python/gen, examples/typescript/src/gen) from api/protobuf.
+generate: tools examples-tools
 	rm -rf gen openapi/octopusmq.swagger.json
 	$(BUF) generate
+	$(BUF) generate --template examples/python/buf.gen.yaml
+	$(BUF) generate --template examples/typescript/buf.gen.yaml
 	scripts/gendoc.sh
+
+# grpcurl (pinned) into .tools/bin, for the test that drives a stream with it.
+GRPCURL := github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+grpcurl: $(TOOLS)/bin/grpcurl
+$(TOOLS)/bin/grpcurl: Makefile
+	GOBIN=$(TOOLS)/bin go install $(GRPCURL)
 
 lint: tools
 	$(BUF) lint
@@ -47,7 +67,7 @@ baseline: tools
 
 # check-generated fails when the committed generated code differs from a fresh `make generate`.
 check-generated: generate
-	@test -z "$$(git status --porcelain -- gen openapi)" || { git status --porcelain -- gen openapi; echo "generated code is stale: commit the output of make generate"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "generated code is stale: commit the output of make generate"; exit 1; }
 
 # ui-vendor copies the pinned swagger-ui-dist files the /docs page embeds into server/ui/docs.
 UI_NPM := $(TOOLS)/ui-npm

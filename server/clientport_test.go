@@ -146,34 +146,39 @@ func TestMaxConcurrentStreams(t *testing.T) {
 func TestGRPCContentTypes(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, ct := range []string{"application/grpc", "application/grpc+proto", "application/grpc;charset=utf-8", "application/grpc+proto; charset=utf-8"} {
-		// A new connection each time: the port routes a connection by its first request.
-		h2c := &http.Client{
-			Timeout: 5 * time.Second,
-			Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			}},
-		}
-		// An empty HealthCheckRequest: uncompressed, zero length.
-		req, _ := http.NewRequest("POST", srv.URL+"/grpc.health.v1.Health/Check", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("TE", "trailers")
-		resp, err := h2c.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", ct, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		h2c.CloseIdleConnections()
-		if err != nil {
-			t.Fatalf("%s: %v", ct, err)
-		}
-		if resp.StatusCode != 200 || resp.Trailer.Get("Grpc-Status") != "0" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
-			t.Fatalf("%s: %d %v trailer %v", ct, resp.StatusCode, resp.Header, resp.Trailer)
-		}
-		// One message: SERVING (field 1 = 1).
-		if !bytes.Equal(body, []byte{0, 0, 0, 0, 2, 0x08, 0x01}) {
-			t.Fatalf("%s: body %x", ct, body)
-		}
+		t.Run(ct, func(t *testing.T) { grpcContentType(t, srv.URL, ct) })
+	}
+}
+
+// grpcContentType calls the gRPC health check with content type ct on a new connection (the
+// port routes a connection by its first request) and checks gRPC answered it.
+func grpcContentType(t *testing.T, url, ct string) {
+	h2c := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}},
+	}
+	// An empty HealthCheckRequest: uncompressed, zero length.
+	req, _ := http.NewRequest("POST", url+"/grpc.health.v1.Health/Check", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("TE", "trailers")
+	resp, err := h2c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", ct, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h2c.CloseIdleConnections()
+	if err != nil {
+		t.Fatalf("%s: %v", ct, err)
+	}
+	if resp.StatusCode != 200 || resp.Trailer.Get("Grpc-Status") != "0" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
+		t.Fatalf("%s: %d %v trailer %v", ct, resp.StatusCode, resp.Header, resp.Trailer)
+	}
+	// One message: SERVING (field 1 = 1).
+	if !bytes.Equal(body, []byte{0, 0, 0, 0, 2, 0x08, 0x01}) {
+		t.Fatalf("%s: body %x", ct, body)
 	}
 }
 
