@@ -115,7 +115,9 @@ func limitBody(gw *runtime.ServeMux, limit int, next http.Handler) http.Handler 
 // method serves belongs to that route: another method's route without a verb that would
 // take the verb as part of a name or key (GET /v1/queues/{queue_name} for
 // GET /v1/queues/jobs:purge) does not serve it, so the request answers 405. A name or key
-// that really ends in such a suffix escapes its colon (%3A).
+// that really ends in such a suffix escapes its colon (%3A). A deep wildcard ({key=**})
+// needs a segment (strict matching), so PUT /v1/storages/kv/keys is the list route asked
+// with PUT, not PutKey of an empty key.
 type routes struct {
 	gw  *runtime.ServeMux
 	mux *http.ServeMux
@@ -150,6 +152,7 @@ func (rt *routes) options() []runtime.ServeMuxOption {
 			}
 		}),
 		runtime.WithRoutingErrorHandler(rt.routingError),
+		runtime.WithStrictDeepWildcardMatching(),
 	}
 }
 
@@ -168,6 +171,7 @@ func (rt *routes) routingError(ctx context.Context, mux *runtime.ServeMux, m run
 
 // verbOfAnotherMethod answers 405 (and reports true) when r matched a gateway route without
 // a verb while its last path segment ends in the verb of a route served with other methods.
+// Otherwise (a name that merely contains ':') the matched route runs and names the field.
 func (rt *routes) verbOfAnotherMethod(w http.ResponseWriter, r *http.Request) bool {
 	if pat, ok := runtime.HTTPPattern(r.Context()); !ok || pat.Verb() != "" {
 		return false
