@@ -157,7 +157,7 @@ func (rt *routes) options() []runtime.ServeMuxOption {
 }
 
 func (rt *routes) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
-	if _, probe := ctx.Value(probeKey{}).(*probe); probe {
+	if _, isProbe := ctx.Value(probeKey{}).(*probe); isProbe {
 		return
 	}
 	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
@@ -186,7 +186,7 @@ func (rt *routes) verbOfAnotherMethod(w http.ResponseWriter, r *http.Request) bo
 		return false
 	}
 	_, m := runtime.MarshalerForRequest(rt.gw, r)
-	notAllowed(r.Context(), rt.gw, m, w, r, allow, "; a name or key containing ':' escapes it as %3A")
+	notAllowed(r.Context(), rt.gw, m, w, r, allow, "; a key or name with this suffix escapes its ':' as %3A")
 	return true
 }
 
