@@ -110,12 +110,26 @@ func limitBody(gw *runtime.ServeMux, limit int, next http.Handler) http.Handler 
 // serve, on the gateway's routes and the HTTP mux's own alike. It finds the allowed methods
 // by routing the request again with each method, marked as a probe, so that a matching
 // gateway handler only records the match (the middleware) instead of running.
+//
+// A path whose last segment ends in a custom verb (":purge", ":lock") that a route of some
+// method serves belongs to that route: another method's route without a verb that would
+// take the verb as part of a name or key (GET /v1/queues/{queue_name} for
+// GET /v1/queues/jobs:purge) does not serve it, so the request answers 405. A name or key
+// that really ends in such a suffix escapes its colon (%3A). A deep wildcard ({key=**})
+// needs a segment (strict matching), so PUT /v1/storages/kv/keys is the list route asked
+// with PUT, not PutKey of an empty key.
 type routes struct {
 	gw  *runtime.ServeMux
 	mux *http.ServeMux
 }
 
 type probeKey struct{}
+
+// probe is what routing a probe found: whether a route matched, and its pattern's verb.
+type probe struct {
+	hit  bool
+	verb string
+}
 
 // probeMethods are the methods Allow may list.
 var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -124,51 +138,94 @@ func (rt *routes) options() []runtime.ServeMuxOption {
 	return []runtime.ServeMuxOption{
 		runtime.WithMiddlewares(func(next runtime.HandlerFunc) runtime.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-				if hit, ok := r.Context().Value(probeKey{}).(*bool); ok {
-					*hit = true
+				if p, ok := r.Context().Value(probeKey{}).(*probe); ok {
+					p.hit = true
+					if pat, ok := runtime.HTTPPattern(r.Context()); ok {
+						p.verb = pat.Verb()
+					}
+					return
+				}
+				if rt.verbOfAnotherMethod(w, r) {
 					return
 				}
 				next(w, r, params)
 			}
 		}),
 		runtime.WithRoutingErrorHandler(rt.routingError),
+		runtime.WithStrictDeepWildcardMatching(),
 	}
 }
 
 func (rt *routes) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
-	if _, probe := ctx.Value(probeKey{}).(*bool); probe {
+	if _, isProbe := ctx.Value(probeKey{}).(*probe); isProbe {
 		return
 	}
 	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
 		if allow := rt.allowed(r); len(allow) > 0 && !slices.Contains(allow, r.Method) {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: http.StatusMethodNotAllowed,
-				Err: status.Errorf(codes.Unimplemented, "method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+			notAllowed(ctx, mux, m, w, r, allow, "")
 			return
 		}
 	}
 	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
 }
 
-// allowed lists the methods some route serves r's path with.
+// verbOfAnotherMethod answers 405 (and reports true) when r matched a gateway route without
+// a verb while its last path segment ends in the verb of a route served with other methods.
+// Otherwise (a name that merely contains ':') the matched route runs and names the field.
+func (rt *routes) verbOfAnotherMethod(w http.ResponseWriter, r *http.Request) bool {
+	if pat, ok := runtime.HTTPPattern(r.Context()); !ok || pat.Verb() != "" {
+		return false
+	}
+	// The gateway matches the escaped path: an escaped colon (%3A) is part of a name or key.
+	path := r.URL.EscapedPath()
+	if !strings.Contains(path[strings.LastIndexByte(path, '/')+1:], ":") {
+		return false
+	}
+	allow := rt.allowed(r)
+	if len(allow) == 0 || slices.Contains(allow, r.Method) {
+		return false
+	}
+	_, m := runtime.MarshalerForRequest(rt.gw, r)
+	notAllowed(r.Context(), rt.gw, m, w, r, allow, "; a key or name with this suffix escapes its ':' as %3A")
+	return true
+}
+
+// notAllowed answers 405 with the Allow header.
+func notAllowed(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, allow []string, hint string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: http.StatusMethodNotAllowed,
+		Err: status.Errorf(codes.Unimplemented, "method %s is not allowed on %s; allowed: %s%s", r.Method, r.URL.Path, strings.Join(allow, ", "), hint)})
+}
+
+// allowed lists the methods some route serves r's path with. When a route with a verb
+// matches, only such routes count (see routes).
 func (rt *routes) allowed(r *http.Request) []string {
-	var out []string
+	var all, verbs []string
 	for _, method := range probeMethods {
-		hit := false
-		req := r.Clone(context.WithValue(r.Context(), probeKey{}, &hit))
+		p := &probe{}
+		req := r.Clone(context.WithValue(r.Context(), probeKey{}, p))
 		req.Method = method
 		req.Body = http.NoBody
 		req.Header = http.Header{}
 		if _, pattern := rt.mux.Handler(req); pattern != "" && pattern != "/" {
-			hit = true
+			p.hit = true
+			if i := strings.LastIndexByte(pattern, ':'); i > strings.LastIndexByte(pattern, '/') {
+				p.verb = pattern[i+1:]
+			}
 		} else {
 			rt.gw.ServeHTTP(discard{}, req)
 		}
-		if hit {
-			out = append(out, method)
+		if p.hit {
+			all = append(all, method)
+			if p.verb != "" {
+				verbs = append(verbs, method)
+			}
 		}
 	}
-	return out
+	if len(verbs) > 0 {
+		return verbs
+	}
+	return all
 }
 
 // discard is a ResponseWriter that drops what a probe writes.
