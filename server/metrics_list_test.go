@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -101,6 +102,33 @@ func TestMetricsListAfterTraffic(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		case v < w.min:
 			t.Errorf("%s = %v, want at least %v after the traffic", name, v, w.min)
+		}
+	}
+	// The README's list names exactly the octopusmq_ families the server exports (the
+	// follower contact series appears on a cluster's leader only).
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := string(readme)
+	if i := strings.Index(sec, "\n### Metrics, logs and profiles\n"); i >= 0 {
+		sec = sec[i+1:]
+		if j := strings.Index(sec, "\n## "); j >= 0 {
+			sec = sec[:j]
+		}
+	} else {
+		t.Fatal(`README has no "### Metrics, logs and profiles" section`)
+	}
+	listed := map[string]bool{}
+	for _, name := range regexp.MustCompile("`(octopusmq_[a-z0-9_]+)`").FindAllStringSubmatch(sec, -1) {
+		listed[name[1]] = true
+		if fams[name[1]] == nil && name[1] != "octopusmq_raft_follower_last_contact_seconds" {
+			t.Errorf("README lists %s, which the server does not export", name[1])
+		}
+	}
+	for name := range fams {
+		if strings.HasPrefix(name, "octopusmq_") && !listed[name] {
+			t.Errorf("the server exports %s, which the README's metrics list does not name", name)
 		}
 	}
 	// The histograms' buckets are there (a dashboard's quantiles need them).
