@@ -19,7 +19,7 @@ var (
 	descQueueDelayed = prometheus.NewDesc("octopusmq_queue_delayed_items",
 		"Waiting items not yet visible (delay) in a queue; the queues of octopusmq_queue_items.", []string{"queue"}, nil)
 	descQueueOldest = prometheus.NewDesc("octopusmq_queue_oldest_waiting_age_seconds",
-		"Age of the oldest waiting item of a queue (0: none waiting); the queues of octopusmq_queue_items.", []string{"queue"}, nil)
+		"Age of the oldest waiting item of a queue (0: none waiting); the queues of octopusmq_queue_items holding at most 100000 items (finding it is a pass over them).", []string{"queue"}, nil)
 	descDLQItems = prometheus.NewDesc("octopusmq_dead_letter_queue_items",
 		"Items in a queue that is the dead-letter queue of another; the queues of octopusmq_queue_items.", []string{"queue"}, nil)
 	descQueuesDelayed = prometheus.NewDesc("octopusmq_queues_delayed_items", "Delayed (not yet visible) items in all queues.", nil, nil)
@@ -90,9 +90,11 @@ func (c stateCollector) collectQueues(ch chan<- prometheus.Metric, queues, top [
 			}
 		}
 		gauge(descQueueDelayed, float64(s.Delayed), name)
-		a := age(s.OldestWaiting)
-		oldest = max(oldest, a)
-		gauge(descQueueOldest, a, name)
+		if s.OldestKnown {
+			a := age(s.OldestWaiting)
+			oldest = max(oldest, a)
+			gauge(descQueueOldest, a, name)
+		}
 		if isDLQ[name] {
 			gauge(descDLQItems, float64(q.GetCount()), name)
 		}

@@ -1,25 +1,35 @@
 package queue
 
-// Stats are a queue's gauges for metrics, taken by one pass over its items.
+// OldestScanLimit bounds the queues whose oldest waiting item Stats looks for: finding it
+// is a pass over the queue's items (about 0.1-0.5 µs each), taken under the state's read
+// lock, so a larger queue reports no oldest item rather than stall applies for a scrape.
+const OldestScanLimit = 100_000
+
+// Stats are a queue's gauges for metrics.
 type Stats struct {
-	// Waiting counts waiting items (visible or delayed) by priority (index).
+	// Waiting counts waiting items (visible or delayed) by priority (index); kept up to date
+	// by every transition, so it costs nothing to read.
 	Waiting []uint32
 	// Delayed counts waiting items not yet visible; Active, leased ones.
 	Delayed, Active uint32
-	// OldestWaiting is the enqueue time (Unix ns) of the oldest waiting item; 0: none.
+	// OldestWaiting is the enqueue time (Unix ns) of the oldest waiting item; 0: none
+	// waiting, or (OldestKnown false) the queue holds more than OldestScanLimit items.
 	OldestWaiting int64
+	OldestKnown   bool
 }
 
-// Stats counts the queue's items. It is O(items): callers take it for a bounded number of
-// queues (metrics: the largest ones), not on every command.
+// Stats returns the queue's gauges: O(priorities), plus a pass over its items for the
+// oldest waiting one when it holds at most OldestScanLimit items.
 func (q *Queue) Stats() Stats {
-	st := Stats{Waiting: make([]uint32, q.cfg.GetPriorities()), Active: uint32(q.leases.len()), Delayed: uint32(q.delayed.len())}
+	n := min(int(q.cfg.GetPriorities()), MaxPriorities)
+	st := Stats{Waiting: append([]uint32(nil), q.waitingByPriority[:n]...), Active: uint32(q.leases.len()), Delayed: uint32(q.delayed.len())}
+	if len(q.items) > OldestScanLimit {
+		return st
+	}
+	st.OldestKnown = true
 	for _, it := range q.items {
 		if it.state != stReady && it.state != stDelayed {
 			continue
-		}
-		if int(it.priority) < len(st.Waiting) {
-			st.Waiting[it.priority]++
 		}
 		if st.OldestWaiting == 0 || it.enqueuedAt < st.OldestWaiting {
 			st.OldestWaiting = it.enqueuedAt
