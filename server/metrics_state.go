@@ -63,7 +63,7 @@ func (c stateCollector) collectQueues(ch chan<- prometheus.Metric, queues, top [
 	for i, q := range top {
 		names[i] = q.GetQueueName()
 	}
-	stats := st.QueueStats(names)
+	stats := st.QueueGauges(names)
 	isDLQ := map[string]bool{}
 	for _, q := range queues {
 		if d := q.GetDeadLetterQueue(); d != "" {

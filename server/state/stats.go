@@ -2,15 +2,15 @@ package state
 
 import "github.com/clbs-io/octopusmq/server/state/queue"
 
-// QueueStats returns the gauges (queue.Stats) of the named queues that exist; each costs a
-// pass over that queue's items, so callers name a bounded number of them.
-func (s *State) QueueStats(names []string) map[string]queue.Stats {
+// QueueGauges returns the metrics gauges (queue.Gauges) of the named queues that exist;
+// callers name a bounded number of them (see queue.OldestScanLimit).
+func (s *State) QueueGauges(names []string) map[string]queue.Gauges {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make(map[string]queue.Stats, len(names))
+	out := make(map[string]queue.Gauges, len(names))
 	for _, n := range names {
 		if q, ok := s.queues[n]; ok {
-			out[n] = q.Stats()
+			out[n] = q.Gauges()
 		}
 	}
 	return out

@@ -1,12 +1,12 @@
 package queue
 
-// OldestScanLimit bounds the queues whose oldest waiting item Stats looks for: finding it
+// OldestScanLimit bounds the queues whose oldest waiting item Gauges looks for: finding it
 // is a pass over the queue's items (about 0.1-0.5 µs each), taken under the state's read
 // lock, so a larger queue reports no oldest item rather than stall applies for a scrape.
 const OldestScanLimit = 100_000
 
-// Stats are a queue's gauges for metrics.
-type Stats struct {
+// Gauges are a queue's gauges for metrics (Stats, for operators, is an exact full scan).
+type Gauges struct {
 	// Waiting counts waiting items (visible or delayed) by priority (index); kept up to date
 	// by every transition, so it costs nothing to read.
 	Waiting []uint32
@@ -18,11 +18,11 @@ type Stats struct {
 	OldestKnown   bool
 }
 
-// Stats returns the queue's gauges: O(priorities), plus a pass over its items for the
+// Gauges returns the queue's gauges: O(priorities), plus a pass over its items for the
 // oldest waiting one when it holds at most OldestScanLimit items.
-func (q *Queue) Stats() Stats {
+func (q *Queue) Gauges() Gauges {
 	n := min(int(q.cfg.GetPriorities()), MaxPriorities)
-	st := Stats{Waiting: append([]uint32(nil), q.waitingByPriority[:n]...), Active: uint32(q.leases.len()), Delayed: uint32(q.delayed.len())}
+	st := Gauges{Waiting: append([]uint32(nil), q.waitingByPriority[:n]...), Active: uint32(q.leases.len()), Delayed: uint32(q.delayed.len())}
 	if len(q.items) > OldestScanLimit {
 		return st
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 )
 
-// BenchmarkStats is what one /metrics scrape costs per reported queue holding size waiting
+// BenchmarkGauges is what one /metrics scrape costs per reported queue holding size waiting
 // items (one pass over them, under the state's read lock).
-func BenchmarkStats(b *testing.B) {
+func BenchmarkGauges(b *testing.B) {
 	for _, size := range sizes(b) {
 		rng := rand.New(rand.NewSource(1))
 		q := New(&pb.CreateQueueRequest{QueueName: "bench"})
@@ -18,7 +18,7 @@ func BenchmarkStats(b *testing.B) {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if st := q.Stats(); st.OldestKnown != (size <= OldestScanLimit) {
+				if st := q.Gauges(); st.OldestKnown != (size <= OldestScanLimit) {
 					b.Fatal("oldest item known for a queue above the scan limit, or unknown below")
 				}
 			}
@@ -26,9 +26,9 @@ func BenchmarkStats(b *testing.B) {
 	}
 }
 
-// Stats counts waiting items by priority, delayed and active ones, and finds the oldest
+// Gauges counts waiting items by priority, delayed and active ones, and finds the oldest
 // waiting item's enqueue time.
-func TestStats(t *testing.T) {
+func TestGauges(t *testing.T) {
 	q := New(&pb.CreateQueueRequest{QueueName: "q", Priorities: 4})
 	ids := &counter{}
 	if _, _, err := q.Enqueue(t0, []*pb.InputItem{{Priority: 3}, {Priority: 1}}, ids); err != nil {
@@ -40,7 +40,7 @@ func TestStats(t *testing.T) {
 	if got := q.Pull(t0+20, 7, 1); len(got) != 1 || got[0].Item.GetPriority() != 3 {
 		t.Fatalf("pull: %v", got)
 	}
-	st := q.Stats()
+	st := q.Gauges()
 	if fmt.Sprint(st.Waiting) != "[0 2 1 0]" || st.Delayed != 1 || st.Active != 1 || st.OldestWaiting != t0 || !st.OldestKnown {
 		t.Fatalf("stats %+v, want waiting [0 2 1 0], 1 delayed, 1 active, oldest %d", st, t0)
 	}
@@ -62,7 +62,7 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.Advance(t0 + int64(4e9)) // and the ttl has passed
-	st = q.Stats()
+	st = q.Gauges()
 	if fmt.Sprint(st.Waiting) != "[0 1 1 1]" || st.Delayed != 0 || st.Active != 0 {
 		t.Fatalf("stats %+v, want waiting [0 1 1 1], none delayed or active", st)
 	}
@@ -73,7 +73,7 @@ func TestStats(t *testing.T) {
 		}
 	}
 	if fmt.Sprint(want[:]) != fmt.Sprint(st.Waiting) {
-		t.Fatalf("counted %v by a pass over the items, Stats says %v", want, st.Waiting)
+		t.Fatalf("counted %v by a pass over the items, Gauges says %v", want, st.Waiting)
 	}
 }
 
