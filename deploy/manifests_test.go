@@ -22,6 +22,13 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // The values the deployment is built around (see API.md §5 and cmd/octopusmq).
@@ -259,7 +266,10 @@ func portOf(t *testing.T, where, flag, addr string) int {
 }
 
 // ---------------------------------------------------------------------------------------
-// Kubernetes objects: only the fields the checks read.
+// Kubernetes objects: each document is decoded strictly into its real API type
+// (k8s.io/api, with sigs.k8s.io/yaml: an unknown or misspelt field, a wrong type or a
+// duplicate key is an error, as kubectl's server-side validation would report), so the
+// checks below read the objects Kubernetes would build. No schema download is needed.
 
 type objectMeta struct {
 	Name      string            `yaml:"name"`
@@ -267,142 +277,36 @@ type objectMeta struct {
 	Labels    map[string]string `yaml:"labels"`
 }
 
+// header is what every document must have, read before its kind is known.
 type header struct {
 	APIVersion string     `yaml:"apiVersion"`
 	Kind       string     `yaml:"kind"`
 	Metadata   objectMeta `yaml:"metadata"`
 }
 
-// intOrString is a Kubernetes IntOrString (ports, maxUnavailable), kept as its text.
-type intOrString struct{ s string }
+// apiTypes are the kinds the manifests may hold, by apiVersion/kind, each a new object of
+// its real API type. Kustomization is not a Kubernetes API object (kustomize reads it).
+var apiTypes = map[string]func() any{
+	"apps/v1/StatefulSet":                func() any { return &appsv1.StatefulSet{} },
+	"v1/Service":                         func() any { return &corev1.Service{} },
+	"policy/v1/PodDisruptionBudget":      func() any { return &policyv1.PodDisruptionBudget{} },
+	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
+	"v1/ConfigMap":                       func() any { return &corev1.ConfigMap{} },
+	"v1/Secret":                          func() any { return &corev1.Secret{} },
+	"v1/ServiceAccount":                  func() any { return &corev1.ServiceAccount{} },
+}
 
-func (v *intOrString) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want an int or a string", n.Line)
+// decodeStrict decodes one YAML document into its API type.
+func decodeStrict(apiVersion, kind string, doc []byte) (any, error) {
+	mk, ok := apiTypes[apiVersion+"/"+kind]
+	if !ok {
+		return nil, fmt.Errorf("%s %s is not a kind the manifests are checked as (add it to apiTypes)", apiVersion, kind)
 	}
-	v.s = n.Value
-	return nil
-}
-
-type labelSelector struct {
-	MatchLabels map[string]string `yaml:"matchLabels"`
-}
-
-type httpGet struct {
-	Path string      `yaml:"path"`
-	Port intOrString `yaml:"port"`
-}
-
-type probe struct {
-	HTTPGet *httpGet `yaml:"httpGet"`
-}
-
-type handler struct {
-	HTTPGet *httpGet `yaml:"httpGet"`
-	Exec    *struct {
-		Command []string `yaml:"command"`
-	} `yaml:"exec"`
-}
-
-type securityContext struct {
-	RunAsNonRoot *bool  `yaml:"runAsNonRoot"`
-	RunAsUser    *int64 `yaml:"runAsUser"`
-}
-
-type envVar struct {
-	Name      string `yaml:"name"`
-	Value     string `yaml:"value"`
-	ValueFrom *struct {
-		FieldRef *struct {
-			FieldPath string `yaml:"fieldPath"`
-		} `yaml:"fieldRef"`
-	} `yaml:"valueFrom"`
-}
-
-type containerPort struct {
-	Name          string `yaml:"name"`
-	ContainerPort int    `yaml:"containerPort"`
-}
-
-type container struct {
-	Name           string          `yaml:"name"`
-	Image          string          `yaml:"image"`
-	Command        []string        `yaml:"command"`
-	Args           []string        `yaml:"args"`
-	Env            []envVar        `yaml:"env"`
-	Ports          []containerPort `yaml:"ports"`
-	StartupProbe   *probe          `yaml:"startupProbe"`
-	LivenessProbe  *probe          `yaml:"livenessProbe"`
-	ReadinessProbe *probe          `yaml:"readinessProbe"`
-	Lifecycle      *struct {
-		PreStop *handler `yaml:"preStop"`
-	} `yaml:"lifecycle"`
-	VolumeMounts []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		SubPath   string `yaml:"subPath"`
-		ReadOnly  bool   `yaml:"readOnly"`
-	} `yaml:"volumeMounts"`
-	SecurityContext securityContext `yaml:"securityContext"`
-	Resources       struct {
-		Requests map[string]string `yaml:"requests"`
-		Limits   map[string]string `yaml:"limits"`
-	} `yaml:"resources"`
-}
-
-type statefulSet struct {
-	Metadata objectMeta `yaml:"metadata"`
-	Spec     struct {
-		Replicas            *int          `yaml:"replicas"`
-		ServiceName         string        `yaml:"serviceName"`
-		PodManagementPolicy string        `yaml:"podManagementPolicy"`
-		Selector            labelSelector `yaml:"selector"`
-		Template            struct {
-			Metadata objectMeta `yaml:"metadata"`
-			Spec     struct {
-				TerminationGracePeriodSeconds *int            `yaml:"terminationGracePeriodSeconds"`
-				SecurityContext               securityContext `yaml:"securityContext"`
-				Containers                    []container     `yaml:"containers"`
-				Volumes                       []volume        `yaml:"volumes"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-		VolumeClaimTemplates []struct {
-			Metadata objectMeta `yaml:"metadata"`
-			Spec     struct {
-				AccessModes []string `yaml:"accessModes"`
-				Resources   struct {
-					Requests map[string]string `yaml:"requests"`
-				} `yaml:"resources"`
-			} `yaml:"spec"`
-		} `yaml:"volumeClaimTemplates"`
-	} `yaml:"spec"`
-}
-
-type service struct {
-	Metadata objectMeta `yaml:"metadata"`
-	Spec     struct {
-		Type                     string            `yaml:"type"`
-		ClusterIP                string            `yaml:"clusterIP"`
-		PublishNotReadyAddresses bool              `yaml:"publishNotReadyAddresses"`
-		Selector                 map[string]string `yaml:"selector"`
-		Ports                    []struct {
-			Name       string      `yaml:"name"`
-			Port       int         `yaml:"port"`
-			TargetPort intOrString `yaml:"targetPort"`
-		} `yaml:"ports"`
-	} `yaml:"spec"`
-}
-
-func (s service) headless() bool { return s.Spec.ClusterIP == "None" }
-
-type podDisruptionBudget struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Metadata   objectMeta `yaml:"metadata"`
-	Spec       struct {
-		MaxUnavailable *intOrString  `yaml:"maxUnavailable"`
-		MinAvailable   *intOrString  `yaml:"minAvailable"`
-		Selector       labelSelector `yaml:"selector"`
-	} `yaml:"spec"`
+	obj := mk()
+	if err := sigsyaml.UnmarshalStrict(doc, obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", kind, err)
+	}
+	return obj, nil
 }
 
 type kustomization struct {
@@ -421,6 +325,7 @@ type document struct {
 	file  string
 	head  header
 	node  *yaml.Node
+	obj   any // the decoded API object (nil for a Kustomization)
 }
 
 func (d document) decode(t *testing.T, v any) {
@@ -433,11 +338,12 @@ func (d document) decode(t *testing.T, v any) {
 type manifests struct {
 	docs         []document
 	files        []string // base names of the YAML files
-	sts          statefulSet
+	sts          appsv1.StatefulSet
 	stsWhere     string
-	headless     []service
-	client       []service
-	pdbs         []podDisruptionBudget
+	headless     []corev1.Service
+	client       []corev1.Service
+	pdbs         []policyv1.PodDisruptionBudget
+	policies     []networkingv1.NetworkPolicy
 	kustomize    *kustomization
 	kustomizeDoc string
 }
@@ -479,6 +385,16 @@ func loadManifests(t *testing.T) *manifests {
 				t.Errorf("%s: no apiVersion or kind", d.where)
 				continue
 			}
+			if d.head.Kind != "Kustomization" {
+				raw, err := yaml.Marshal(n.Content[0])
+				if err != nil {
+					t.Fatalf("%s: %v", d.where, err)
+				}
+				if d.obj, err = decodeStrict(d.head.APIVersion, d.head.Kind, raw); err != nil {
+					t.Errorf("%s: %v", d.where, err)
+					continue
+				}
+			}
 			if d.head.Kind != "Kustomization" && d.head.Metadata.Name == "" {
 				t.Errorf("%s: %s has no metadata.name", d.where, d.head.Kind)
 			}
@@ -493,30 +409,23 @@ func loadManifests(t *testing.T) *manifests {
 
 	var stsCount int
 	for _, d := range m.docs {
-		switch d.head.Kind {
-		case "StatefulSet":
+		switch o := d.obj.(type) {
+		case *appsv1.StatefulSet:
 			stsCount++
-			d.decode(t, &m.sts)
+			m.sts = *o
 			m.stsWhere = d.where
-			if d.head.APIVersion != "apps/v1" {
-				t.Errorf("%s: StatefulSet apiVersion %q, want apps/v1", d.where, d.head.APIVersion)
-			}
-		case "Service":
-			var s service
-			d.decode(t, &s)
-			if d.head.APIVersion != "v1" {
-				t.Errorf("%s: Service apiVersion %q, want v1", d.where, d.head.APIVersion)
-			}
-			if s.headless() {
-				m.headless = append(m.headless, s)
+		case *corev1.Service:
+			if o.Spec.ClusterIP == corev1.ClusterIPNone {
+				m.headless = append(m.headless, *o)
 			} else {
-				m.client = append(m.client, s)
+				m.client = append(m.client, *o)
 			}
-		case "PodDisruptionBudget":
-			var p podDisruptionBudget
-			d.decode(t, &p)
-			m.pdbs = append(m.pdbs, p)
-		case "Kustomization":
+		case *policyv1.PodDisruptionBudget:
+			m.pdbs = append(m.pdbs, *o)
+		case *networkingv1.NetworkPolicy:
+			m.policies = append(m.policies, *o)
+		}
+		if d.head.Kind == "Kustomization" {
 			if m.kustomize != nil {
 				t.Errorf("%s: a second Kustomization (first in %s)", d.where, m.kustomizeDoc)
 			}
@@ -544,8 +453,16 @@ func selects(selector, podLabels map[string]string) bool {
 	return true
 }
 
+// matchLabels is a selector's matchLabels (nil for no selector).
+func matchLabels(s *metav1.LabelSelector) map[string]string {
+	if s == nil {
+		return nil
+	}
+	return s.MatchLabels
+}
+
 // octopusContainer is the container running the binary.
-func (m *manifests) octopusContainer(t *testing.T) container {
+func (m *manifests) octopusContainer(t *testing.T) corev1.Container {
 	t.Helper()
 	cs := m.sts.Spec.Template.Spec.Containers
 	if len(cs) == 0 {
@@ -560,13 +477,13 @@ func (m *manifests) octopusContainer(t *testing.T) container {
 }
 
 // resolvePort turns a probe's or Service's port (a number or a container port name) into a number.
-func resolvePort(c container, p intOrString) (int, bool) {
-	if n, err := strconv.Atoi(p.s); err == nil {
-		return n, true
+func resolvePort(c corev1.Container, p intstr.IntOrString) (int, bool) {
+	if p.Type == intstr.Int {
+		return int(p.IntVal), true
 	}
 	for _, cp := range c.Ports {
-		if cp.Name == p.s {
-			return cp.ContainerPort, true
+		if cp.Name == p.StrVal {
+			return int(cp.ContainerPort), true
 		}
 	}
 	return 0, false
@@ -617,20 +534,20 @@ func TestStatefulSet(t *testing.T) {
 	if s.Spec.PodManagementPolicy != "Parallel" {
 		t.Errorf("%s: podManagementPolicy %q, want Parallel", where, s.Spec.PodManagementPolicy)
 	}
-	podLabels := s.Spec.Template.Metadata.Labels
-	if !selects(s.Spec.Selector.MatchLabels, podLabels) {
-		t.Errorf("%s: selector %v does not select the template's labels %v", where, s.Spec.Selector.MatchLabels, podLabels)
+	podLabels := s.Spec.Template.Labels
+	if !selects(matchLabels(s.Spec.Selector), podLabels) {
+		t.Errorf("%s: selector %v does not select the template's labels %v", where, matchLabels(s.Spec.Selector), podLabels)
 	}
-	if len(m.headless) == 1 && s.Spec.ServiceName != m.headless[0].Metadata.Name {
+	if len(m.headless) == 1 && s.Spec.ServiceName != m.headless[0].Name {
 		t.Errorf("%s: serviceName %q, but the headless Service is %q: the pods' DNS names would not exist",
-			where, s.Spec.ServiceName, m.headless[0].Metadata.Name)
+			where, s.Spec.ServiceName, m.headless[0].Name)
 	}
 
 	c := m.octopusContainer(t)
 	// Probes: readiness /readyz, liveness /healthz, both on the client port.
 	for _, p := range []struct {
 		name, path string
-		probe      *probe
+		probe      *corev1.Probe
 		required   bool
 	}{
 		{"readinessProbe", readyPath, c.ReadinessProbe, true},
@@ -654,11 +571,11 @@ func TestStatefulSet(t *testing.T) {
 			t.Errorf("%s: %s path %q: the server serves %s and %s", where, p.name, p.probe.HTTPGet.Path, livePath, readyPath)
 		}
 		if port, ok := resolvePort(c, p.probe.HTTPGet.Port); !ok || port != clientPort {
-			t.Errorf("%s: %s port %q resolves to %d, want the client port %d", where, p.name, p.probe.HTTPGet.Port.s, port, clientPort)
+			t.Errorf("%s: %s port %q resolves to %d, want the client port %d", where, p.name, p.probe.HTTPGet.Port.String(), port, clientPort)
 		}
 	}
-	for _, want := range []int{clientPort, raftPort} {
-		if !slices.ContainsFunc(c.Ports, func(p containerPort) bool { return p.ContainerPort == want }) {
+	for _, want := range []int32{clientPort, raftPort} {
+		if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == want }) {
 			t.Errorf("%s: container %s does not declare port %d", where, c.Name, want)
 		}
 	}
@@ -666,9 +583,9 @@ func TestStatefulSet(t *testing.T) {
 	// Data on a PersistentVolumeClaim from the volumeClaimTemplates.
 	claims := map[string]bool{}
 	for _, vc := range s.Spec.VolumeClaimTemplates {
-		claims[vc.Metadata.Name] = true
-		if vc.Spec.Resources.Requests["storage"] == "" {
-			t.Errorf("%s: volumeClaimTemplate %q requests no storage", where, vc.Metadata.Name)
+		claims[vc.Name] = true
+		if q := vc.Spec.Resources.Requests[corev1.ResourceStorage]; q.IsZero() {
+			t.Errorf("%s: volumeClaimTemplate %q requests no storage", where, vc.Name)
 		}
 	}
 	if len(claims) == 0 {
@@ -684,13 +601,19 @@ func TestStatefulSet(t *testing.T) {
 
 	// Runs as non-root, has requests, and its grace period outlasts the server's own drain.
 	pod := s.Spec.Template.Spec
-	nonRoot := (pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot) ||
-		(c.SecurityContext.RunAsNonRoot != nil && *c.SecurityContext.RunAsNonRoot)
+	podSC, cSC := pod.SecurityContext, c.SecurityContext
+	if podSC == nil {
+		podSC = &corev1.PodSecurityContext{}
+	}
+	if cSC == nil {
+		cSC = &corev1.SecurityContext{}
+	}
+	nonRoot := (podSC.RunAsNonRoot != nil && *podSC.RunAsNonRoot) || (cSC.RunAsNonRoot != nil && *cSC.RunAsNonRoot)
 	if !nonRoot {
 		t.Errorf("%s: runAsNonRoot is not set to true", where)
 	}
-	for _, sc := range []securityContext{pod.SecurityContext, c.SecurityContext} {
-		if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+	for _, u := range []*int64{podSC.RunAsUser, cSC.RunAsUser} {
+		if u != nil && *u == 0 {
 			t.Errorf("%s: runAsUser 0", where)
 		}
 	}
@@ -720,14 +643,14 @@ func TestStatefulSet(t *testing.T) {
 func TestServices(t *testing.T) {
 	m := loadManifests(t)
 	c := m.octopusContainer(t)
-	podLabels := m.sts.Spec.Template.Metadata.Labels
-	hasPort := func(s service, want int) bool {
+	podLabels := m.sts.Spec.Template.Labels
+	hasPort := func(s corev1.Service, want int) bool {
 		for _, p := range s.Spec.Ports {
 			target := p.TargetPort
-			if target.s == "" {
-				target.s = strconv.Itoa(p.Port)
+			if target == (intstr.IntOrString{}) {
+				target = intstr.FromInt32(p.Port) // Kubernetes' default
 			}
-			if n, ok := resolvePort(c, target); ok && n == want && p.Port == want {
+			if n, ok := resolvePort(c, target); ok && n == want && int(p.Port) == want {
 				return true
 			}
 		}
@@ -735,14 +658,14 @@ func TestServices(t *testing.T) {
 	}
 	for _, s := range m.headless {
 		if !s.Spec.PublishNotReadyAddresses {
-			t.Errorf("Service %s: publishNotReadyAddresses is not true: peers could not find each other before one is ready, and none becomes ready without them", s.Metadata.Name)
+			t.Errorf("Service %s: publishNotReadyAddresses is not true: peers could not find each other before one is ready, and none becomes ready without them", s.Name)
 		}
 		if !selects(s.Spec.Selector, podLabels) {
-			t.Errorf("Service %s: selector %v does not select the pods %v", s.Metadata.Name, s.Spec.Selector, podLabels)
+			t.Errorf("Service %s: selector %v does not select the pods %v", s.Name, s.Spec.Selector, podLabels)
 		}
 		for _, p := range []int{raftPort, clientPort} {
 			if !hasPort(s, p) {
-				t.Errorf("Service %s: no port %d targeting the container's port %d", s.Metadata.Name, p, p)
+				t.Errorf("Service %s: no port %d targeting the container's port %d", s.Name, p, p)
 			}
 		}
 	}
@@ -752,7 +675,7 @@ func TestServices(t *testing.T) {
 			clientOK = true
 		}
 		if s.Spec.PublishNotReadyAddresses {
-			t.Errorf("Service %s: a client Service must not publish pods that are not ready", s.Metadata.Name)
+			t.Errorf("Service %s: a client Service must not publish pods that are not ready", s.Name)
 		}
 	}
 	if !clientOK {
@@ -762,16 +685,16 @@ func TestServices(t *testing.T) {
 
 func TestPodDisruptionBudget(t *testing.T) {
 	m := loadManifests(t)
-	podLabels := m.sts.Spec.Template.Metadata.Labels
+	podLabels := m.sts.Spec.Template.Labels
 	for _, p := range m.pdbs {
 		if p.APIVersion != "policy/v1" {
-			t.Errorf("PodDisruptionBudget %s: apiVersion %q, want policy/v1", p.Metadata.Name, p.APIVersion)
+			t.Errorf("PodDisruptionBudget %s: apiVersion %q, want policy/v1", p.Name, p.APIVersion)
 		}
-		if p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.s != "1" {
-			t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1 (2 of 3 keep quorum)", p.Metadata.Name)
+		if p.Spec.MaxUnavailable == nil || *p.Spec.MaxUnavailable != intstr.FromInt32(1) {
+			t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1 (2 of 3 keep quorum)", p.Name)
 		}
-		if !selects(p.Spec.Selector.MatchLabels, podLabels) {
-			t.Errorf("PodDisruptionBudget %s: selector %v does not select the pods %v", p.Metadata.Name, p.Spec.Selector.MatchLabels, podLabels)
+		if !selects(matchLabels(p.Spec.Selector), podLabels) {
+			t.Errorf("PodDisruptionBudget %s: selector %v does not select the pods %v", p.Name, matchLabels(p.Spec.Selector), podLabels)
 		}
 	}
 }
@@ -805,16 +728,16 @@ func TestStatefulSetFlags(t *testing.T) {
 
 	claims := map[string]bool{}
 	for _, vc := range m.sts.Spec.VolumeClaimTemplates {
-		claims[vc.Metadata.Name] = true
+		claims[vc.Name] = true
 	}
 	svc := m.sts.Spec.ServiceName
 	replicas := wantReplicas
 	if m.sts.Spec.Replicas != nil {
-		replicas = *m.sts.Spec.Replicas
+		replicas = int(*m.sts.Spec.Replicas)
 	}
 	podNames := make([]string, replicas)
 	for i := range podNames {
-		podNames[i] = fmt.Sprintf("%s-%d", m.sts.Metadata.Name, i)
+		podNames[i] = fmt.Sprintf("%s-%d", m.sts.Name, i)
 	}
 
 	for _, pod := range podNames {

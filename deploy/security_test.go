@@ -3,41 +3,16 @@ package deploy
 import (
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Security properties of the manifests: credentials from Secrets, the Raft port closed to
 // everything but the members, a pinned image, bounded memory.
-
-type volume struct {
-	Name   string `yaml:"name"`
-	Secret *struct {
-		SecretName string `yaml:"secretName"`
-	} `yaml:"secret"`
-}
-
-type networkPolicy struct {
-	Metadata objectMeta `yaml:"metadata"`
-	Spec     struct {
-		PodSelector labelSelector `yaml:"podSelector"`
-		PolicyTypes []string      `yaml:"policyTypes"`
-		Ingress     []struct {
-			From []struct {
-				PodSelector       *labelSelector `yaml:"podSelector"`
-				NamespaceSelector *labelSelector `yaml:"namespaceSelector"`
-				IPBlock           *struct {
-					CIDR string `yaml:"cidr"`
-				} `yaml:"ipBlock"`
-			} `yaml:"from"`
-			Ports []struct {
-				Port    *intOrString `yaml:"port"`
-				EndPort *int         `yaml:"endPort"`
-			} `yaml:"ports"`
-		} `yaml:"ingress"`
-	} `yaml:"spec"`
-}
 
 // credentialFlags are the flags naming key, certificate and token files: each must be read
 // from a mounted Secret.
@@ -101,24 +76,13 @@ func TestCredentialsFromSecrets(t *testing.T) {
 func TestNetworkPolicy(t *testing.T) {
 	m := loadManifests(t)
 	c := m.octopusContainer(t)
-	podLabels := m.sts.Spec.Template.Metadata.Labels
-	var policies []networkPolicy
-	for _, d := range m.docs {
-		if d.head.Kind == "NetworkPolicy" {
-			if d.head.APIVersion != "networking.k8s.io/v1" {
-				t.Errorf("%s: NetworkPolicy apiVersion %q, want networking.k8s.io/v1", d.where, d.head.APIVersion)
-			}
-			var p networkPolicy
-			d.decode(t, &p)
-			policies = append(policies, p)
-		}
-	}
+	podLabels := m.sts.Spec.Template.Labels
 	raftOpen, clientOpen, selected := false, false, false
-	for _, p := range policies {
+	for _, p := range m.policies {
 		if !selects(p.Spec.PodSelector.MatchLabels, podLabels) {
 			continue
 		}
-		if len(p.Spec.PolicyTypes) > 0 && !slices.Contains(p.Spec.PolicyTypes, "Ingress") {
+		if len(p.Spec.PolicyTypes) > 0 && !slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
 			continue
 		}
 		selected = true
@@ -132,7 +96,7 @@ func TestNetworkPolicy(t *testing.T) {
 						return true
 					}
 					n, ok := resolvePort(c, *rp.Port)
-					if ok && (n == port || (rp.EndPort != nil && n <= port && port <= *rp.EndPort)) {
+					if ok && (n == port || (rp.EndPort != nil && n <= port && port <= int(*rp.EndPort))) {
 						return true
 					}
 				}
@@ -147,7 +111,7 @@ func TestNetworkPolicy(t *testing.T) {
 			if covers(raftPort) {
 				raftOpen = true
 				if !onlyMembers {
-					t.Errorf("NetworkPolicy %s ingress rule %d opens the Raft port %d to more than the StatefulSet's pods", p.Metadata.Name, i, raftPort)
+					t.Errorf("NetworkPolicy %s ingress rule %d opens the Raft port %d to more than the StatefulSet's pods", p.Name, i, raftPort)
 				}
 			}
 			if covers(clientPort) {
@@ -193,42 +157,25 @@ func TestImagePinned(t *testing.T) {
 func TestMemoryBounded(t *testing.T) {
 	m := loadManifests(t)
 	c := m.octopusContainer(t)
-	req, lim := c.Resources.Requests["memory"], c.Resources.Limits["memory"]
-	reqB, okR := quantityBytes(req)
-	limB, okL := quantityBytes(lim)
-	if !okR {
-		t.Errorf("%s: memory request %q", m.stsWhere, req)
+	req, okR := c.Resources.Requests[corev1.ResourceMemory]
+	lim, okL := c.Resources.Limits[corev1.ResourceMemory]
+	if !okR || req.Sign() <= 0 {
+		t.Errorf("%s: memory request %q", m.stsWhere, req.String())
 	}
-	if !okL {
-		t.Fatalf("%s: memory limit %q: set one, so a runaway node is restarted instead of starving its neighbours", m.stsWhere, lim)
+	if !okL || lim.Sign() <= 0 {
+		t.Fatalf("%s: memory limit %q: set one, so a runaway node is restarted instead of starving its neighbours", m.stsWhere, lim.String())
 	}
-	if okR && reqB > limB {
-		t.Errorf("%s: memory request %s above the limit %s", m.stsWhere, req, lim)
+	limB := lim.Value()
+	if okR && req.Cmp(lim) > 0 {
+		t.Errorf("%s: memory request %s above the limit %s", m.stsWhere, req.String(), lim.String())
 	}
 	for _, e := range c.Env {
 		if e.Name != "GOMEMLIMIT" || e.ValueFrom != nil {
 			continue
 		}
-		b, ok := quantityBytes(strings.TrimSuffix(e.Value, "B")) // Go's 900MiB is 900Mi
-		if !ok || b >= limB {
-			t.Errorf("%s: GOMEMLIMIT=%s is not below the memory limit %s", m.stsWhere, e.Value, lim)
+		q, err := resource.ParseQuantity(strings.TrimSuffix(e.Value, "B")) // Go's 900MiB is 900Mi
+		if err != nil || q.Value() >= limB {
+			t.Errorf("%s: GOMEMLIMIT=%s is not below the memory limit %s", m.stsWhere, e.Value, lim.String())
 		}
 	}
-}
-
-// quantityBytes reads the binary-suffixed Kubernetes quantities used here (Ki, Mi, Gi) and
-// plain byte counts.
-func quantityBytes(q string) (int64, bool) {
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
-		if s, ok := strings.CutSuffix(q, suffix); ok {
-			q, mult = s, m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(q, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n * mult, true
 }

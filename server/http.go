@@ -77,6 +77,7 @@ func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientC
 	reg.MustRegister(stateCollector{s})
 	mux.Handle("GET /metrics", s.auth.RequireAny(promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})))
 	ui.Register(mux)
+	s.registerPprof(mux)
 	mux.Handle("GET /v1/cluster/snapshot", s.auth.RequireAdmin("SnapshotSave", http.HandlerFunc(s.handleSnapshot)))
 	mux.Handle("POST /v1/cluster/snapshot:restore", s.auth.RequireAdmin("SnapshotRestore", http.HandlerFunc(s.handleRestore)))
 	// Request bodies are bounded (413), except the snapshot upload above (its own handler).

@@ -75,6 +75,9 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, d := range stateDescs {
+		ch <- d
+	}
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -93,10 +96,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descQueues, float64(len(queues)))
 	gauge(descQueuesItems, items)
 	gauge(descQueuesActive, active)
-	for _, q := range largest(queues, top, (*pb.ListQueueItem).GetCount) {
+	topQueues := largest(slices.Clone(queues), top, (*pb.ListQueueItem).GetCount)
+	for _, q := range topQueues {
 		gauge(descQueueItems, float64(q.GetCount()), q.GetQueueName())
 		gauge(descQueueActive, float64(q.GetActive()), q.GetQueueName())
 	}
+	c.collectQueues(ch, queues, topQueues)
 
 	storages := st.ListStorages()
 	var keys, locked float64
@@ -122,6 +127,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descClockBounded, prometheus.CounterValue, float64(cs.BoundedAhead), "ahead")
 	ch <- prometheus.MustNewConstMetric(descClockBounded, prometheus.CounterValue, float64(cs.BoundedBehind), "behind")
 	gauge(descClockSkew, cs.Skew.Seconds())
+	c.collectRaft(ch)
 }
 
 // largest returns the n elements of xs (ordered by name) with the largest size, keeping

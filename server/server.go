@@ -84,6 +84,8 @@ type Config struct {
 	// MetricsTop is how many queues and storages (the largest) get /metrics series of
 	// their own; 0 means DefaultMetricsTop, negative none (totals only).
 	MetricsTop int
+	// Pprof serves net/http/pprof under /debug/pprof/ on the client port (admins only).
+	Pprof bool
 	// CORSOrigins are the origins allowed to call the HTTP API from a browser ("*": any);
 	// empty: no CORS headers.
 	CORSOrigins []string

@@ -64,6 +64,7 @@ func run(args []string) error {
 		peerCA        = fs.String("peer-tls-ca", "", "PEM CA bundle: only peers with a node certificate it signed may connect to the Raft port")
 		leaderWait    = fs.Duration("leader-wait", 10*time.Second, "how long a request waits for a leader during an election")
 		metricsTop    = fs.Int("metrics-top", server.DefaultMetricsTop, "how many queues and storages (those with the most items or keys) get /metrics series of their own; the others count only in the totals (-1: none)")
+		pprofOn       = fs.Bool("pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the client port; admins only when --auth-tokens-file or client certificates are on")
 		maxBackup     = fs.Int64("max-backup-bytes", server.DefaultMaxBackupBytes, "largest backup a restore accepts, in bytes (413 beyond)")
 		corsOrigins   = fs.String("cors-origins", "", "origins (comma-separated, or *) whose browser pages may call the HTTP API: CORS headers and preflight answers (default: none, same origin only, as /ui)")
 		grace         = fs.Duration("shutdown-grace", 10*time.Second, "how long shutdown waits for streams to drain")
@@ -144,7 +145,7 @@ func run(args []string) error {
 		PeerTLS:   raftnode.PeerTLS{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA},
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs,
-		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, MaxBackupBytes: *maxBackup,
+		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
 		Auth: authCfg, Insecure: *sec.insecure, CORSOrigins: origins,
 		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
 		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
@@ -43,7 +42,7 @@ type Config struct {
 	// TrailingLogs is the number of entries kept after a snapshot for followers to catch up.
 	TrailingLogs uint64
 	Logger       *slog.Logger
-	// LogLevel and JSON configure hashicorp/raft's own logger to match ours.
+	// LogLevel and JSON are unused: hashicorp/raft logs through Logger (see hclog.go).
 	LogLevel string
 	JSON     bool
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
@@ -109,9 +108,8 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	if cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.TrailingLogs
 	}
-	hl := hclog.New(&hclog.LoggerOptions{
-		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.JSON, Output: os.Stderr,
-	})
+	// Raft logs through our slog handler (one format, one level; see hclog.go).
+	hl := newHCLog(cfg.Logger, "raft")
 	rc.Logger = hl
 
 	logStore, err := raftboltdb.NewBoltStore(filepath.Join(raftDir, "raft.db"))
@@ -141,7 +139,8 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	}
 	clock := newLogClock(cfg.Clock, cfg.Logger, cfg.Bootstrap && !existing)
 	f := newFSM(st, rc.LocalID, clock)
-	r, err := raft.NewRaft(rc, f, logStore, logStore, snaps, transport)
+	installContactSink()
+	r, err := raft.NewRaft(rc, f, timedLogStore{logStore}, logStore, timedSnapshotStore{snaps}, transport)
 	if err != nil {
 		transport.Close()
 		logStore.Close()

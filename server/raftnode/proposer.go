@@ -181,6 +181,7 @@ func (p *proposer) batchLoop() {
 			continue
 		}
 		f := p.r.Apply(data, 0)
+		observeEntry(len(batch))
 		p.pending.Add(1)
 		p.unanswered.Add(1)
 		select {

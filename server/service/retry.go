@@ -51,15 +51,19 @@ func (a *attempt) finish(ctx context.Context) (state.Result, error) {
 			return res, err
 		}
 		timer := time.NewTimer(time.Until(a.deadline))
+		endWait := waitBegin(a.typ)
 		select {
 		case <-a.wake.C():
 			timer.Stop()
 		case <-timer.C:
+			endWait()
 			return res, nil
 		case <-ctx.Done():
 			timer.Stop()
+			endWait()
 			return res, ctx.Err()
 		}
+		endWait()
 		a.wake.Release()
 		a.wake = a.s.state.Notifier().Hold(a.key)
 		a.pending = a.s.node.Submit(a.typ, a.payload)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -118,6 +119,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			}
 			return err
 		}
+		began := time.Now()
 		if !ready {
 			resp, ok, end := sess.setup(ctx, req)
 			if end != nil {
@@ -126,6 +128,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			}
 			ready = ok
 			send(resp)
+			ObserveCommand(req, resp, began)
 			continue
 		}
 		finish, kind := sess.start(ctx, req)
@@ -154,6 +157,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 				close(done)
 			}
 			send(resp)
+			ObserveCommand(req, resp, began)
 		}()
 	}
 }

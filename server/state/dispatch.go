@@ -220,7 +220,13 @@ func (s *State) pull(now int64, r *raftpb.QueuePull) Result {
 	if max < 1 {
 		max = 1
 	}
-	return Result{Value: &PullResult{Items: q.PullWithin(now, r.GetSession(), max, r.GetMaxBytes()), Paused: q.Paused()}}
+	items := q.PullWithin(now, r.GetSession(), max, r.GetMaxBytes())
+	for _, d := range items {
+		if d.Item.GetDeliveryCount() > 0 {
+			s.events.redelivered.Add(1)
+		}
+	}
+	return Result{Value: &PullResult{Items: items, Paused: q.Paused()}}
 }
 
 // perID applies f to every id of a QueueIds command.
@@ -292,6 +298,7 @@ func (s *State) routeDead(now int64, dead []*raftpb.QueueItem) {
 			continue
 		}
 		dlq, ok := s.queues[src.Config().GetDeadLetterQueue()]
+		s.events.countDead(now, it, ok)
 		if !ok {
 			continue
 		}
@@ -349,12 +356,14 @@ func (s *State) storageLock(now int64, r *raftpb.StorageLock) Result {
 		if !ok {
 			return Result{Err: ErrNoKey}
 		}
+		s.events.locksGranted.Add(1)
 		return Result{Value: e}
 	}
 	e, err := st.Lock(now, r.GetSession(), r.GetKey(), ttl, s)
 	if err != nil {
 		return Result{Err: err}
 	}
+	s.events.locksGranted.Add(1)
 	return Result{Value: e}
 }
 

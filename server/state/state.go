@@ -42,6 +42,7 @@ type State struct {
 
 	notify  *Notifier
 	touched []string // names to notify after the current Apply
+	events  eventCounters
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).

@@ -76,6 +76,8 @@ type Queue struct {
 	delayed itemHeap  // delayed items by visible_at
 	leases  itemHeap  // active items by lease_until
 	expiry  itemHeap  // waiting items with a ttl by expires_at
+
+	waitingByPriority [MaxPriorities]uint32 // waiting items (ready or delayed) per priority, for Stats
 }
 
 type itemState uint8
@@ -428,6 +430,7 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 	for it := q.delayed.min(); it != nil && it.due <= now; it = q.delayed.min() {
 		q.delayed.remove(it)
 		it.state = stNone
+		q.waitingByPriority[it.priority]--
 		q.toWaiting(now, it, 0)
 	}
 	return dead
@@ -582,6 +585,7 @@ func (q *Queue) link(it *item, key []byte) {
 // toWaiting puts an item in no state into waiting: delayed until visibleAt when that is
 // after now, else ready. A ttl puts it in expiry.
 func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
+	q.waitingByPriority[it.priority]++
 	if visibleAt > now {
 		it.state = stDelayed
 		it.due = visibleAt
@@ -661,6 +665,7 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 	if it.xpos >= 0 {
 		q.expiry.remove(it)
 	}
+	q.waitingByPriority[it.priority]--
 	it.state = stActive
 	it.holder = sess
 	it.due = addSat(now, q.leaseNs)
@@ -719,7 +724,9 @@ func (q *Queue) drop(it *item) {
 		q.release(it)
 	case stDelayed:
 		q.delayed.remove(it)
+		q.waitingByPriority[it.priority]--
 	case stReady:
+		q.waitingByPriority[it.priority]--
 		if g := it.grp; g != nil {
 			g.ready.remove(it)
 			q.place(g)

@@ -1,0 +1,119 @@
+package service
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+)
+
+// Stream command metrics: the Go client's whole data path goes through the two streams, so
+// every answered command is counted by service (queue, storage), kind (the request's
+// command field: enqueue, pull, lock_key, ...) and status (the answer's status code, "ok"
+// for data answers), and timed from its arrival to its answer. Every label takes values
+// from a closed set (the protocol's enums), so the series stay bounded.
+var (
+	streamCommands = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "octopusmq_stream_commands_total",
+		Help: "Stream commands answered, by service (queue, storage), kind (the command) and status (the answer's status code).",
+	}, []string{"service", "kind", "status"})
+	streamCommandSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "octopusmq_stream_command_seconds",
+		Help:    "Stream command latency from arrival to answer, by service and kind (pulls and locks include their wait).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"service", "kind"})
+	waitsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "octopusmq_waits_total",
+		Help: "Commands that had to wait for a change (kind: pull with nothing visible, lock of a busy key, enqueue into a full queue).",
+	}, []string{"kind"})
+	waiting = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "octopusmq_waiting_commands",
+		Help: "Commands waiting for a change now, by kind (pull, lock, enqueue).",
+	}, []string{"kind"})
+)
+
+// ObserveCommand records one answered stream command: req is a *pb.QueueRequest or a
+// *pb.StorageRequest, resp its answer, began when it arrived. It is the one hook of the
+// stream path (called where a command is answered) so the handlers can change around it.
+func ObserveCommand(req, resp any, began time.Time) {
+	var service string
+	var m proto.Message
+	switch r := req.(type) {
+	case *pb.QueueRequest:
+		service, m = "queue", r
+	case *pb.StorageRequest:
+		service, m = "storage", r
+	default:
+		return
+	}
+	kind := commandKind(m)
+	streamCommandSeconds.WithLabelValues(service, kind).Observe(time.Since(began).Seconds())
+	streamCommands.WithLabelValues(service, kind, answerStatus(resp)).Inc()
+}
+
+// commandKind is the name of the command field set in a stream request ("unknown": none,
+// or one this server does not know).
+func commandKind(m proto.Message) string {
+	r := m.ProtoReflect()
+	od := r.Descriptor().Oneofs().ByName("command")
+	if od == nil {
+		return "unknown"
+	}
+	fd := r.WhichOneof(od)
+	if fd == nil {
+		return "unknown"
+	}
+	return string(fd.Name())
+}
+
+// statusNames are the status label values, "ok" for STATUS_CODE_OK and so on.
+var statusNames = func() map[pb.StatusCode]string {
+	out := map[pb.StatusCode]string{}
+	vals := pb.StatusCode(0).Descriptor().Values()
+	for i := range vals.Len() {
+		v := vals.Get(i)
+		out[pb.StatusCode(v.Number())] = strings.ToLower(strings.TrimPrefix(string(v.Name()), "STATUS_CODE_"))
+	}
+	return out
+}()
+
+// answerStatus is the status label of an answer: its status code, "ok" for a data answer.
+func answerStatus(resp any) string {
+	r, ok := resp.(interface{ GetStatus() *pb.StatusResponse })
+	if !ok {
+		return "none"
+	}
+	code := r.GetStatus().GetCode()
+	if name, ok := statusNames[code]; ok {
+		return name
+	}
+	return "other"
+}
+
+// waitKind names the kind of wait of a command type (see waitBegin).
+func waitKind(typ raftpb.Type) string {
+	switch typ {
+	case raftpb.Type_TYPE_QUEUE_PULL:
+		return "pull"
+	case raftpb.Type_TYPE_STORAGE_LOCK:
+		return "lock"
+	case raftpb.Type_TYPE_QUEUE_ENQUEUE:
+		return "enqueue"
+	}
+	return "other"
+}
+
+// waitBegin counts a command that starts waiting for a change; the function it returns
+// ends the wait.
+func waitBegin(typ raftpb.Type) (end func()) {
+	kind := waitKind(typ)
+	waitsTotal.WithLabelValues(kind).Inc()
+	g := waiting.WithLabelValues(kind)
+	g.Inc()
+	return g.Dec
+}

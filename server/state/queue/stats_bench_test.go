@@ -1,0 +1,92 @@
+package queue
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+)
+
+// BenchmarkGauges is what one /metrics scrape costs per reported queue holding size waiting
+// items (one pass over them, under the state's read lock).
+func BenchmarkGauges(b *testing.B) {
+	for _, size := range sizes(b) {
+		rng := rand.New(rand.NewSource(1))
+		q := New(&pb.CreateQueueRequest{QueueName: "bench"})
+		fill(b, q, &counter{}, rng, size)
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if st := q.Gauges(); st.OldestKnown != (size <= OldestScanLimit) {
+					b.Fatal("oldest item known for a queue above the scan limit, or unknown below")
+				}
+			}
+		})
+	}
+}
+
+// Gauges counts waiting items by priority, delayed and active ones, and finds the oldest
+// waiting item's enqueue time.
+func TestGauges(t *testing.T) {
+	q := New(&pb.CreateQueueRequest{QueueName: "q", Priorities: 4})
+	ids := &counter{}
+	if _, _, err := q.Enqueue(t0, []*pb.InputItem{{Priority: 3}, {Priority: 1}}, ids); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.Enqueue(t0+10, []*pb.InputItem{{Priority: 1}, {Priority: 2, Delay: durationpbSeconds(1)}}, ids); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Pull(t0+20, 7, 1); len(got) != 1 || got[0].Item.GetPriority() != 3 {
+		t.Fatalf("pull: %v", got)
+	}
+	st := q.Gauges()
+	if fmt.Sprint(st.Waiting) != "[0 2 1 0]" || st.Delayed != 1 || st.Active != 1 || st.OldestWaiting != t0 || !st.OldestKnown {
+		t.Fatalf("stats %+v, want waiting [0 2 1 0], 1 delayed, 1 active, oldest %d", st, t0)
+	}
+	if d, a := q.DelayedActive(); d != 1 || a != 1 {
+		t.Fatalf("DelayedActive %d %d, want 1 1", d, a)
+	}
+	// The per-priority counts follow every transition: commit, requeue at another priority,
+	// delete, the delayed item becoming visible, a ttl passing.
+	id := st2id(t, q)
+	if err := q.Commit(t0+30, id); err != nil {
+		t.Fatal(err)
+	}
+	got := q.Pull(t0+40, 7, 1) // the older priority-1 item
+	if _, err := q.Requeue(t0+50, &pb.RequeueItem{Id: got[0].Item.GetId(), Priority: ptr(uint32(3))}); err != nil {
+		t.Fatal(err)
+	}
+	q.Advance(t0 + 10 + int64(2e9)) // the delayed item is visible now
+	if _, _, err := q.Enqueue(t0+int64(2e9), []*pb.InputItem{{Priority: 0, Ttl: durationpbSeconds(1)}}, ids); err != nil {
+		t.Fatal(err)
+	}
+	q.Advance(t0 + int64(4e9)) // and the ttl has passed
+	st = q.Gauges()
+	if fmt.Sprint(st.Waiting) != "[0 1 1 1]" || st.Delayed != 0 || st.Active != 0 {
+		t.Fatalf("stats %+v, want waiting [0 1 1 1], none delayed or active", st)
+	}
+	want := [4]uint32{}
+	for _, it := range q.items {
+		if it.state == stReady || it.state == stDelayed {
+			want[it.priority]++
+		}
+	}
+	if fmt.Sprint(want[:]) != fmt.Sprint(st.Waiting) {
+		t.Fatalf("counted %v by a pass over the items, Gauges says %v", want, st.Waiting)
+	}
+}
+
+// st2id is the id of the queue's only active item.
+func st2id(t *testing.T, q *Queue) uint64 {
+	t.Helper()
+	for id, it := range q.items {
+		if it.state == stActive {
+			return id
+		}
+	}
+	t.Fatal("no active item")
+	return 0
+}
+
+func ptr[T any](v T) *T { return &v }
