@@ -74,6 +74,14 @@ func (q *queueSession) start(ctx context.Context, req *pb.QueueRequest) (func(co
 		return q.info(req.GetCorrelationId()), opRead
 	case *pb.QueueRequest_Pull, *pb.QueueRequest_PullSingle:
 		return q.write(req), opWait
+	case *pb.QueueRequest_Enqueue:
+		if asDuration(req.GetEnqueue().GetTimeout()) > 0 {
+			return q.write(req), opSlowWrite // may wait for room in a full queue
+		}
+	case *pb.QueueRequest_BatchEnqueue:
+		if asDuration(req.GetBatchEnqueue().GetTimeout()) > 0 {
+			return q.write(req), opSlowWrite
+		}
 	}
 	return q.write(req), opWrite
 }
