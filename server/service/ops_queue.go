@@ -70,39 +70,6 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 	return out, nil
 }
 
-// pullOp activates up to batchSize items for session, waiting up to timeout for the first.
-// paused reports a paused queue (the caller answers QUEUE_PAUSED where it has no items).
-// At most MaxBatch items are pulled, and only as many as fit in MaxResponseBytes: the state
-// stops leasing there, so every leased item is delivered.
-func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *apierr.Error) {
-	n := min(max(batchSize, 1), int32(s.limits.MaxBatch))
-	cmd := &raftpb.QueuePull{Queue: queue, Session: session, Max: uint32(n), MaxBytes: uint64(s.limits.MaxResponseBytes - itemOverhead)}
-	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_PULL, cmd, timeout,
-		func(r state.Result) bool { return r.Err == nil && len(r.Value.(*state.PullResult).Items) == 0 })
-	return func(ctx context.Context) ([]*pb.Item, bool, *apierr.Error) {
-		res, err := a.finish(ctx)
-		if err != nil {
-			return nil, false, s.toFault(err)
-		}
-		if res.Err != nil {
-			return nil, false, res.Err
-		}
-		pr := res.Value.(*state.PullResult)
-		items := make([]*pb.Item, len(pr.Items))
-		for i, d := range pr.Items {
-			items[i] = d.Item
-			if d.Compressed {
-				v, derr := decompress(d.Item.GetValue())
-				if derr != nil {
-					return nil, false, apierr.From(derr)
-				}
-				items[i].Value = v
-			}
-		}
-		return items, pr.Paused, nil
-	}
-}
-
 // idsOp submits commit, delete or extend by id and returns one error per id.
 func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.Duration) func(context.Context) (state.PerID, *apierr.Error) {
 	if err := s.limits.checkBatch("ids", len(ids)); err != nil {

@@ -44,7 +44,7 @@ const (
 	// goroutine of its own. Immediate answers (refusals, noop) are writes too.
 	opWrite opKind = iota
 	opRead         // a read: waits for the stream's earlier writes
-	opWait         // may wait long (pull, lock): nothing waits for it
+	opWait         // may wait long (pull, lock): starts as a read; nothing waits for it
 	// opSlowWrite is a write that may wait long (an enqueue with a timeout into a full
 	// queue): its own goroutine, and reads after it wait for it.
 	opSlowWrite
@@ -215,10 +215,11 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			if end, ok := enqueue(answer[Resp]{finish: finish}); !ok {
 				return end
 			}
-		case opRead:
+		case opRead, opWait:
 			// A read waits for the writes started before it on this stream, so a client
 			// sees its own writes: behind them in the answer queue, or after the slow
-			// write that was started last.
+			// write that was started last. A wait (pull, lock) starts there too, so it sees
+			// them before it decides to wait; nothing waits for it.
 			after := lastSlow
 			run := func() {
 				inflight.Add(1)
@@ -240,19 +241,14 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			if end, ok := enqueue(answer[Resp]{read: run}); !ok {
 				return end
 			}
-		case opWait, opSlowWrite:
-			var done chan struct{}
-			if kind == opSlowWrite {
-				done = make(chan struct{})
-				lastSlow = done
-			}
+		case opSlowWrite:
+			done := make(chan struct{})
+			lastSlow = done
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
 				resp := finish(ctx)
-				if done != nil {
-					close(done)
-				}
+				close(done)
 				send(resp)
 			}()
 		}

@@ -41,7 +41,7 @@ type State struct {
 	counts      map[string]*QueueCounters // this replica's running totals per queue (queue_ops.go)
 
 	notify  *Notifier
-	touched []string // names to notify after the current Apply
+	touched []touched // keys to notify after the current Apply
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -97,14 +97,14 @@ func (s *State) Apply(e *raftpb.Entry) []Result {
 	touched := s.touched
 	s.touched = nil
 	s.mu.Unlock()
-	for _, name := range touched {
-		s.notify.Touch(name)
+	for _, t := range touched {
+		s.notify.TouchN(t.key, t.n)
 	}
 	return out
 }
 
 // touch records that waiters on key may now succeed.
-func (s *State) touch(key string) { s.touched = append(s.touched, key) }
+func (s *State) touch(key string) { s.touched = append(s.touched, touched{key, -1}) }
 
 // advance fires every deadline that is due at now, in name order.
 func (s *State) advance(now int64) {
