@@ -10,6 +10,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -22,17 +23,15 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 	if ferr != nil {
 		return func(context.Context) (*state.EnqueueResult, *apierr.Error) { return nil, ferr }
 	}
-	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: queue, Items: prepared}, timeout,
-		func(r state.Result) bool { return r.Err != nil && r.Err.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
+	cmd := &raftpb.QueueEnqueue{Queue: queue, Items: prepared}
+	a := startAttempt(s, state.QueueKey(queue), func() raftnode.Future[*state.EnqueueResult] { return s.node.Enqueue(cmd) }, timeout,
+		func(f *apierr.Error) bool { return f.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
 	return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
-		res, err := a.finish(ctx)
+		r, fault, err := a.finish(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
 		}
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Value.(*state.EnqueueResult), nil
+		return r, fault
 	}
 }
 
@@ -79,7 +78,7 @@ func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.
 	if lease > 0 {
 		cmd.Lease = durationOf(lease)
 	}
-	return s.perIDOp(typ, cmd)
+	return s.perIDOp(s.node.QueueIDs(typ, cmd))
 }
 
 // requeueOp returns active items to waiting.
@@ -98,21 +97,20 @@ func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.
 			return failedPerID(err)
 		}
 	}
-	return s.perIDOp(raftpb.Type_TYPE_QUEUE_REQUEUE, &raftpb.QueueRequeue{Queue: queue, Items: items})
+	return s.perIDOp(s.node.Requeue(&raftpb.QueueRequeue{Queue: queue, Items: items}))
 }
 
-func (s *Service) perIDOp(typ raftpb.Type, cmd proto.Message) func(context.Context) (state.PerID, *apierr.Error) {
-	pd := s.node.Submit(typ, cmd)
-	return func(ctx context.Context) (state.PerID, *apierr.Error) {
-		res, err := pd.Wait(ctx)
-		if err != nil {
-			return nil, s.toFault(err)
-		}
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Value.(state.PerID), nil
+func (s *Service) perIDOp(f raftnode.Future[state.PerID]) func(context.Context) (state.PerID, *apierr.Error) {
+	return func(ctx context.Context) (state.PerID, *apierr.Error) { return wait(ctx, s, f) }
+}
+
+// wait waits for a typed result, turning an unknown outcome into its fault.
+func wait[T any](ctx context.Context, s *Service, f raftnode.Future[T]) (T, *apierr.Error) {
+	v, fault, err := f.Wait(ctx)
+	if err != nil {
+		return v, s.toFault(err)
 	}
+	return v, fault
 }
 
 func failedPerID(err *apierr.Error) func(context.Context) (state.PerID, *apierr.Error) {
@@ -135,5 +133,5 @@ func (s *Service) queueInfo(ctx context.Context, queue string) (*pb.ListQueueIte
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	return s.state.Queue(queue)
+	return s.node.Queue(queue)
 }

@@ -53,24 +53,20 @@ func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout 
 // session (or this node does not lead, so the proposal answers where to go).
 func (s *Service) pullWait(ctx context.Context, cmd *raftpb.QueuePull, deadline time.Time) (*state.PullResult, *apierr.Error) {
 	key := state.QueueKey(cmd.GetQueue())
-	notify := s.state.Notifier()
+	notify := s.node.Notifier()
 	for {
 		hold := notify.HoldOne(key)
-		ready, _, qerr := s.state.PullReady(cmd.GetQueue(), cmd.GetSession())
+		ready, _, qerr := s.node.PullReady(cmd.GetQueue(), cmd.GetSession())
 		if ready || qerr != nil || !s.node.IsLeader() {
 			// Try: this wakeup, if one came, is used.
 			hold.Woke()
 			hold.Release()
-			res, err := s.node.Propose(ctx, raftpb.Type_TYPE_QUEUE_PULL, cmd)
-			if err != nil {
-				return nil, s.toFault(err)
+			pr, fault := wait(ctx, s, s.node.Pull(cmd))
+			if fault != nil {
+				return nil, fault
 			}
-			if res.Err != nil {
-				return nil, res.Err
-			}
-			pr := res.Value.(*state.PullResult)
 			if len(pr.Items) > 0 {
-				if s.state.QueueReady(cmd.GetQueue()) {
+				if s.node.QueueReady(cmd.GetQueue()) {
 					notify.TouchN(key, 1) // more left than this pull took: the next waiter
 				}
 				return pr, nil
@@ -108,7 +104,7 @@ func (s *Service) emptyPull(ctx context.Context, queue string) (*state.PullResul
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	_, paused, err := s.state.PullReady(queue, 0)
+	_, paused, err := s.node.PullReady(queue, 0)
 	if err != nil {
 		return nil, err
 	}

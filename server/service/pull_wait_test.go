@@ -33,7 +33,7 @@ type pulled struct {
 func startPullers(t *testing.T, s *Service, ctx context.Context, n int, timeout time.Duration) chan pulled {
 	t.Helper()
 	out := make(chan pulled, n)
-	base := s.state.Notifier().Waiters(state.QueueKey("q"))
+	base := s.node.Notifier().Waiters(state.QueueKey("q"))
 	for range n {
 		op := s.pullOp("q", s.newSession(), 1, timeout)
 		go func() {
@@ -41,7 +41,7 @@ func startPullers(t *testing.T, s *Service, ctx context.Context, n int, timeout 
 			out <- pulled{items, err}
 		}()
 	}
-	waitFor(t, "the pullers to wait", func() bool { return s.state.Notifier().Waiters(state.QueueKey("q")) == base+n })
+	waitFor(t, "the pullers to wait", func() bool { return s.node.Notifier().Waiters(state.QueueKey("q")) == base+n })
 	return out
 }
 
@@ -73,7 +73,7 @@ func TestWaitingPullersOneEnqueueWritesO1Entries(t *testing.T) {
 	if r.err != nil || len(r.items) != 1 || string(r.items[0].GetValue()) != "one" {
 		t.Fatalf("pull = %v, %v; want the item", r.items, r.err)
 	}
-	waitFor(t, "the rest to wait again", func() bool { return s.state.Notifier().Waiters(state.QueueKey("q")) == n-1 })
+	waitFor(t, "the rest to wait again", func() bool { return s.node.Notifier().Waiters(state.QueueKey("q")) == n-1 })
 	// The enqueue and the one pull that leased the item: any other waiter that proposed
 	// would have added an entry.
 	if d := s.node.AppliedIndex() - before; d > 2 {
@@ -90,7 +90,7 @@ func TestWaitingPullersOneEnqueueWritesO1Entries(t *testing.T) {
 			t.Fatalf("cancelled pull = %v, %v; want an error and no item", r.items, r.err)
 		}
 	}
-	if w := s.state.Notifier().Waiters(state.QueueKey("q")); w != 0 {
+	if w := s.node.Notifier().Waiters(state.QueueKey("q")); w != 0 {
 		t.Fatalf("%d waiters left after every pull ended", w)
 	}
 }
@@ -117,7 +117,7 @@ func TestWaitingPullersBatchEachItemOnce(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	waitFor(t, "the rest to wait again", func() bool { return s.state.Notifier().Waiters(state.QueueKey("q")) == n-k })
+	waitFor(t, "the rest to wait again", func() bool { return s.node.Notifier().Waiters(state.QueueKey("q")) == n-k })
 	// The enqueue, k pulls that leased, and at most k that raced for an item already taken.
 	if d := s.node.AppliedIndex() - before; d > 1+2*k {
 		t.Fatalf("%d items with %d waiting pullers wrote %d log entries, want at most %d", k, n, d, 1+2*k)
