@@ -67,6 +67,7 @@ func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix [
 	a := startAttempt(s, state.StorageKey(storage), func() raftnode.Future[kv.Entry] { return s.node.StorageLock(cmd) }, timeout, func(f *apierr.Error) bool {
 		return f == state.ErrNoKey || f.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY
 	})
+	a.ready = func() bool { return s.node.LockReady(storage, any, key, prefix) }
 	return func(ctx context.Context) (*pb.StorageDataResponse, *apierr.Error) {
 		e, fault, err := a.finish(ctx)
 		if err != nil {

@@ -20,6 +20,8 @@ type attempt[T any] struct {
 	deadline time.Time
 	// again says whether a refusal is worth waiting for another try.
 	again func(*apierr.Error) bool
+	// ready, when set, says whether another try may succeed now (see finish).
+	ready func() bool
 
 	wake    *state.Hold
 	pending raftnode.Future[T]
@@ -40,6 +42,10 @@ func startAttempt[T any](s *Service, key string, submit func() raftnode.Future[T
 // finish waits for the result, retrying while again says so and time remains. The last
 // result is returned (still refused when the deadline passed). It releases the attempt's
 // wait, so nothing is left in the notifier once it returns.
+//
+// With ready set, a wakeup leads to another try only when ready says it may succeed (the
+// leader's own state shows a free key): waiting itself writes nothing to the log, however
+// often the storage changes meanwhile.
 func (a *attempt[T]) finish(ctx context.Context) (T, *apierr.Error, error) {
 	defer func() { a.wake.Release() }()
 	for {
@@ -48,17 +54,22 @@ func (a *attempt[T]) finish(ctx context.Context) (T, *apierr.Error, error) {
 			return v, fault, err
 		}
 		timer := time.NewTimer(time.Until(a.deadline))
-		select {
-		case <-a.wake.C():
-			timer.Stop()
-		case <-timer.C:
-			return v, fault, nil
-		case <-ctx.Done():
-			timer.Stop()
-			return v, fault, ctx.Err()
+		for {
+			select {
+			case <-a.wake.C():
+			case <-timer.C:
+				return v, fault, nil
+			case <-ctx.Done():
+				timer.Stop()
+				return v, fault, ctx.Err()
+			}
+			a.wake.Release()
+			a.wake = a.s.node.Notifier().Hold(a.key)
+			if a.ready == nil || !a.s.node.IsLeader() || a.ready() {
+				break
+			}
 		}
-		a.wake.Release()
-		a.wake = a.s.node.Notifier().Hold(a.key)
+		timer.Stop()
 		a.pending = a.submit()
 	}
 }

@@ -52,3 +52,12 @@ func (s *State) touchPullers(queue string, items []*pb.InputItem) {
 	}
 	s.touched = append(s.touched, touched{QueueKey(queue), n})
 }
+
+// LockReady reports whether a lock of storage (see kv.Storage.Lockable) could be tried
+// now; true for a storage that does not exist (the try answers that).
+func (s *State) LockReady(storage string, any bool, key, prefix []byte) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.storages[storage]
+	return !ok || st.Lockable(any, key, prefix)
+}
