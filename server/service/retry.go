@@ -32,9 +32,10 @@ type attempt[T any] struct {
 func startAttempt[T any](s *Service, key string, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
 	a := &attempt[T]{s: s, key: key, submit: submit, again: again}
 	if timeout > 0 {
+		// Without a timeout there is no retry, so nothing to be woken for.
 		a.deadline = time.Now().Add(timeout)
+		a.wake = s.node.Notifier().Hold(key)
 	}
-	a.wake = s.node.Notifier().Hold(key)
 	a.pending = submit()
 	return a
 }
