@@ -219,8 +219,12 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			// A read waits for the writes started before it on this stream, so a client
 			// sees its own writes: behind them in the answer queue, or after the slow
 			// write that was started last. A wait (pull, lock) starts there too, so it sees
-			// them before it decides to wait; nothing waits for it.
+			// them before it decides to wait; nothing waits for it. A wait does not wait for
+			// a slow write (an enqueue waiting for room that this very pull may free).
 			after := lastSlow
+			if kind == opWait {
+				after = nil
+			}
 			run := func() {
 				inflight.Add(1)
 				go func() {

@@ -206,3 +206,37 @@ func TestStreamDrain(t *testing.T) {
 		t.Fatal("the drained pull left a waiter behind")
 	}
 }
+
+// A pull is not held up by a slow enqueue before it on the stream (one waiting for room in
+// a full queue): the pull and a commit free the room, and the enqueue goes through.
+func TestStreamPullNotBehindSlowEnqueue(t *testing.T) {
+	s := fuzzService(t)
+	if _, err := (ManagementServer{Service: s}).CreateQueue(context.Background(), &pb.CreateQueueRequest{QueueName: "small", MaxSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := queueStream(t, s)
+	st.in <- &pb.QueueRequest{CorrelationId: 1, Command: &pb.QueueRequest_Setup{Setup: &pb.SetupRequest{QueueName: "small"}}}
+	if r := recvAnswer(t, st.out); r.GetStatus().GetCode() != pb.StatusCode_STATUS_CODE_OK {
+		t.Fatalf("setup: %v", r)
+	}
+	st.in <- enqueueReq(2, "first")
+	if r := recvAnswer(t, st.out); r.GetEnqueue() == nil {
+		t.Fatalf("first enqueue: %v", r)
+	}
+	st.in <- &pb.QueueRequest{CorrelationId: 3, Command: &pb.QueueRequest_Enqueue{Enqueue: &pb.EnqueueRequest{
+		Item: &pb.InputItem{Value: []byte("second")}, Timeout: durationpb.New(time.Minute)}}}
+	st.in <- &pb.QueueRequest{CorrelationId: 4, Command: &pb.QueueRequest_Pull{Pull: &pb.PullRequest{BatchSize: 1, Timeout: durationpb.New(time.Minute)}}}
+	r := recvAnswer(t, st.out)
+	if r.GetCorrelationId() != 4 || len(r.GetPull().GetItems()) != 1 {
+		t.Fatalf("first answer %v, want the pull's item while the enqueue waits for room", r)
+	}
+	st.in <- &pb.QueueRequest{CorrelationId: 5, Command: &pb.QueueRequest_CommitSingle{CommitSingle: &pb.CommitSingleRequest{Id: r.GetPull().GetItems()[0].GetId()}}}
+	got := map[uint64]*pb.QueueResponse{}
+	for range 2 {
+		r := recvAnswer(t, st.out)
+		got[r.GetCorrelationId()] = r
+	}
+	if !got[5].GetCommitSingle().GetCommitted() || got[3].GetEnqueue() == nil {
+		t.Fatalf("commit %v, waiting enqueue %v: want both done", got[5], got[3])
+	}
+}
