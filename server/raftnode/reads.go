@@ -71,3 +71,6 @@ func (n *Node) Notifier() *state.Notifier { return n.state.Notifier() }
 func (n *Node) LockReady(storage string, any bool, key, prefix []byte) bool {
 	return n.state.LockReady(storage, any, key, prefix)
 }
+
+// AppliedCommands is the number of commands this node applied since it started.
+func (n *Node) AppliedCommands() uint64 { return n.state.AppliedCommands() }

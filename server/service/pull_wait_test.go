@@ -63,7 +63,7 @@ func TestWaitingPullersOneEnqueueWritesO1Entries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n = 16
-	before := s.node.AppliedIndex()
+	before, cmds := s.node.AppliedIndex(), s.node.AppliedCommands()
 	got := startPullers(t, s, ctx, n, time.Minute)
 	if d := s.node.AppliedIndex() - before; d != 0 {
 		t.Fatalf("%d waiting pulls wrote %d log entries, want 0", n, d)
@@ -78,6 +78,10 @@ func TestWaitingPullersOneEnqueueWritesO1Entries(t *testing.T) {
 	// would have added an entry.
 	if d := s.node.AppliedIndex() - before; d > 2 {
 		t.Fatalf("one enqueue with %d waiting pullers wrote %d log entries, want 2", n, d)
+	}
+	// Commands too (group commit could pack N pulls into one entry): the enqueue and one pull.
+	if d := s.node.AppliedCommands() - cmds; d != 2 {
+		t.Fatalf("one enqueue with %d waiting pullers applied %d commands, want 2", n, d)
 	}
 	select {
 	case r := <-got:
@@ -103,7 +107,7 @@ func TestWaitingPullersBatchEachItemOnce(t *testing.T) {
 	defer cancel()
 	const n, k = 12, 5
 	got := startPullers(t, s, ctx, n, time.Minute)
-	before := s.node.AppliedIndex()
+	before := s.node.AppliedCommands()
 	enqueue(t, s, "a", "b", "c", "d", "e")
 	seen := map[string]bool{}
 	for range k {
@@ -119,8 +123,8 @@ func TestWaitingPullersBatchEachItemOnce(t *testing.T) {
 	}
 	waitFor(t, "the rest to wait again", func() bool { return s.node.Notifier().Waiters(state.QueueKey("q")) == n-k })
 	// The enqueue, k pulls that leased, and at most k that raced for an item already taken.
-	if d := s.node.AppliedIndex() - before; d > 1+2*k {
-		t.Fatalf("%d items with %d waiting pullers wrote %d log entries, want at most %d", k, n, d, 1+2*k)
+	if d := s.node.AppliedCommands() - before; d > 1+2*k {
+		t.Fatalf("%d items with %d waiting pullers applied %d commands, want at most %d", k, n, d, 1+2*k)
 	}
 }
 
@@ -128,7 +132,7 @@ func TestWaitingPullersBatchEachItemOnce(t *testing.T) {
 // timeout, and neither writes to the log.
 func TestEmptyPullWritesNothingAndHonoursDeadline(t *testing.T) {
 	s := fuzzService(t)
-	before := s.node.AppliedIndex()
+	before := s.node.AppliedCommands()
 	items, paused, err := s.pullOp("q", s.newSession(), 10, 0)(context.Background())
 	if err != nil || len(items) != 0 || paused {
 		t.Fatalf("empty pull = %v, %v, %v", items, paused, err)
@@ -141,8 +145,8 @@ func TestEmptyPullWritesNothingAndHonoursDeadline(t *testing.T) {
 	if el := time.Since(start); el < 150*time.Millisecond {
 		t.Fatalf("the pull returned after %v, before its 150ms timeout", el)
 	}
-	if d := s.node.AppliedIndex() - before; d != 0 {
-		t.Fatalf("empty pulls wrote %d log entries, want 0", d)
+	if d := s.node.AppliedCommands() - before; d != 0 {
+		t.Fatalf("empty pulls applied %d commands, want 0", d)
 	}
 	// A pull of a queue that does not exist still says so.
 	if _, _, err := s.pullOp("nope", s.newSession(), 1, 0)(context.Background()); err == nil || err.Status != pb.StatusCode_STATUS_CODE_QUEUE_NOT_FOUND {

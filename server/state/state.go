@@ -12,6 +12,7 @@ package state
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
@@ -42,6 +43,8 @@ type State struct {
 
 	notify  *Notifier
 	touched []touched // keys to notify after the current Apply
+	// commands counts the commands applied (AppliedCommands).
+	commands atomic.Uint64
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -90,6 +93,7 @@ func (s *State) Apply(e *raftpb.Entry) []Result {
 	}
 	now := s.clock
 	s.advance(now)
+	s.commands.Add(uint64(len(e.GetCommands())))
 	out := make([]Result, len(e.GetCommands()))
 	for i, c := range e.GetCommands() {
 		out[i] = s.dispatch(now, c)

@@ -61,3 +61,7 @@ func (s *State) LockReady(storage string, any bool, key, prefix []byte) bool {
 	st, ok := s.storages[storage]
 	return !ok || st.Lockable(any, key, prefix)
 }
+
+// AppliedCommands is the number of commands this replica applied since it started (a
+// restored snapshot's not included): what waiting must not drive up.
+func (s *State) AppliedCommands() uint64 { return s.commands.Load() }
