@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/state"
 	"github.com/clbs-io/octopusmq/server/state/kv"
@@ -74,3 +75,13 @@ func (n *Node) LockReady(storage string, any bool, key, prefix []byte) bool {
 
 // AppliedCommands is the number of commands this node applied since it started.
 func (n *Node) AppliedCommands() uint64 { return n.state.AppliedCommands() }
+
+// PeekQueue lists a queue's waiting items without leasing them (state.PeekQueue).
+func (n *Node) PeekQueue(name string, limit int, includeDelayed bool, maxBytes uint64) ([]*raftpb.QueueItem, bool, *apierr.Error) {
+	return n.state.PeekQueue(name, limit, includeDelayed, maxBytes)
+}
+
+// QueueStats reports a queue's live statistics (state.QueueStats).
+func (n *Node) QueueStats(name string) (*state.QueueStats, *apierr.Error) {
+	return n.state.QueueStats(name)
+}

@@ -80,3 +80,13 @@ func (n *Node) StorageRelease(cmd *raftpb.StorageRelease) Future[None] {
 func (n *Node) StorageLock(cmd *raftpb.StorageLock) Future[kv.Entry] {
 	return Future[kv.Entry]{pd: n.Submit(raftpb.Type_TYPE_STORAGE_LOCK, cmd)}
 }
+
+// PurgeQueue removes a queue's waiting items.
+func (n *Node) PurgeQueue(cmd *raftpb.QueuePurge) Future[*state.PurgeResult] {
+	return Future[*state.PurgeResult]{pd: n.Submit(raftpb.Type_TYPE_QUEUE_PURGE, cmd)}
+}
+
+// RedriveQueue moves a queue's dead-lettered items back into it.
+func (n *Node) RedriveQueue(cmd *raftpb.QueueRedrive) Future[*state.RedriveResult] {
+	return Future[*state.RedriveResult]{pd: n.Submit(raftpb.Type_TYPE_QUEUE_REDRIVE, cmd)}
+}
