@@ -109,7 +109,7 @@ func (a *AdminClient) Close() error {
 	a.mu.Unlock()
 	var errs []error
 	for _, cc := range conns {
-		if err := cc.Close(); err != nil {
+		if err := releaseConn(cc); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (a *AdminClient) pick() (*grpc.ClientConn, string, error) {
 	if cc := a.conns[addr]; cc != nil {
 		return cc, addr, nil
 	}
-	cc, err := dial(addr, a.o)
+	cc, err := acquireConn(addr, a.o)
 	if err != nil {
 		return nil, "", err
 	}

@@ -16,7 +16,9 @@
 // The target is "host:port", or a comma-separated list of cluster nodes
 // ("node1:4123,node2:4123,node3:4123"): the client tries them in turn until one answers.
 // Connections are plaintext gRPC by default; WithTransportCredentials sets TLS and
-// WithDialOptions adds any other gRPC dial option.
+// WithDialOptions adds any other gRPC dial option. Clients of one process with the same
+// address and options share one connection per node (each with its own stream); a client
+// given WithDialOptions dials its own.
 //
 // A QueueClient or StorageClient keeps one bidirectional stream open and pipelines every
 // request on it: requests from many goroutines travel concurrently, each with its own
@@ -41,7 +43,8 @@
 // context error. (An item a cancelled Pull was about to receive stays leased until its
 // lease runs out, as with any unacknowledged delivery.)
 //
-// Close ends the stream and the connections; calls waiting on them fail with ErrClosed.
+// Close ends the stream and its uses of the connections (a shared one closes with its last
+// client); calls waiting on them fail with ErrClosed.
 // Closing a QueueClient returns the items it pulled and did not commit to the queue.
 //
 // # Errors

@@ -297,7 +297,7 @@ func (m *mux[Req, Resp]) conn(addr string) (*grpc.ClientConn, error) {
 	if cc := m.conns[addr]; cc != nil {
 		return cc, nil
 	}
-	cc, err := dial(addr, m.o)
+	cc, err := acquireConn(addr, m.o)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func (m *mux[Req, Resp]) close() error {
 	}
 	var errs []error
 	for _, cc := range conns {
-		if err := cc.Close(); err != nil {
+		if err := releaseConn(cc); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -60,7 +60,7 @@ func (m *mux[Req, Resp]) markSilent(addr string) {
 	}
 	if cc := m.conns[addr]; cc != nil {
 		delete(m.conns, addr)
-		go cc.Close()
+		go dropConn(cc)
 	}
 }
 

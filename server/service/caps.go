@@ -20,7 +20,7 @@ import (
 // deterministic (the state applies whatever the log says).
 
 func (s *Service) checkQueueCap() *apierr.Error {
-	queues, _ := s.state.Sizes()
+	queues, _ := s.node.Sizes()
 	if queues >= s.limits.MaxQueues {
 		return capReached("queues", queues, "--max-queues", s.limits.MaxQueues)
 	}
@@ -28,7 +28,7 @@ func (s *Service) checkQueueCap() *apierr.Error {
 }
 
 func (s *Service) checkStorageCap() *apierr.Error {
-	_, storages := s.state.Sizes()
+	_, storages := s.node.Sizes()
 	if storages >= s.limits.MaxStorages {
 		return capReached("storages", storages, "--max-storages", s.limits.MaxStorages)
 	}

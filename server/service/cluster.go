@@ -44,7 +44,7 @@ func (s ClusterServer) GetCluster(ctx context.Context, _ *octopusmqv1.GetCluster
 		out.Members = append(out.Members, &octopusmqv1.Member{
 			Id:            string(srv.ID),
 			RaftAddress:   string(srv.Address),
-			ClientAddress: s.state.MemberAddress(string(srv.ID)),
+			ClientAddress: s.node.MemberAddress(string(srv.ID)),
 			Voter:         srv.Suffrage == raft.Voter,
 			Leader:        string(srv.ID) == leaderID,
 			Suffrage:      s.node.Suffrage(conf, string(srv.ID)),
@@ -103,7 +103,7 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 // request asks for a non-voter for good. A recorded member keeps its say.
 func (s ClusterServer) publish(ctx context.Context, req *octopusmqv1.AddMemberRequest, existing *raft.Server) error {
 	id := req.GetId()
-	addr, promote := s.state.MemberAddress(id), s.state.MemberPromote(id)
+	addr, promote := s.node.MemberAddress(id), s.node.MemberPromote(id)
 	rec := &raftpb.SetMemberInfo{Id: id, ClientAddress: addr, Promote: promote}
 	if req.GetClientAddress() != "" {
 		rec.ClientAddress = req.GetClientAddress()

@@ -87,7 +87,7 @@ func (s ManagementServer) ListQueues(ctx context.Context, _ *emptypb.Empty) (*pb
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	return &pb.ListQueuesResponse{Queues: s.state.ListQueues()}, nil
+	return &pb.ListQueuesResponse{Queues: s.node.ListQueues()}, nil
 }
 
 // CreateStorage creates a storage.
@@ -114,5 +114,5 @@ func (s StorageManagementServer) ListStorages(ctx context.Context, _ *emptypb.Em
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	return &pb.ListStoragesResponse{Storages: s.state.ListStorages()}, nil
+	return &pb.ListStoragesResponse{Storages: s.node.ListStorages()}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
-	"github.com/clbs-io/octopusmq/gen/raftpb"
 )
 
 // Stream command metrics: the Go client's whole data path goes through the two streams, so
@@ -95,23 +94,9 @@ func answerStatus(resp any) string {
 	return "other"
 }
 
-// waitKind names the kind of wait of a command type (see waitBegin).
-func waitKind(typ raftpb.Type) string {
-	switch typ {
-	case raftpb.Type_TYPE_QUEUE_PULL:
-		return "pull"
-	case raftpb.Type_TYPE_STORAGE_LOCK:
-		return "lock"
-	case raftpb.Type_TYPE_QUEUE_ENQUEUE:
-		return "enqueue"
-	}
-	return "other"
-}
-
-// waitBegin counts a command that starts waiting for a change; the function it returns
-// ends the wait.
-func waitBegin(typ raftpb.Type) (end func()) {
-	kind := waitKind(typ)
+// waitBegin counts a command of kind ("pull", "lock", "enqueue") that starts waiting for
+// a change; the function it returns ends the wait.
+func waitBegin(kind string) (end func()) {
 	waitsTotal.WithLabelValues(kind).Inc()
 	g := waiting.WithLabelValues(kind)
 	g.Inc()

@@ -10,6 +10,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
@@ -22,17 +23,15 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 	if ferr != nil {
 		return func(context.Context) (*state.EnqueueResult, *apierr.Error) { return nil, ferr }
 	}
-	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: queue, Items: prepared}, timeout,
-		func(r state.Result) bool { return r.Err != nil && r.Err.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
+	cmd := &raftpb.QueueEnqueue{Queue: queue, Items: prepared}
+	a := startAttempt(s, "enqueue", state.QueueKey(queue), func() raftnode.Future[*state.EnqueueResult] { return s.node.Enqueue(cmd) }, timeout,
+		func(f *apierr.Error) bool { return f.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
 	return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
-		res, err := a.finish(ctx)
+		r, fault, err := a.finish(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
 		}
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Value.(*state.EnqueueResult), nil
+		return r, fault
 	}
 }
 
@@ -70,39 +69,6 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 	return out, nil
 }
 
-// pullOp activates up to batchSize items for session, waiting up to timeout for the first.
-// paused reports a paused queue (the caller answers QUEUE_PAUSED where it has no items).
-// At most MaxBatch items are pulled, and only as many as fit in MaxResponseBytes: the state
-// stops leasing there, so every leased item is delivered.
-func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout time.Duration) func(context.Context) ([]*pb.Item, bool, *apierr.Error) {
-	n := min(max(batchSize, 1), int32(s.limits.MaxBatch))
-	cmd := &raftpb.QueuePull{Queue: queue, Session: session, Max: uint32(n), MaxBytes: uint64(s.limits.MaxResponseBytes - itemOverhead)}
-	a := s.start(state.QueueKey(queue), raftpb.Type_TYPE_QUEUE_PULL, cmd, timeout,
-		func(r state.Result) bool { return r.Err == nil && len(r.Value.(*state.PullResult).Items) == 0 })
-	return func(ctx context.Context) ([]*pb.Item, bool, *apierr.Error) {
-		res, err := a.finish(ctx)
-		if err != nil {
-			return nil, false, s.toFault(err)
-		}
-		if res.Err != nil {
-			return nil, false, res.Err
-		}
-		pr := res.Value.(*state.PullResult)
-		items := make([]*pb.Item, len(pr.Items))
-		for i, d := range pr.Items {
-			items[i] = d.Item
-			if d.Compressed {
-				v, derr := decompress(d.Item.GetValue())
-				if derr != nil {
-					return nil, false, apierr.From(derr)
-				}
-				items[i].Value = v
-			}
-		}
-		return items, pr.Paused, nil
-	}
-}
-
 // idsOp submits commit, delete or extend by id and returns one error per id.
 func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.Duration) func(context.Context) (state.PerID, *apierr.Error) {
 	if err := s.limits.checkBatch("ids", len(ids)); err != nil {
@@ -112,7 +78,7 @@ func (s *Service) idsOp(typ raftpb.Type, queue string, ids []uint64, lease time.
 	if lease > 0 {
 		cmd.Lease = durationOf(lease)
 	}
-	return s.perIDOp(typ, cmd)
+	return s.perIDOp(s.node.QueueIDs(typ, cmd))
 }
 
 // requeueOp returns active items to waiting.
@@ -131,21 +97,20 @@ func (s *Service) requeueOp(queue string, items []*pb.RequeueItem) func(context.
 			return failedPerID(err)
 		}
 	}
-	return s.perIDOp(raftpb.Type_TYPE_QUEUE_REQUEUE, &raftpb.QueueRequeue{Queue: queue, Items: items})
+	return s.perIDOp(s.node.Requeue(&raftpb.QueueRequeue{Queue: queue, Items: items}))
 }
 
-func (s *Service) perIDOp(typ raftpb.Type, cmd proto.Message) func(context.Context) (state.PerID, *apierr.Error) {
-	pd := s.node.Submit(typ, cmd)
-	return func(ctx context.Context) (state.PerID, *apierr.Error) {
-		res, err := pd.Wait(ctx)
-		if err != nil {
-			return nil, s.toFault(err)
-		}
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Value.(state.PerID), nil
+func (s *Service) perIDOp(f raftnode.Future[state.PerID]) func(context.Context) (state.PerID, *apierr.Error) {
+	return func(ctx context.Context) (state.PerID, *apierr.Error) { return wait(ctx, s, f) }
+}
+
+// wait waits for a typed result, turning an unknown outcome into its fault.
+func wait[T any](ctx context.Context, s *Service, f raftnode.Future[T]) (T, *apierr.Error) {
+	v, fault, err := f.Wait(ctx)
+	if err != nil {
+		return v, s.toFault(err)
 	}
+	return v, fault
 }
 
 func failedPerID(err *apierr.Error) func(context.Context) (state.PerID, *apierr.Error) {
@@ -168,5 +133,5 @@ func (s *Service) queueInfo(ctx context.Context, queue string) (*pb.ListQueueIte
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	return s.state.Queue(queue)
+	return s.node.Queue(queue)
 }

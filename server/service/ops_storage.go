@@ -10,6 +10,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 	"github.com/clbs-io/octopusmq/server/state/kv"
 )
@@ -34,38 +35,25 @@ func (s *Service) setOp(storage string, session uint64, req *pb.StorageSetReques
 		req = proto.Clone(req).(*pb.StorageSetRequest)
 		req.Value = compress(req.GetValue())
 	}
-	pd := s.node.Submit(raftpb.Type_TYPE_STORAGE_SET, &raftpb.StorageSet{Storage: storage, Session: session, Request: req})
-	return func(ctx context.Context) (uint64, *apierr.Error) {
-		res, err := pd.Wait(ctx)
-		if err != nil {
-			return 0, s.toFault(err)
-		}
-		if res.Err != nil {
-			return 0, res.Err
-		}
-		return res.Value.(uint64), nil
-	}
+	f := s.node.StorageSet(&raftpb.StorageSet{Storage: storage, Session: session, Request: req})
+	return func(ctx context.Context) (uint64, *apierr.Error) { return wait(ctx, s, f) }
 }
 
 // deleteKeyOp deletes a key (holder rule applies).
 func (s *Service) deleteKeyOp(storage string, session uint64, req *pb.StorageDeleteRequest) func(context.Context) *apierr.Error {
-	return s.plainOp(raftpb.Type_TYPE_STORAGE_DELETE, &raftpb.StorageDelete{Storage: storage, Session: session, Request: req})
+	return s.plainOp(s.node.StorageDelete(&raftpb.StorageDelete{Storage: storage, Session: session, Request: req}))
 }
 
 // releaseOp releases a lock by key id (holder rule: the locking session, or the lock's
 // current token).
 func (s *Service) releaseOp(storage string, session uint64, req *pb.StorageReleaseIdRequest) func(context.Context) *apierr.Error {
-	return s.plainOp(raftpb.Type_TYPE_STORAGE_RELEASE, &raftpb.StorageRelease{Storage: storage, Session: session, Request: req})
+	return s.plainOp(s.node.StorageRelease(&raftpb.StorageRelease{Storage: storage, Session: session, Request: req}))
 }
 
-func (s *Service) plainOp(typ raftpb.Type, cmd proto.Message) func(context.Context) *apierr.Error {
-	pd := s.node.Submit(typ, cmd)
+func (s *Service) plainOp(f raftnode.Future[raftnode.None]) func(context.Context) *apierr.Error {
 	return func(ctx context.Context) *apierr.Error {
-		res, err := pd.Wait(ctx)
-		if err != nil {
-			return s.toFault(err)
-		}
-		return res.Err
+		_, fault := wait(ctx, s, f)
+		return fault
 	}
 }
 
@@ -76,18 +64,19 @@ func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix [
 		return failed[*pb.StorageDataResponse](err)
 	}
 	cmd := &raftpb.StorageLock{Storage: storage, Session: session, Any: any, Key: key, Prefix: prefix, LockTtl: lockTTL}
-	a := s.start(state.StorageKey(storage), raftpb.Type_TYPE_STORAGE_LOCK, cmd, timeout, func(r state.Result) bool {
-		return r.Err != nil && (r.Err == state.ErrNoKey || r.Err.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY)
+	a := startAttempt(s, "lock", state.StorageKey(storage), func() raftnode.Future[kv.Entry] { return s.node.StorageLock(cmd) }, timeout, func(f *apierr.Error) bool {
+		return f == state.ErrNoKey || f.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY
 	})
+	a.ready = func() bool { return s.node.LockReady(storage, any, key, prefix) }
 	return func(ctx context.Context) (*pb.StorageDataResponse, *apierr.Error) {
-		res, err := a.finish(ctx)
+		e, fault, err := a.finish(ctx)
 		if err != nil {
 			return nil, s.toFault(err)
 		}
-		if res.Err != nil {
-			return nil, res.Err
+		if fault != nil {
+			return nil, fault
 		}
-		return dataResponse(res.Value.(kv.Entry))
+		return dataResponse(e)
 	}
 }
 
@@ -114,7 +103,7 @@ func (s *Service) getKey(ctx context.Context, storage string, key []byte) (*pb.S
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
-	e, ferr := s.state.StorageGet(storage, readAtLogTime, key)
+	e, ferr := s.node.StorageGet(storage, readAtLogTime, key)
 	if ferr != nil {
 		return nil, false, ferr
 	}
@@ -133,7 +122,7 @@ func (s *Service) getByIDs(ctx context.Context, storage string, ids []uint64) ([
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	es, ferr := s.state.StorageGetByIDs(storage, readAtLogTime, ids)
+	es, ferr := s.node.StorageGetByIDs(storage, readAtLogTime, ids)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -160,7 +149,7 @@ func (s *Service) listKeys(ctx context.Context, storage string, after, prefix []
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, false, s.toFault(err)
 	}
-	return s.state.StorageKeys(storage, readAtLogTime, after, prefix, limit, activeIncluded)
+	return s.node.StorageKeys(storage, readAtLogTime, after, prefix, limit, activeIncluded)
 }
 
 // storageInfo is a linearizable read of a storage's counters.
@@ -168,7 +157,7 @@ func (s *Service) storageInfo(ctx context.Context, storage string) (uint32, uint
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return 0, 0, s.toFault(err)
 	}
-	return s.state.StorageInfo(storage)
+	return s.node.StorageInfo(storage)
 }
 
 func failed[T any](err *apierr.Error) func(context.Context) (T, *apierr.Error) {

@@ -10,7 +10,6 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
-	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // Operator tools on queues (QueueDataService): peek and stats are reads (leader, after the
@@ -41,7 +40,7 @@ func (s QueueDataServer) PeekItems(ctx context.Context, r *octopusmqv1.PeekItems
 		return nil, s.toFault(err)
 	}
 	budget := max(s.limits.MaxResponseBytes-itemOverhead-limit*peekItemExtra, 1)
-	recs, more, err := s.state.PeekQueue(r.GetQueueName(), limit, r.GetIncludeDelayed(), uint64(budget))
+	recs, more, err := s.node.PeekQueue(r.GetQueueName(), limit, r.GetIncludeDelayed(), uint64(budget))
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +79,11 @@ func (s QueueDataServer) PurgeQueue(ctx context.Context, r *octopusmqv1.PurgeQue
 	if err := checkQueueName(r.GetQueueName()); err != nil {
 		return nil, err
 	}
-	res, err := s.node.Propose(ctx, raftpb.Type_TYPE_QUEUE_PURGE, &raftpb.QueuePurge{Queue: r.GetQueueName()})
-	if err != nil {
-		return nil, s.toFault(err)
+	res, fault := wait(ctx, s.Service, s.node.PurgeQueue(&raftpb.QueuePurge{Queue: r.GetQueueName()}))
+	if fault != nil {
+		return nil, fault
 	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	return &octopusmqv1.PurgeQueueResponse{Count: uint32(res.Value.(*state.PurgeResult).Count)}, nil
+	return &octopusmqv1.PurgeQueueResponse{Count: uint32(res.Count)}, nil
 }
 
 // RedriveQueue moves the queue's dead-lettered items back into it.
@@ -95,14 +91,10 @@ func (s QueueDataServer) RedriveQueue(ctx context.Context, r *octopusmqv1.Redriv
 	if err := checkQueueName(r.GetQueueName()); err != nil {
 		return nil, err
 	}
-	res, err := s.node.Propose(ctx, raftpb.Type_TYPE_QUEUE_REDRIVE, &raftpb.QueueRedrive{Queue: r.GetQueueName(), Max: r.GetMaxItems()})
-	if err != nil {
-		return nil, s.toFault(err)
+	v, fault := wait(ctx, s.Service, s.node.RedriveQueue(&raftpb.QueueRedrive{Queue: r.GetQueueName(), Max: r.GetMaxItems()}))
+	if fault != nil {
+		return nil, fault
 	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	v := res.Value.(*state.RedriveResult)
 	return &octopusmqv1.RedriveQueueResponse{Count: uint32(v.Moved), Remaining: uint32(v.Remaining)}, nil
 }
 
@@ -114,7 +106,7 @@ func (s QueueDataServer) GetQueueStats(ctx context.Context, r *octopusmqv1.GetQu
 	if err := s.node.ReadBarrier(ctx); err != nil {
 		return nil, s.toFault(err)
 	}
-	st, err := s.state.QueueStats(r.GetQueueName())
+	st, err := s.node.QueueStats(r.GetQueueName())
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func (q *queueSession) setup(ctx context.Context, req *pb.QueueRequest) (*pb.Que
 	if fault, end := q.s.setupBarrier(ctx); end != nil || fault != nil {
 		return queueStatus(corr, fault), false, end
 	}
-	if err := q.s.state.HasQueue(setup.GetQueueName()); err != nil {
+	if err := q.s.node.HasQueue(setup.GetQueueName()); err != nil {
 		return queueStatus(corr, err), false, nil
 	}
 	q.queue = setup.GetQueueName()
@@ -63,8 +63,8 @@ func (q *queueSession) close() {
 	}
 	// Return this stream's active items and end its group bindings. If this node is no
 	// longer the leader the items come back when their leases run out.
-	if _, err := q.s.node.Propose(context.Background(), raftpb.Type_TYPE_CLOSE_SESSION, &raftpb.CloseSession{Session: q.id}); err != nil {
-		q.s.log.Debug("closing queue session", "session", q.id, "err", err)
+	if _, fault, err := q.s.node.CloseSession(&raftpb.CloseSession{Session: q.id}).Wait(context.Background()); err != nil || fault != nil {
+		q.s.log.Debug("closing queue session", "session", q.id, "err", err, "refused", fault)
 	}
 }
 
@@ -74,6 +74,14 @@ func (q *queueSession) start(ctx context.Context, req *pb.QueueRequest) (func(co
 		return q.info(req.GetCorrelationId()), opRead
 	case *pb.QueueRequest_Pull, *pb.QueueRequest_PullSingle:
 		return q.write(req), opWait
+	case *pb.QueueRequest_Enqueue:
+		if asDuration(req.GetEnqueue().GetTimeout()) > 0 {
+			return q.write(req), opSlowWrite // may wait for room in a full queue
+		}
+	case *pb.QueueRequest_BatchEnqueue:
+		if asDuration(req.GetBatchEnqueue().GetTimeout()) > 0 {
+			return q.write(req), opSlowWrite
+		}
 	}
 	return q.write(req), opWrite
 }

@@ -4,68 +4,83 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/apierr"
 	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
-// attempt is one try of a command that may have to wait: a pull with nothing visible, an
-// enqueue into a full queue, a lock of a busy key. It is started in request order (start),
-// then finished concurrently (finish), which retries after each wakeup of its queue or
-// storage until it succeeds, fails for good, or its deadline passes.
-type attempt struct {
+// attempt is one try of a command that may have to wait: an enqueue into a full queue, a
+// lock of a busy key. It is started in request order (startAttempt), then finished
+// concurrently (finish), which retries after each wakeup of its queue or storage until it
+// succeeds, fails for good, or its deadline passes.
+type attempt[T any] struct {
 	s        *Service
 	key      string // notifier key
-	typ      raftpb.Type
-	payload  proto.Message
+	submit   func() raftnode.Future[T]
 	deadline time.Time
-	// again says whether a result is worth waiting for another try.
-	again func(state.Result) bool
+	// again says whether a refusal is worth waiting for another try.
+	again func(*apierr.Error) bool
+	// ready, when set, says whether another try may succeed now (see finish).
+	ready func() bool
+	// kind names the wait in metrics (waitBegin).
+	kind string
 
 	wake    *state.Hold
-	pending *raftnode.Pending
+	pending raftnode.Future[T]
 }
 
-// start submits the first try. The wakeup channel is taken before the submission, so a
-// change applied after the try is never missed.
-func (s *Service) start(key string, typ raftpb.Type, payload proto.Message, timeout time.Duration, again func(state.Result) bool) *attempt {
-	a := &attempt{s: s, key: key, typ: typ, payload: payload, again: again}
+// startAttempt submits the first try. The wakeup channel is taken before the submission,
+// so a change applied after the try is never missed.
+func startAttempt[T any](s *Service, kind, key string, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
+	a := &attempt[T]{s: s, kind: kind, key: key, submit: submit, again: again}
 	if timeout > 0 {
+		// Without a timeout there is no retry, so nothing to be woken for.
 		a.deadline = time.Now().Add(timeout)
+		a.wake = s.node.Notifier().Hold(key)
 	}
-	a.wake = s.state.Notifier().Hold(key)
-	a.pending = s.node.Submit(typ, payload)
+	a.pending = submit()
 	return a
 }
 
 // finish waits for the result, retrying while again says so and time remains. The last
-// result is returned (still failing when the deadline passed). It releases the attempt's
+// result is returned (still refused when the deadline passed). It releases the attempt's
 // wait, so nothing is left in the notifier once it returns.
-func (a *attempt) finish(ctx context.Context) (state.Result, error) {
+//
+// With ready set, a wakeup leads to another try only when ready says it may succeed (the
+// leader's own state shows a free key): waiting itself writes nothing to the log, however
+// often the storage changes meanwhile.
+func (a *attempt[T]) finish(ctx context.Context) (T, *apierr.Error, error) {
 	defer func() { a.wake.Release() }()
 	for {
-		res, err := a.pending.Wait(ctx)
-		if err != nil || !a.again(res) || a.deadline.IsZero() || !time.Now().Before(a.deadline) {
-			return res, err
+		v, fault, err := a.pending.Wait(ctx)
+		if err != nil || fault == nil || !a.again(fault) || a.deadline.IsZero() || !time.Now().Before(a.deadline) {
+			return v, fault, err
 		}
-		timer := time.NewTimer(time.Until(a.deadline))
-		endWait := waitBegin(a.typ)
+		if err := a.sleep(ctx); err != nil || !time.Now().Before(a.deadline) {
+			return v, fault, err
+		}
+		a.pending = a.submit()
+	}
+}
+
+// sleep waits until a wakeup says another try may succeed, the deadline passes (nil:
+// finish sees the deadline) or ctx ends. The wait is counted in metrics while it lasts.
+func (a *attempt[T]) sleep(ctx context.Context) error {
+	defer waitBegin(a.kind)()
+	timer := time.NewTimer(time.Until(a.deadline))
+	defer timer.Stop()
+	for {
 		select {
 		case <-a.wake.C():
-			timer.Stop()
 		case <-timer.C:
-			endWait()
-			return res, nil
+			return nil
 		case <-ctx.Done():
-			timer.Stop()
-			endWait()
-			return res, ctx.Err()
+			return ctx.Err()
 		}
-		endWait()
 		a.wake.Release()
-		a.wake = a.s.state.Notifier().Hold(a.key)
-		a.pending = a.s.node.Submit(a.typ, a.payload)
+		a.wake = a.s.node.Notifier().Hold(a.key)
+		if a.ready == nil || !a.s.node.IsLeader() || a.ready() {
+			return nil
+		}
 	}
 }

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/clbs-io/octopusmq/server/raftnode"
-	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // Service holds what every service implementation needs.
 type Service struct {
+	// node is the Raft node: the only way to the state (typed proposals in
+	// raftnode/typed.go, reads in raftnode/reads.go).
 	node   *raftnode.Node
-	state  *state.State
 	limits Limits
 	log    *slog.Logger
 	// leaderWait bounds waits for a leader (SetLeaderWait).
@@ -46,7 +46,7 @@ func New(node *raftnode.Node, limits Limits, log *slog.Logger) *Service {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Service{
-		node: node, state: node.State(), limits: limits, log: log, draining: make(chan struct{}),
+		node: node, limits: limits, log: log, draining: make(chan struct{}),
 		// Session ids must be unique across nodes and restarts: a random high half
 		// (per process) and a counter.
 		sessionBase: binary.LittleEndian.Uint64(b[:]) &^ 0xFFFFFFFF,

@@ -73,7 +73,7 @@ func (ss *storageSession) setup(ctx context.Context, req *pb.StorageRequest) (*p
 	if fault, end := ss.s.setupBarrier(ctx); end != nil || fault != nil {
 		return storageStatus(corr, fault), false, end
 	}
-	if err := ss.s.state.HasStorage(setup.GetStorageName()); err != nil {
+	if err := ss.s.node.HasStorage(setup.GetStorageName()); err != nil {
 		return storageStatus(corr, err), false, nil
 	}
 	ss.storage = setup.GetStorageName()

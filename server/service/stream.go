@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -39,14 +40,36 @@ var errDraining = errors.New("draining")
 type opKind int
 
 const (
-	opWrite opKind = iota // a change answered once applied
-	opRead                // a read: waits for the stream's earlier writes
-	opWait                // may wait long (pull, lock): nothing waits for it
+	// opWrite only proposes: start submitted it in order and finish waits for its result,
+	// which arrives in submission order. It runs on the stream's answer goroutine, no
+	// goroutine of its own. Immediate answers (refusals, noop) are writes too.
+	opWrite opKind = iota
+	opRead         // a read: waits for the stream's earlier writes
+	opWait         // may wait long (pull, lock): starts as a read; nothing waits for it
+	// opSlowWrite is a write that may wait long (an enqueue with a timeout into a full
+	// queue): its own goroutine, and reads after it wait for it.
+	opSlowWrite
 )
+
+// answerQueueLen bounds the writes started and not yet answered on one stream; beyond it
+// the stream stops receiving until answers catch up.
+const answerQueueLen = 1024
+
+// answer is one entry of a stream's in-order answer queue: a write's finish, or a read
+// to start once the writes before it are answered.
+type answer[Resp any] struct {
+	finish func(context.Context) *Resp
+	read   func()
+}
 
 // serveStream runs one stream until the client closes it or drain is closed (shutdown):
 // then commands in flight are cancelled and answered, the session is closed, and the
 // stream ends with UNAVAILABLE so the client reconnects elsewhere.
+//
+// Goroutines: one receives; the handler's starts commands in arrival order; one answers
+// writes in that order (their results come in that order: the proposer applies them as
+// submitted), sending each answer as it comes; reads, long waits and slow writes get one
+// each. Every answer leaves through send, the one spot a command is answered.
 func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp], drain <-chan struct{}) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -54,7 +77,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		req *Req
 		err error
 	}
-	reqs := make(chan received)
+	reqs := make(chan received, 64)
 	go func() {
 		for {
 			req, err := stream.Recv()
@@ -85,8 +108,69 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		sess.close()
 	}()
 
+	// The answer goroutine: writes answered in start order, reads started behind them.
+	answers := make(chan answer[Resp], answerQueueLen)
+	var queued, answered atomic.Uint64 // writes and reads put in answers / taken out
+	answersOpen := false
+	openAnswers := func() {
+		answersOpen = true
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			for {
+				var a answer[Resp]
+				var ok bool
+				select {
+				case a, ok = <-answers:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+				if a.read != nil {
+					a.read()
+				} else {
+					send(a.finish(ctx))
+				}
+				answered.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		if answersOpen {
+			close(answers)
+		}
+	}()
+
 	ready := false
-	var lastWrite <-chan struct{}
+	var lastSlow <-chan struct{} // the last slow write, while it is the last write started
+	draining := func() error {
+		// Answer nothing more: commands in flight end unanswered, so the client sees
+		// the stream end and treats them as lost (reads and pulls are re-sent, writes
+		// have an unknown outcome), rather than as failures of their own.
+		sendMu.Lock()
+		sendErr = errDraining
+		sendMu.Unlock()
+		cancel()
+		inflight.Wait()
+		return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+	}
+	// enqueue puts a in the answer queue; false when the stream ends meanwhile.
+	enqueue := func(a answer[Resp]) (end error, ok bool) {
+		if !answersOpen {
+			openAnswers()
+		}
+		queued.Add(1)
+		select {
+		case answers <- a:
+			return nil, true
+		case <-drain:
+			return draining(), false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
 	for {
 		var req *Req
 		var err error
@@ -94,15 +178,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		case r := <-reqs:
 			req, err = r.req, r.err
 		case <-drain:
-			// Answer nothing more: commands in flight end unanswered, so the client sees
-			// the stream end and treats them as lost (reads and pulls are re-sent, writes
-			// have an unknown outcome), rather than as failures of their own.
-			sendMu.Lock()
-			sendErr = errDraining
-			sendMu.Unlock()
-			cancel()
-			inflight.Wait()
-			return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
+			return draining()
 		case <-ctx.Done():
 			// The client went away (or a send failed): nothing more can be answered.
 			return nil
@@ -110,6 +186,10 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				// The client closed its side: answer what is in flight, then end.
+				if answersOpen {
+					close(answers)
+					answersOpen = false
+				}
 				inflight.Wait()
 				return nil
 			}
@@ -132,32 +212,63 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			continue
 		}
 		finish, kind := sess.start(ctx, req)
-		// A read waits for the writes started before it on this stream, so a client sees
-		// its own writes; writes never wait for each other (their order is fixed at start).
-		var after <-chan struct{}
-		var done chan struct{}
+		finish = observed(req, began, finish)
 		switch kind {
-		case opRead:
-			after = lastWrite
 		case opWrite:
-			done = make(chan struct{})
-			lastWrite = done
-		}
-		inflight.Add(1)
-		go func() {
-			defer inflight.Done()
-			if after != nil {
-				select {
-				case <-after:
-				case <-ctx.Done():
-				}
+			lastSlow = nil
+			if end, ok := enqueue(answer[Resp]{finish: finish}); !ok {
+				return end
 			}
-			resp := finish(ctx)
-			if done != nil {
+		case opRead, opWait:
+			// A read waits for the writes started before it on this stream, so a client
+			// sees its own writes: behind them in the answer queue, or after the slow
+			// write that was started last. A wait (pull, lock) starts there too, so it sees
+			// them before it decides to wait; nothing waits for it. A wait does not wait for
+			// a slow write (an enqueue waiting for room that this very pull may free).
+			after := lastSlow
+			if kind == opWait {
+				after = nil
+			}
+			run := func() {
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					if after != nil {
+						select {
+						case <-after:
+						case <-ctx.Done():
+						}
+					}
+					send(finish(ctx))
+				}()
+			}
+			if after != nil || answered.Load() == queued.Load() {
+				run() // nothing unanswered in the queue ahead of it
+				continue
+			}
+			if end, ok := enqueue(answer[Resp]{read: run}); !ok {
+				return end
+			}
+		case opSlowWrite:
+			done := make(chan struct{})
+			lastSlow = done
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				resp := finish(ctx)
 				close(done)
-			}
-			send(resp)
-			ObserveCommand(req, resp, began)
-		}()
+				send(resp)
+			}()
+		}
+	}
+}
+
+// observed wraps a command's finish so its answer is counted (ObserveCommand) wherever the
+// handler sends it.
+func observed[Req, Resp any](req *Req, began time.Time, finish func(context.Context) *Resp) func(context.Context) *Resp {
+	return func(ctx context.Context) *Resp {
+		resp := finish(ctx)
+		ObserveCommand(req, resp, began)
+		return resp
 	}
 }

@@ -207,7 +207,7 @@ func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 		return Result{Err: err}
 	}
 	s.countEnqueued(r.GetQueue(), dup)
-	s.touch(QueueKey(r.GetQueue()))
+	s.touchPullers(r.GetQueue(), r.GetItems())
 	return Result{Value: &EnqueueResult{IDs: ids, Duplicate: dup}}
 }
 

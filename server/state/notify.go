@@ -17,34 +17,75 @@ type Notifier struct {
 	ch map[string]*signal
 }
 
-// signal is one key's channel and the number of Waits holding it.
+// signal is one key's waiters: the channel of its Holds (and their number) and the line
+// of its HoldOnes, oldest first.
 type signal struct {
-	c       chan struct{}
-	waiters int
+	c           chan struct{}
+	waiters     int
+	first, last *Hold // the line (HoldOne), linked through next/prev
+	inLine      int
 }
+
+func (s *signal) empty() bool { return s.waiters == 0 && s.inLine == 0 }
 
 // NewNotifier returns an empty notifier.
 func NewNotifier() *Notifier { return &Notifier{ch: map[string]*signal{}} }
 
-// Hold is one waiter's hold on a key's channel.
+// Hold is one waiter's hold on a key: on the key's shared channel (Hold), or its own place
+// in the key's line (HoldOne).
 type Hold struct {
 	n   *Notifier
 	key string
-	sig *signal
+	sig *signal // a Hold's signal (nil once released)
+
+	c chan struct{} // the key's (Hold) or its own (HoldOne)
+	// A HoldOne's place in the line and what became of it.
+	one        bool
+	prev, next *Hold
+	queued     bool // in the line (not woken, not released)
+	woken      bool // woken and not yet acknowledged (Woke)
+	released   bool
 }
 
-// C is closed at the next Touch of the key after the hold was taken.
-func (w *Hold) C() <-chan struct{} { return w.sig.c }
+// C is closed at the next Touch of the key after the hold was taken (for a HoldOne: when
+// a Touch or TouchN reaches it in the line).
+func (w *Hold) C() <-chan struct{} { return w.c }
 
-// Release ends the hold; the key's entry goes with its last holder. It is idempotent.
+// Woke acknowledges a HoldOne's wakeup: its waiter will try again, so Release does not
+// pass the wakeup on.
+func (w *Hold) Woke() {
+	w.n.mu.Lock()
+	w.woken = false
+	w.n.mu.Unlock()
+}
+
+// Release ends the hold; the key's entry goes with its last holder. A HoldOne woken and
+// not acknowledged (its waiter gave up meanwhile: deadline, cancellation) passes its
+// wakeup to the next in line, so no wakeup is lost. It is idempotent.
 func (w *Hold) Release() {
-	if w == nil || w.sig == nil {
+	if w == nil {
 		return
 	}
 	w.n.mu.Lock()
 	defer w.n.mu.Unlock()
+	if w.one {
+		if w.released {
+			return
+		}
+		w.released = true
+		if w.queued {
+			w.n.unlink(w)
+		} else if w.woken {
+			w.woken = false
+			w.n.wakeLine(w.key, 1)
+		}
+		return
+	}
+	if w.sig == nil {
+		return
+	}
 	if cur := w.n.ch[w.key]; cur == w.sig {
-		if cur.waiters--; cur.waiters == 0 {
+		if cur.waiters--; cur.empty() {
 			delete(w.n.ch, w.key)
 		}
 	}
@@ -56,13 +97,75 @@ func (w *Hold) Release() {
 func (n *Notifier) Hold(key string) *Hold {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	sig, ok := n.ch[key]
-	if !ok {
-		sig = &signal{c: make(chan struct{})}
-		n.ch[key] = sig
+	sig := n.signal(key)
+	if sig.c == nil {
+		sig.c = make(chan struct{})
 	}
 	sig.waiters++
-	return &Hold{n: n, key: key, sig: sig}
+	return &Hold{n: n, key: key, sig: sig, c: sig.c}
+}
+
+// HoldOne returns a place in key's line: TouchN wakes only the first n in line, Touch all
+// of them. It is for waiters that each take something one change makes available a
+// countable number of (items for pullers). The caller must Release it, and call Woke when
+// it tries again after a wakeup.
+func (n *Notifier) HoldOne(key string) *Hold {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sig := n.signal(key)
+	h := &Hold{n: n, key: key, one: true, c: make(chan struct{}), queued: true, prev: sig.last}
+	if sig.last != nil {
+		sig.last.next = h
+	} else {
+		sig.first = h
+	}
+	sig.last = h
+	sig.inLine++
+	return h
+}
+
+// signal returns key's entry, made if missing. n.mu is held.
+func (n *Notifier) signal(key string) *signal {
+	sig, ok := n.ch[key]
+	if !ok {
+		sig = &signal{}
+		n.ch[key] = sig
+	}
+	return sig
+}
+
+// unlink takes h out of its key's line. n.mu is held.
+func (n *Notifier) unlink(h *Hold) {
+	sig := n.ch[h.key]
+	if h.prev != nil {
+		h.prev.next = h.next
+	} else {
+		sig.first = h.next
+	}
+	if h.next != nil {
+		h.next.prev = h.prev
+	} else {
+		sig.last = h.prev
+	}
+	h.prev, h.next, h.queued = nil, nil, false
+	if sig.inLine--; sig.empty() {
+		delete(n.ch, h.key)
+	}
+}
+
+// wakeLine wakes the first k in key's line (k < 0: all). n.mu is held.
+func (n *Notifier) wakeLine(key string, k int) {
+	sig, ok := n.ch[key]
+	if !ok {
+		return
+	}
+	for sig.first != nil && k != 0 {
+		h := sig.first
+		n.unlink(h)
+		h.woken = true
+		close(h.c)
+		k--
+	}
 }
 
 // Wait returns a channel closed at the next Touch of key: a hold never released, for the
@@ -70,26 +173,39 @@ func (n *Notifier) Hold(key string) *Hold {
 func (n *Notifier) Wait(key string) <-chan struct{} { return n.Hold(key).C() }
 
 // Touch wakes every waiter of key.
-func (n *Notifier) Touch(key string) {
+func (n *Notifier) Touch(key string) { n.TouchN(key, -1) }
+
+// TouchN wakes every Hold of key and the first k of its line (k < 0: the whole line).
+func (n *Notifier) TouchN(key string, k int) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	sig, ok := n.ch[key]
-	if ok {
-		delete(n.ch, key)
+	if !ok {
+		return
 	}
-	n.mu.Unlock()
-	if ok {
+	n.wakeLine(key, k)
+	if sig.c != nil {
 		close(sig.c)
+		sig.c = nil
+		// The Holds of the closed channel are done with this entry: what remains is the
+		// rest of the line, in a fresh entry their Releases do not touch.
+		delete(n.ch, key)
+		if sig.inLine > 0 {
+			n.ch[key] = &signal{first: sig.first, last: sig.last, inLine: sig.inLine}
+		}
 	}
 }
 
 // TouchAll wakes every waiter (after a snapshot restore or a leadership change).
 func (n *Notifier) TouchAll() {
 	n.mu.Lock()
-	old := n.ch
-	n.ch = map[string]*signal{}
+	keys := make([]string, 0, len(n.ch))
+	for k := range n.ch {
+		keys = append(keys, k)
+	}
 	n.mu.Unlock()
-	for _, sig := range old {
-		close(sig.c)
+	for _, k := range keys {
+		n.Touch(k)
 	}
 }
 
@@ -100,12 +216,12 @@ func (n *Notifier) Len() int {
 	return len(n.ch)
 }
 
-// Waiters is the number of holds on key (0: it has no entry).
+// Waiters is the number of holds on key, line included (0: it has no entry).
 func (n *Notifier) Waiters(key string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if sig, ok := n.ch[key]; ok {
-		return sig.waiters
+		return sig.waiters + sig.inLine
 	}
 	return 0
 }

@@ -12,6 +12,7 @@ package state
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
@@ -41,8 +42,10 @@ type State struct {
 	counts      map[string]*QueueCounters // this replica's running totals per queue (queue_ops.go)
 
 	notify  *Notifier
-	touched []string // names to notify after the current Apply
+	touched []touched // keys to notify after the current Apply
 	events  eventCounters
+	// commands counts the commands applied (AppliedCommands).
+	commands atomic.Uint64
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -91,6 +94,7 @@ func (s *State) Apply(e *raftpb.Entry) []Result {
 	}
 	now := s.clock
 	s.advance(now)
+	s.commands.Add(uint64(len(e.GetCommands())))
 	out := make([]Result, len(e.GetCommands()))
 	for i, c := range e.GetCommands() {
 		out[i] = s.dispatch(now, c)
@@ -98,14 +102,14 @@ func (s *State) Apply(e *raftpb.Entry) []Result {
 	touched := s.touched
 	s.touched = nil
 	s.mu.Unlock()
-	for _, name := range touched {
-		s.notify.Touch(name)
+	for _, t := range touched {
+		s.notify.TouchN(t.key, t.n)
 	}
 	return out
 }
 
 // touch records that waiters on key may now succeed.
-func (s *State) touch(key string) { s.touched = append(s.touched, key) }
+func (s *State) touch(key string) { s.touched = append(s.touched, touched{key, -1}) }
 
 // advance fires every deadline that is due at now, in name order.
 func (s *State) advance(now int64) {
