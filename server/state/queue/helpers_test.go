@@ -165,7 +165,7 @@ func invariants(q *Queue) error {
 			if i > 0 && h.Less(i, (i-1)/2) {
 				return fmt.Errorf("%s: heap order broken at %d", name, i)
 			}
-			if q.items[it.id] != it {
+			if q.lookup(it.id) != it {
 				return fmt.Errorf("%s: item %d not in items", name, it.id)
 			}
 		}
@@ -200,9 +200,20 @@ func invariants(q *Queue) error {
 	gc := map[*group]*gcount{}
 	nready, ndelayed, nactive, nexp := 0, 0, 0, 0
 	sessActive := map[uint64]int{}
-	for id, it := range q.items {
-		if it.id != id {
-			return fmt.Errorf("item %d under id %d", it.id, id)
+	var all []*item
+	var last uint64
+	q.items.Ascend(func(it *item) bool {
+		all = append(all, it)
+		return true
+	})
+	for _, it := range all {
+		id := it.id
+		if id <= last {
+			return fmt.Errorf("item %d after item %d", id, last)
+		}
+		last = id
+		if it.gen > q.gen {
+			return fmt.Errorf("item %d: gen %d after the queue's %d", id, it.gen, q.gen)
 		}
 		if it.ukey != nil && q.uniq[*it.ukey] != it {
 			return fmt.Errorf("item %d: unique key %q not indexed", id, *it.ukey)
@@ -292,7 +303,7 @@ func invariants(q *Queue) error {
 		}
 	}
 	for k, it := range q.uniq {
-		if q.items[it.id] != it || it.ukey == nil || *it.ukey != k {
+		if q.lookup(it.id) != it || it.ukey == nil || *it.ukey != k {
 			return fmt.Errorf("unique key %q: stale entry for item %d", k, it.id)
 		}
 	}

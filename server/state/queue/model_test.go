@@ -273,6 +273,12 @@ func runModel(t *testing.T, seed int64, steps int) {
 		t.Helper()
 		t.Fatalf("seed %d step %d: %s", seed, step, fmt.Sprintf(format, args...))
 	}
+	type frozenAt struct {
+		step int
+		f    *Frozen
+		want []*raftpb.QueueItem
+	}
+	var frozen []frozenAt
 	for step := 0; step < steps; step++ {
 		// Time moves on; every step advances first, like the state package.
 		if rng.Intn(3) == 0 {
@@ -437,10 +443,51 @@ func runModel(t *testing.T, seed int64, steps int) {
 		if err := invariants(q); err != nil {
 			fail(step, "%v", err)
 		}
+		// Frozen views keep what the queue held when frozen, whatever happened since.
+		if step%29 == 0 {
+			frozen = append(frozen, frozenAt{step, q.Freeze(), snapshotRecords(t, q)})
+		}
+		if step%29 == 28 || step == steps-1 {
+			for _, f := range frozen {
+				if got := frozenRecords(t, f.f); !recordsEqual(got, f.want) {
+					fail(step, "the view frozen at step %d changed: %d records, %d when frozen", f.step, len(got), len(f.want))
+				}
+			}
+			frozen = frozen[:0]
+		}
 		gw, ga := q.Counts()
 		mw, ma := m.counts()
 		if gw != mw || ga != ma {
 			fail(step, "counts %d/%d, model %d/%d", gw, ga, mw, ma)
 		}
 	}
+}
+
+// snapshotRecords is q's snapshot, each record a deep copy.
+func snapshotRecords(t testing.TB, q *Queue) []*raftpb.QueueItem {
+	t.Helper()
+	var out []*raftpb.QueueItem
+	if err := q.Snapshot(func(r *raftpb.QueueItem) error {
+		out = append(out, proto.Clone(r).(*raftpb.QueueItem))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func frozenRecords(t testing.TB, f *Frozen) []*raftpb.QueueItem {
+	t.Helper()
+	var out []*raftpb.QueueItem
+	if err := f.Snapshot(func(r *raftpb.QueueItem) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func recordsEqual(a, b []*raftpb.QueueItem) bool {
+	return slices.EqualFunc(a, b, func(x, y *raftpb.QueueItem) bool { return proto.Equal(x, y) })
 }

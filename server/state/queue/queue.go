@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -54,7 +55,8 @@ type Delivery struct {
 // ownership of the byte slices handed to it, and slices it returns share its copy.
 //
 // Data structures (n items, all operations O(log n)):
-//   - items: id → item; uniq: unique_key → item; groupsByKey: key → group.
+//   - items: every item by id (a copy-on-write B-tree, see Freeze); uniq: unique_key →
+//     item; groupsByKey: key → group.
 //   - ready: ungrouped visible items by (priority desc, id asc).
 //   - each group: its visible items in the same order; a group with visible items is
 //     in groups (unbound groups, ordered by their best item) or in its session's bound
@@ -66,7 +68,9 @@ type Queue struct {
 	paused  bool
 	leaseNs int64
 
-	items       map[uint64]*item
+	items       *btree.BTreeG[*item] // by id
+	gen         uint32               // items of an older gen may be read by a Frozen view
+	probe       item                 // the key of write-path lookups in items
 	uniq        map[string]*item
 	groupsByKey map[string]*group
 	sessions    map[uint64]*session
@@ -90,6 +94,10 @@ const (
 )
 
 // item is one queue item; 96 bytes.
+//
+// An item whose gen is older than its queue's may be shared with a Frozen view: it is
+// replaced by a copy (own) before any field but pos and xpos changes. pos and xpos, which
+// only the queue's own heaps read, share one 8-byte word that no view reads.
 type item struct {
 	id         uint64
 	enqueuedAt int64
@@ -99,13 +107,19 @@ type item struct {
 	value      []byte
 	grp        *group
 	ukey       *string
-	deliveries uint32
 	pos        int32 // position in ready / group ready / delayed / leases
 	xpos       int32 // position in expiry
+	deliveries uint32
+	gen        uint32
 	priority   uint8
 	state      itemState
 	compressed bool
 }
+
+// itemsDegree is the degree of the items B-tree.
+const itemsDegree = 32
+
+func itemLess(a, b *item) bool { return a.id < b.id }
 
 // group is the items sharing one non-empty key.
 type group struct {
@@ -142,7 +156,8 @@ func New(cfg *pb.CreateQueueRequest) *Queue {
 	return &Queue{
 		cfg:         c,
 		leaseNs:     int64(lease),
-		items:       map[uint64]*item{},
+		gen:         1,
+		items:       btree.NewG(itemsDegree, itemLess),
 		uniq:        map[string]*item{},
 		groupsByKey: map[string]*group{},
 		sessions:    map[uint64]*session{},
@@ -165,7 +180,7 @@ func (q *Queue) SetPaused(p bool) { q.paused = p }
 // Resize sets max_size (0 = unlimited); below the current count (waiting + active) it fails
 // with apierr.Precondition naming the count.
 func (q *Queue) Resize(maxSize uint32) *apierr.Error {
-	if n := len(q.items); maxSize != 0 && n > int(maxSize) {
+	if n := q.items.Len(); maxSize != 0 && n > int(maxSize) {
 		return apierr.Precondition("queue %q holds %d items, more than max_size %d", q.cfg.QueueName, n, maxSize)
 	}
 	q.cfg.MaxSize = maxSize
@@ -175,7 +190,7 @@ func (q *Queue) Resize(maxSize uint32) *apierr.Error {
 // Counts returns the waiting (visible or delayed) and active item counts.
 func (q *Queue) Counts() (waiting, active uint32) {
 	a := q.leases.len()
-	return uint32(len(q.items) - a), uint32(a)
+	return uint32(q.items.Len() - a), uint32(a)
 }
 
 // Enqueue adds items all-or-nothing. ids[i] is the new (or, for a unique_key already in the
@@ -220,9 +235,9 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 		}
 		fresh++
 	}
-	if max := q.cfg.MaxSize; max != 0 && fresh > 0 && len(q.items)+fresh > int(max) {
+	if max := q.cfg.MaxSize; max != 0 && fresh > 0 && q.items.Len()+fresh > int(max) {
 		return nil, nil, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_FULL,
-			"queue %q is full: it holds %d of max_size %d items, %d more do not fit", q.cfg.QueueName, len(q.items), max, fresh)
+			"queue %q is full: it holds %d of max_size %d items, %d more do not fit", q.cfg.QueueName, q.items.Len(), max, fresh)
 	}
 	out = make([]uint64, len(items))
 	dup = make([]bool, len(items))
@@ -250,6 +265,7 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 			compressed: in.GetCompress(),
 			pos:        -1,
 			xpos:       -1,
+			gen:        q.gen,
 		}
 		if p.ttl > 0 {
 			it.expiresAt = addSat(now, p.ttl)
@@ -294,14 +310,15 @@ func (q *Queue) PullWithin(now int64, session uint64, max int, maxBytes uint64) 
 			break
 		}
 		size += n
+		it = q.own(it)
 		q.activate(now, it, session)
 		if out == nil {
-			out = make([]Delivery, 0, min(max, len(q.items)))
+			out = make([]Delivery, 0, min(max, q.items.Len()))
 		}
 		out = append(out, Delivery{Item: &pb.Item{
 			Id:            it.id,
 			Priority:      uint32(it.priority),
-			Key:           q.keyBytes(it),
+			Key:           keyBytes(it),
 			UniqueKey:     ukeyBytes(it),
 			Value:         it.value,
 			DeliveryCount: it.deliveries,
@@ -367,11 +384,11 @@ func (q *Queue) Requeue(now int64, r *pb.RequeueItem) (dead *raftpb.QueueItem, e
 
 // Delete removes a waiting or active item. ITEM_NOT_FOUND when unknown.
 func (q *Queue) Delete(now int64, id uint64) *apierr.Error {
-	it := q.items[id]
+	it := q.lookup(id)
 	if it == nil {
 		return notFound(id)
 	}
-	q.drop(it)
+	q.drop(q.own(it))
 	return nil
 }
 
@@ -404,7 +421,7 @@ func (q *Queue) CloseSession(now int64, session uint64) (dead []*raftpb.QueueIte
 	}
 	slices.SortFunc(held, func(a, b *item) int { return cmpU64(a.id, b.id) })
 	for _, it := range held {
-		if rec := q.endLease(now, it); rec != nil {
+		if rec := q.endLease(now, q.own(q.lookup(it.id))); rec != nil {
 			dead = append(dead, rec)
 		}
 	}
@@ -419,15 +436,16 @@ func (q *Queue) CloseSession(now int64, session uint64) (dead []*raftpb.QueueIte
 // An item whose lease ends after its ttl has passed is dead too.
 func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 	for it := q.leases.min(); it != nil && it.due <= now; it = q.leases.min() {
-		if rec := q.endLease(now, it); rec != nil {
+		if rec := q.endLease(now, q.own(it)); rec != nil {
 			dead = append(dead, rec)
 		}
 	}
 	for it := q.expiry.min(); it != nil && it.expiresAt <= now; it = q.expiry.min() {
 		dead = append(dead, q.record(it))
-		q.drop(it)
+		q.drop(q.own(it))
 	}
 	for it := q.delayed.min(); it != nil && it.due <= now; it = q.delayed.min() {
+		it = q.own(it)
 		q.delayed.remove(it)
 		it.state = stNone
 		q.waitingByPriority[it.priority]--
@@ -458,7 +476,7 @@ func (q *Queue) NextDeadline() int64 {
 // It also keeps the priority, lowered to the highest of this queue when out of its range.
 // An id already in the queue is ignored.
 func (q *Queue) AddDead(now int64, item *raftpb.QueueItem) {
-	if item == nil || q.items[item.GetId()] != nil {
+	if item == nil || q.lookup(item.GetId()) != nil {
 		return
 	}
 	it := q.fromRecord(item)
@@ -470,17 +488,7 @@ func (q *Queue) AddDead(now int64, item *raftpb.QueueItem) {
 // Records carry visible_at only for delayed items (0: visible) and holder and lease_until
 // only for active ones.
 func (q *Queue) Snapshot(emit func(*raftpb.QueueItem) error) error {
-	all := make([]*item, 0, len(q.items))
-	for _, it := range q.items {
-		all = append(all, it)
-	}
-	slices.SortFunc(all, func(a, b *item) int { return cmpU64(a.id, b.id) })
-	for _, it := range all {
-		if err := emit(q.record(it)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return q.Freeze().Snapshot(emit)
 }
 
 // Restore inserts an item emitted by Snapshot (bindings and indexes are rebuilt).
@@ -490,7 +498,7 @@ func (q *Queue) Snapshot(emit func(*raftpb.QueueItem) error) error {
 // A waiting item with visible_at != 0 is delayed until the next Advance at or past it.
 // An id already in the queue is ignored.
 func (q *Queue) Restore(item *raftpb.QueueItem) {
-	if item == nil || q.items[item.GetId()] != nil {
+	if item == nil || q.lookup(item.GetId()) != nil {
 		return
 	}
 	it := q.fromRecord(item)
@@ -515,8 +523,10 @@ func (q *Queue) Restore(item *raftpb.QueueItem) {
 }
 
 // Get returns the item id as a snapshot record (nil when unknown), for inspection.
+//
+// Get changes nothing and may run concurrently with other readers.
 func (q *Queue) Get(id uint64) *raftpb.QueueItem {
-	if it := q.items[id]; it != nil {
+	if it, ok := q.items.Get(&item{id: id}); ok {
 		return q.record(it)
 	}
 	return nil
@@ -527,15 +537,55 @@ func (q *Queue) Get(id uint64) *raftpb.QueueItem {
 func notFound(id uint64) *apierr.Error { return apierr.ItemNotFound("item %d not found", id) }
 
 // activeItem looks up an item that must be active.
+// It returns the item ready to be changed (own).
 func (q *Queue) activeItem(id uint64) (*item, *apierr.Error) {
-	it := q.items[id]
+	it := q.lookup(id)
 	if it == nil {
 		return nil, notFound(id)
 	}
 	if it.state != stActive {
 		return nil, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "item %d is not active", id)
 	}
-	return it, nil
+	return q.own(it), nil
+}
+
+// lookup is the item with id, nil when unknown. It uses q.probe: write paths only.
+func (q *Queue) lookup(id uint64) *item {
+	q.probe.id = id
+	it, _ := q.items.Get(&q.probe)
+	return it
+}
+
+// own returns it ready to be changed: it itself, or, when a Frozen view may read it (its
+// gen is older than the queue's), a copy that takes its place in every index.
+func (q *Queue) own(it *item) *item {
+	if it.gen == q.gen {
+		return it
+	}
+	c := new(item)
+	*c = *it
+	c.gen = q.gen
+	q.items.ReplaceOrInsert(c)
+	switch it.state {
+	case stReady:
+		if g := it.grp; g != nil {
+			g.ready.s[it.pos] = c
+		} else {
+			q.ready.s[it.pos] = c
+		}
+	case stDelayed:
+		q.delayed.s[it.pos] = c
+	case stActive:
+		q.leases.s[it.pos] = c
+		q.sessions[it.holder].active[it.id] = c
+	}
+	if it.xpos >= 0 {
+		q.expiry.s[it.xpos] = c
+	}
+	if it.ukey != nil {
+		q.uniq[*it.ukey] = c
+	}
+	return c
 }
 
 // fromRecord builds an item (in no state yet) from a record and links it into the item,
@@ -554,6 +604,7 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 		compressed: r.GetCompressed(),
 		pos:        -1,
 		xpos:       -1,
+		gen:        q.gen,
 	}
 	if uk := r.GetUniqueKey(); len(uk) > 0 {
 		if _, taken := q.uniq[string(uk)]; !taken {
@@ -567,7 +618,7 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 
 // link adds a new item to the id, unique-key and group indexes.
 func (q *Queue) link(it *item, key []byte) {
-	q.items[it.id] = it
+	q.items.ReplaceOrInsert(it)
 	if it.ukey != nil {
 		q.uniq[*it.ukey] = it
 	}
@@ -738,7 +789,7 @@ func (q *Queue) drop(it *item) {
 	if it.xpos >= 0 {
 		q.expiry.remove(it)
 	}
-	delete(q.items, it.id)
+	q.items.Delete(it)
 	if it.ukey != nil {
 		delete(q.uniq, *it.ukey)
 	}
@@ -751,12 +802,15 @@ func (q *Queue) drop(it *item) {
 }
 
 // record is the item as a raft record.
-func (q *Queue) record(it *item) *raftpb.QueueItem {
+func (q *Queue) record(it *item) *raftpb.QueueItem { return record(q.cfg.QueueName, it) }
+
+// record is it of queue as a raft record. It reads only what a Frozen view may read.
+func record(queue string, it *item) *raftpb.QueueItem {
 	r := &raftpb.QueueItem{
-		Queue:         q.cfg.QueueName,
+		Queue:         queue,
 		Id:            it.id,
 		Priority:      uint32(it.priority),
-		Key:           q.keyBytes(it),
+		Key:           keyBytes(it),
 		UniqueKey:     ukeyBytes(it),
 		Value:         it.value,
 		Compressed:    it.compressed,
@@ -806,7 +860,7 @@ func UncompressedSize(v []byte) uint64 {
 	return uint64(len(v))
 }
 
-func (q *Queue) keyBytes(it *item) []byte {
+func keyBytes(it *item) []byte {
 	if it.grp == nil {
 		return nil
 	}
