@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/btree"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
@@ -69,16 +70,21 @@ type Entry struct {
 type Storage struct {
 	name string
 
-	byKey *btree[*entry, []byte] // every key
-	byID  map[uint64]*entry      // every key, looked up only (never iterated for results)
+	// byKey holds every key. It is copy-on-write: Freeze clones it in O(1), and an entry
+	// of an older gen than the storage's may be read by a Frozen view, so it is replaced
+	// by a copy (own) before it changes.
+	byKey *btree.BTreeG[*entry]
+	gen   uint32
+	byID  map[uint64]*entry // every key, looked up only (never iterated for results)
 	// unlocked holds the keys with no lock, lockable the unlocked ones with no pending
 	// delay (visibleAt == 0): LockAny seeks its prefix there and takes the first.
-	unlocked *btree[*entry, []byte]
-	lockable *btree[*entry, []byte]
+	unlocked *btree.BTreeG[*entry]
+	lockable *btree.BTreeG[*entry]
 	// deadlines holds one record per pending expiry, lock end and delay end.
-	deadlines *btree[deadline, deadline]
+	deadlines *btree.BTreeG[deadline]
 
-	locked int // number of locked keys
+	probe  entry // the key of write-path lookups (readers allocate their own)
+	locked int   // number of locked keys
 }
 
 // entry is one stored key. Invariants, after every method:
@@ -94,8 +100,9 @@ type entry struct {
 	value      []byte
 	compressed bool
 	locked     bool
-	expiresAt  int64 // Unix ns; 0: never
-	visibleAt  int64 // Unix ns; 0: visible (no delay pending)
+	gen        uint32 // see Storage.byKey
+	expiresAt  int64  // Unix ns; 0: never
+	visibleAt  int64  // Unix ns; 0: visible (no delay pending)
 	holder     uint64
 	token      uint64
 	lockUntil  int64
@@ -137,22 +144,69 @@ func cmpDeadline(a, b deadline) int {
 	return 0
 }
 
-func entryKey(e *entry) []byte           { return e.key }
-func cmpEntryKey(e *entry, k []byte) int { return bytes.Compare(e.key, k) }
-func deadlineSelf(d deadline) deadline   { return d }
+func deadlineLess(a, b deadline) bool { return cmpDeadline(a, b) < 0 }
+func keyLess(a, b *entry) bool        { return bytes.Compare(a.key, b.key) < 0 }
 
-func newKeyTree() *btree[*entry, []byte] { return newBtree(entryKey, cmpEntryKey) }
+// treeDegree is the degree of the storage's B-trees.
+const treeDegree = 32
+
+func newKeyTree() *btree.BTreeG[*entry] { return btree.NewG(treeDegree, keyLess) }
 
 // New returns an empty storage.
 func New(name string) *Storage {
 	return &Storage{
 		name:      name,
+		gen:       1,
 		byKey:     newKeyTree(),
 		byID:      map[uint64]*entry{},
 		unlocked:  newKeyTree(),
 		lockable:  newKeyTree(),
-		deadlines: newBtree(deadlineSelf, cmpDeadline),
+		deadlines: btree.NewG(treeDegree, deadlineLess),
 	}
+}
+
+// key is the write paths' probe for key k (readers use &entry{key: k}).
+func (s *Storage) key(k []byte) *entry {
+	s.probe.key = k
+	return &s.probe
+}
+
+// get is the entry of key k (write paths).
+func (s *Storage) get(k []byte) (*entry, bool) {
+	e, ok := s.byKey.Get(s.key(k))
+	s.probe.key = nil
+	return e, ok
+}
+
+// own returns e ready to be changed: e itself, or, when a Frozen view may read it (its gen
+// is older than the storage's), a copy that takes its place in every index.
+func (s *Storage) own(e *entry) *entry {
+	if e.gen == s.gen {
+		return e
+	}
+	c := new(entry)
+	*c = *e
+	c.gen = s.gen
+	s.byKey.ReplaceOrInsert(c)
+	s.byID[c.id] = c
+	if !c.locked {
+		s.unlocked.ReplaceOrInsert(c)
+		if c.visibleAt == 0 {
+			s.lockable.ReplaceOrInsert(c)
+		}
+	}
+	return c
+}
+
+// ascendFrom calls fn, in key order, for every entry of t whose key is >= k (> k when
+// !inclusive), until fn returns false. probe is an entry to search with.
+func ascendFrom(t *btree.BTreeG[*entry], probe *entry, inclusive bool, fn func(*entry) bool) {
+	t.AscendGreaterOrEqual(probe, func(e *entry) bool {
+		if !inclusive && bytes.Equal(e.key, probe.key) {
+			return true
+		}
+		return fn(e)
+	})
 }
 
 // Name is the storage's name.
@@ -197,7 +251,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 	if delay > 0 {
 		visibleAt = addSat(now, delay)
 	}
-	e, ok := s.byKey.Get(key)
+	e, ok := s.get(key)
 	if !ok {
 		if req.GetLockToken() != 0 {
 			return 0, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
@@ -210,6 +264,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 			compressed: req.GetCompress(),
 			expiresAt:  expiresAt,
 			visibleAt:  visibleAt,
+			gen:        s.gen,
 		}
 		s.insert(e)
 		return e.id, nil
@@ -217,6 +272,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 	if err := checkHolder(e, session, req.GetLockToken()); err != nil {
 		return 0, err
 	}
+	e = s.own(e)
 	e.value = req.GetValue()
 	e.compressed = req.GetCompress()
 	if expiresAt != e.expiresAt {
@@ -225,20 +281,20 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 		}
 		e.expiresAt = expiresAt
 		if expiresAt != 0 {
-			s.deadlines.Insert(deadline{expiresAt, deadlineExpire, e.id})
+			s.deadlines.ReplaceOrInsert(deadline{expiresAt, deadlineExpire, e.id})
 		}
 	}
 	if visibleAt != e.visibleAt {
 		if e.visibleAt != 0 {
 			s.deadlines.Delete(deadline{e.visibleAt, deadlineVisible, e.id})
 		} else if !e.locked {
-			s.lockable.Delete(e.key)
+			s.lockable.Delete(e)
 		}
 		e.visibleAt = visibleAt
 		if visibleAt != 0 {
-			s.deadlines.Insert(deadline{visibleAt, deadlineVisible, e.id})
+			s.deadlines.ReplaceOrInsert(deadline{visibleAt, deadlineVisible, e.id})
 		} else if !e.locked {
-			s.lockable.Insert(e)
+			s.lockable.ReplaceOrInsert(e)
 		}
 	}
 	return e.id, nil
@@ -252,7 +308,7 @@ func (s *Storage) Delete(now int64, session uint64, key []byte, token uint64) *a
 		return err
 	}
 	s.Advance(now)
-	e, ok := s.byKey.Get(key)
+	e, ok := s.get(key)
 	if !ok {
 		return apierr.ItemNotFound("key %s not found", showKey(key))
 	}
@@ -274,14 +330,14 @@ func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration,
 		return Entry{}, err
 	}
 	s.Advance(now)
-	e, ok := s.byKey.Get(key)
+	e, ok := s.get(key)
 	if !ok {
 		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
 	if e.locked {
 		return Entry{}, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY, "key %s is locked", showKey(key))
 	}
-	s.lock(e, now, session, ttl, c)
+	e = s.lock(e, now, session, ttl, c)
 	return e.view(now), nil
 }
 
@@ -293,16 +349,17 @@ func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration,
 func (s *Storage) LockAny(now int64, session uint64, prefix []byte, ttl time.Duration, c Counters) (e Entry, ok bool) {
 	s.Advance(now)
 	var found *entry
-	s.lockable.AscendFrom(prefix, true, func(x *entry) bool {
+	s.lockable.AscendGreaterOrEqual(s.key(prefix), func(x *entry) bool {
 		if bytes.HasPrefix(x.key, prefix) {
 			found = x
 		}
 		return false
 	})
+	s.probe.key = nil
 	if found == nil {
 		return Entry{}, false
 	}
-	s.lock(found, now, session, ttl, c)
+	found = s.lock(found, now, session, ttl, c)
 	return found.view(now), true
 }
 
@@ -328,7 +385,7 @@ func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token 
 	if del {
 		s.remove(e)
 	} else {
-		s.unlock(e)
+		s.unlock(s.own(e))
 	}
 	return nil
 }
@@ -341,7 +398,7 @@ func (s *Storage) Get(now int64, key []byte) (Entry, *apierr.Error) {
 	if err := checkKey(key); err != nil {
 		return Entry{}, err
 	}
-	e, ok := s.byKey.Get(key)
+	e, ok := s.byKey.Get(&entry{key: key})
 	if !ok || e.expired(now) {
 		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
@@ -391,8 +448,9 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 		keys = append(keys, e.key)
 		return true
 	}
+	probe := &entry{key: from}
 	if activeIncluded {
-		s.byKey.AscendFrom(from, inclusive, visit)
+		ascendFrom(s.byKey, probe, inclusive, visit)
 		return keys, more
 	}
 	// The unlocked keys at now are those in s.unlocked plus the locked ones whose lock ran
@@ -411,7 +469,7 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 		return true
 	})
 	slices.SortFunc(late, func(a, b *entry) int { return bytes.Compare(a.key, b.key) })
-	s.unlocked.AscendFrom(from, inclusive, func(e *entry) bool {
+	ascendFrom(s.unlocked, probe, inclusive, func(e *entry) bool {
 		for len(late) > 0 && bytes.Compare(late[0].key, e.key) < 0 {
 			if !visit(late[0]) {
 				return false
@@ -439,7 +497,7 @@ func (s *Storage) Advance(now int64) {
 			return
 		}
 		s.deadlines.DeleteMin()
-		e := s.byID[d.id]
+		e := s.own(s.byID[d.id])
 		switch d.kind {
 		case deadlineExpire:
 			e.expiresAt = 0 // its record is gone
@@ -449,7 +507,7 @@ func (s *Storage) Advance(now int64) {
 		case deadlineVisible:
 			e.visibleAt = 0
 			if !e.locked {
-				s.lockable.Insert(e)
+				s.lockable.ReplaceOrInsert(e)
 			}
 		}
 	}
@@ -472,6 +530,29 @@ func (s *Storage) NextDeadline() int64 {
 // memory with the storage, which never modifies them in place: they stay valid after later
 // changes.
 func (s *Storage) Snapshot(emit func(*raftpb.KeyState) error) error {
+	return s.Freeze().Snapshot(emit)
+}
+
+// Frozen is a storage as of one moment (Freeze). Later changes to the storage do not show
+// in it, and reading it may run concurrently with them.
+type Frozen struct {
+	name  string
+	byKey *btree.BTreeG[*entry]
+}
+
+// Freeze returns the storage as of now, in O(1): its key B-tree is cloned lazily
+// (copy-on-write), and the storage copies an entry before it next changes it.
+func (s *Storage) Freeze() *Frozen {
+	s.gen++
+	return &Frozen{name: s.name, byKey: s.byKey.Clone()}
+}
+
+// Name is the storage's name.
+func (f *Frozen) Name() string { return f.name }
+
+// Snapshot emits every key in id order, as Storage.Snapshot does.
+func (f *Frozen) Snapshot(emit func(*raftpb.KeyState) error) error {
+	s := f
 	all := make([]*entry, 0, s.byKey.Len())
 	s.byKey.Ascend(func(e *entry) bool {
 		all = append(all, e)
@@ -518,7 +599,7 @@ func (s *Storage) Restore(k *raftpb.KeyState) {
 	if old, ok := s.byID[k.GetId()]; ok {
 		s.remove(old)
 	}
-	if old, ok := s.byKey.Get(k.GetKey()); ok {
+	if old, ok := s.get(k.GetKey()); ok {
 		s.remove(old)
 	}
 	e := &entry{
@@ -528,6 +609,7 @@ func (s *Storage) Restore(k *raftpb.KeyState) {
 		compressed: k.GetCompressed(),
 		expiresAt:  k.GetExpiresAt(),
 		visibleAt:  k.GetVisibleAt(),
+		gen:        s.gen,
 	}
 	if e.key == nil {
 		e.key = []byte{}
@@ -543,28 +625,28 @@ func (s *Storage) Restore(k *raftpb.KeyState) {
 
 // insert adds a new entry (locked or not) to every index.
 func (s *Storage) insert(e *entry) {
-	s.byKey.Insert(e)
+	s.byKey.ReplaceOrInsert(e)
 	s.byID[e.id] = e
 	if e.expiresAt != 0 {
-		s.deadlines.Insert(deadline{e.expiresAt, deadlineExpire, e.id})
+		s.deadlines.ReplaceOrInsert(deadline{e.expiresAt, deadlineExpire, e.id})
 	}
 	if e.visibleAt != 0 {
-		s.deadlines.Insert(deadline{e.visibleAt, deadlineVisible, e.id})
+		s.deadlines.ReplaceOrInsert(deadline{e.visibleAt, deadlineVisible, e.id})
 	}
 	if e.locked {
-		s.deadlines.Insert(deadline{e.lockUntil, deadlineUnlock, e.id})
+		s.deadlines.ReplaceOrInsert(deadline{e.lockUntil, deadlineUnlock, e.id})
 		s.locked++
 		return
 	}
-	s.unlocked.Insert(e)
+	s.unlocked.ReplaceOrInsert(e)
 	if e.visibleAt == 0 {
-		s.lockable.Insert(e)
+		s.lockable.ReplaceOrInsert(e)
 	}
 }
 
 // remove deletes e from every index, with its lock and pending deadlines.
 func (s *Storage) remove(e *entry) {
-	s.byKey.Delete(e.key)
+	s.byKey.Delete(e)
 	delete(s.byID, e.id)
 	if e.expiresAt != 0 {
 		s.deadlines.Delete(deadline{e.expiresAt, deadlineExpire, e.id})
@@ -576,39 +658,41 @@ func (s *Storage) remove(e *entry) {
 		s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
 		s.locked--
 	} else {
-		s.unlocked.Delete(e.key)
+		s.unlocked.Delete(e)
 		if e.visibleAt == 0 {
-			s.lockable.Delete(e.key)
+			s.lockable.Delete(e)
 		}
 	}
 }
 
-// lock grants a new lock on the unlocked e.
-func (s *Storage) lock(e *entry, now int64, session uint64, ttl time.Duration, c Counters) {
+// lock grants a new lock on the unlocked e and returns the entry (e or its copy, own).
+func (s *Storage) lock(e *entry, now int64, session uint64, ttl time.Duration, c Counters) *entry {
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	s.unlocked.Delete(e.key)
+	e = s.own(e)
+	s.unlocked.Delete(e)
 	if e.visibleAt == 0 {
-		s.lockable.Delete(e.key)
+		s.lockable.Delete(e)
 	}
 	e.locked = true
 	e.holder = session
 	e.token = c.NextToken()
 	e.lockUntil = addSat(now, ttl)
-	s.deadlines.Insert(deadline{e.lockUntil, deadlineUnlock, e.id})
+	s.deadlines.ReplaceOrInsert(deadline{e.lockUntil, deadlineUnlock, e.id})
 	s.locked++
+	return e
 }
 
-// unlock ends e's lock (its deadline record may already be gone).
+// unlock ends e's lock (its deadline record may already be gone). e must be owned (own).
 func (s *Storage) unlock(e *entry) {
 	s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
 	e.locked = false
 	e.holder, e.token, e.lockUntil = 0, 0, 0
 	s.locked--
-	s.unlocked.Insert(e)
+	s.unlocked.ReplaceOrInsert(e)
 	if e.visibleAt == 0 {
-		s.lockable.Insert(e)
+		s.lockable.ReplaceOrInsert(e)
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
 )
 
 // refModel is a deliberately simple reference implementation of the storage semantics:
@@ -305,6 +307,12 @@ func runModel(t *testing.T, seed int64, steps int) {
 	lastToken := uint64(0)
 	tally := map[string]int{}
 	defer func() { t.Logf("outcomes: %v", tally) }()
+	type frozenAt struct {
+		step int
+		f    *Frozen
+		want []*raftpb.KeyState
+	}
+	var frozen []frozenAt
 	for step := 0; step < steps; step++ {
 		if rng.Intn(6) == 0 {
 			now += int64(dur(2))
@@ -436,7 +444,33 @@ func runModel(t *testing.T, seed int64, steps int) {
 			// Swap in a restored copy: everything must behave the same afterwards.
 			s = restored(t, s)
 		}
+		// Frozen views keep what the storage held when frozen, whatever happened since.
+		if step%31 == 0 {
+			frozen = append(frozen, frozenAt{step, s.Freeze(), keyRecords(t, s.Snapshot)})
+		}
+		if step%31 == 30 || step == steps-1 {
+			for _, f := range frozen {
+				got := keyRecords(t, f.f.Snapshot)
+				if !slices.EqualFunc(got, f.want, func(a, b *raftpb.KeyState) bool { return proto.Equal(a, b) }) {
+					t.Fatalf("step %d: the view frozen at step %d changed: %v, frozen %v", step, f.step, got, f.want)
+				}
+			}
+			frozen = frozen[:0]
+		}
 	}
+}
+
+// keyRecords collects what snapshot emits, each record a deep copy.
+func keyRecords(t *testing.T, snapshot func(func(*raftpb.KeyState) error) error) []*raftpb.KeyState {
+	t.Helper()
+	var out []*raftpb.KeyState
+	if err := snapshot(func(k *raftpb.KeyState) error {
+		out = append(out, proto.Clone(k).(*raftpb.KeyState))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func durationpbNew(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
