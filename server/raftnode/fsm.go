@@ -105,21 +105,20 @@ func (f *fsm) waitApplied() <-chan struct{} {
 	return f.advance
 }
 
-// Snapshot runs on Raft's FSM goroutine, between applies.
+// Snapshot runs on Raft's FSM goroutine, between applies. It only captures the state
+// (copy-on-write, O(queues + storages)); Persist encodes it while applies go on.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	b, err := f.st.Snapshot(f.applied.Load())
-	if err != nil {
-		return nil, err
-	}
-	return snapshotBytes(b), nil
+	return snapshotCapture{f.st.Capture(f.applied.Load())}, nil
 }
 
-// snapshotNow encodes the state and the index it includes, from any goroutine.
+// snapshotNow encodes the state and the index it includes, from any goroutine. Applies
+// wait only while the state is captured, not while it is encoded.
 func (f *fsm) snapshotNow() ([]byte, uint64, error) {
 	f.applyMu.Lock()
-	defer f.applyMu.Unlock()
 	idx := f.applied.Load()
-	b, err := f.st.Snapshot(idx)
+	c := f.st.Capture(idx)
+	f.applyMu.Unlock()
+	b, err := c.Bytes()
 	return b, idx, err
 }
 
@@ -137,15 +136,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// snapshotBytes is a snapshot already encoded at Snapshot time.
-type snapshotBytes []byte
+// snapshotCapture is a state captured at Snapshot time, encoded by Persist.
+type snapshotCapture struct{ c *state.Capture }
 
-func (s snapshotBytes) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+func (s snapshotCapture) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.c.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
 }
 
-func (s snapshotBytes) Release() {}
+func (s snapshotCapture) Release() {}

@@ -12,44 +12,10 @@ import (
 
 // Snapshot serialises the whole state in the snapshot format (snapshot_format.go): the
 // meta record, the members, then each queue followed by its items and each storage followed
-// by its keys. appliedIndex (the Raft index the state includes) goes into the header. It
-// holds the read lock while encoding, so the bytes are one consistent point in the log.
+// by its keys. appliedIndex (the Raft index the state includes) goes into the header. The
+// bytes are one consistent point in the log: Capture, then encoding without the lock.
 func (s *State) Snapshot(appliedIndex uint64) ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	w := newSnapshotWriter(appliedIndex, s.clusterID)
-	put := w.put
-	if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Meta{Meta: s.counters().meta()}}); err != nil {
-		return nil, err
-	}
-	for _, id := range sortedKeys(s.members) {
-		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Member{Member: s.members[id]}}); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range sortedKeys(s.queues) {
-		q := s.queues[name]
-		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Queue{Queue: &raftpb.QueueState{Config: q.Config(), Paused: q.Paused()}}}); err != nil {
-			return nil, err
-		}
-		if err := q.Snapshot(func(it *raftpb.QueueItem) error {
-			it.DeadLetterSource = s.deadSource(name, it.GetId())
-			return put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Item{Item: it}})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range sortedKeys(s.storages) {
-		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Storage{Storage: &raftpb.StorageState{Name: name}}}); err != nil {
-			return nil, err
-		}
-		if err := s.storages[name].Snapshot(func(k *raftpb.KeyState) error {
-			return put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Key{Key: k}})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return w.finish(), nil
+	return s.Capture(appliedIndex).Bytes()
 }
 
 // Restore replaces the state with a snapshot written by Snapshot (or by a server before

@@ -121,38 +121,6 @@ func encodeTrailer(count uint64, crc uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, crc)
 }
 
-// snapshotWriter writes the format: header, records, end marker and trailer.
-type snapshotWriter struct {
-	buf   bytes.Buffer
-	count uint64
-}
-
-func newSnapshotWriter(appliedIndex uint64, clusterID string) *snapshotWriter {
-	w := &snapshotWriter{}
-	w.buf.Write(encodeHeader(appliedIndex, clusterID))
-	return w
-}
-
-func (w *snapshotWriter) put(r *raftpb.SnapshotRecord) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if len(b) == 0 || len(b) > MaxRecordBytes {
-		return fmt.Errorf("snapshot record of %d bytes", len(b))
-	}
-	w.buf.Write(protowire.AppendVarint(nil, uint64(len(b))))
-	w.buf.Write(b)
-	w.count++
-	return nil
-}
-
-func (w *snapshotWriter) finish() []byte {
-	w.buf.WriteByte(0)
-	w.buf.Write(encodeTrailer(w.count, crc32.Checksum(w.buf.Bytes(), castagnoli)))
-	return w.buf.Bytes()
-}
-
 // snapshotReader reads records and keeps the checksum and offset of what it consumed.
 type snapshotReader struct {
 	br  *bufio.Reader

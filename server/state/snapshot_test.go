@@ -266,13 +266,17 @@ func FuzzRestore(f *testing.F) {
 // writer could produce.
 func seal(t testing.TB, recs ...*raftpb.SnapshotRecord) []byte {
 	t.Helper()
-	w := newSnapshotWriter(1, "c")
+	var b bytes.Buffer
+	w := newSnapshotWriter(&b, 1, "c")
 	for _, r := range recs {
 		if err := w.put(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return w.finish()
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func metaRec(next, token uint64) *raftpb.SnapshotRecord {

@@ -1,0 +1,171 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"maps"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+	"github.com/clbs-io/octopusmq/server/state/kv"
+	"github.com/clbs-io/octopusmq/server/state/queue"
+)
+
+// Capture is the whole state as of one point in the log, ready to be encoded while the
+// state moves on: taking it costs O(queues + storages + members) under the lock (the
+// queues' and storages' B-trees are cloned lazily, copy-on-write), and encoding it
+// (WriteTo, Bytes) takes no lock at all. Raft's FSM snapshot is one: applies go on while
+// it is persisted.
+type Capture struct {
+	appliedIndex uint64
+	clusterID    string
+	counters     Counters
+	members      []*raftpb.SetMemberInfo // by id
+	queues       []*queue.Frozen         // by name
+	deadSources  []map[uint64]string     // per queue: item id → the queue that dead-lettered it
+	storages     []*kv.Frozen            // by name
+}
+
+// Capture takes the state as of now, which includes the log up to appliedIndex.
+func (s *State) Capture(appliedIndex uint64) *Capture {
+	s.mu.Lock() // Freeze marks items and keys as shared: a change, however small
+	defer s.mu.Unlock()
+	c := &Capture{appliedIndex: appliedIndex, clusterID: s.clusterID, counters: s.counters()}
+	for _, id := range sortedKeys(s.members) {
+		c.members = append(c.members, proto.Clone(s.members[id]).(*raftpb.SetMemberInfo))
+	}
+	for _, name := range sortedKeys(s.queues) {
+		c.queues = append(c.queues, s.queues[name].Freeze())
+		c.deadSources = append(c.deadSources, maps.Clone(s.deadSources[name])) // O(dead-lettered items waiting)
+	}
+	for _, name := range sortedKeys(s.storages) {
+		c.storages = append(c.storages, s.storages[name].Freeze())
+	}
+	return c
+}
+
+// AppliedIndex is the Raft index the capture includes.
+func (c *Capture) AppliedIndex() uint64 { return c.appliedIndex }
+
+// WriteTo writes the capture in the snapshot format (snapshot_format.go): the meta record,
+// the members, then each queue followed by its items and each storage followed by its
+// keys.
+func (c *Capture) WriteTo(w io.Writer) (int64, error) {
+	sw := newSnapshotWriter(w, c.appliedIndex, c.clusterID)
+	put := sw.put
+	if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Meta{Meta: c.counters.meta()}}); err != nil {
+		return sw.n, err
+	}
+	for _, m := range c.members {
+		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Member{Member: m}}); err != nil {
+			return sw.n, err
+		}
+	}
+	for i, q := range c.queues {
+		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Queue{Queue: &raftpb.QueueState{Config: q.Config(), Paused: q.Paused()}}}); err != nil {
+			return sw.n, err
+		}
+		rec := &raftpb.SnapshotRecord_Item{}
+		if err := q.Snapshot(func(it *raftpb.QueueItem) error {
+			it.DeadLetterSource = c.deadSources[i][it.GetId()]
+			rec.Item = it
+			return put(&raftpb.SnapshotRecord{Record: rec})
+		}); err != nil {
+			return sw.n, err
+		}
+	}
+	for _, st := range c.storages {
+		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Storage{Storage: &raftpb.StorageState{Name: st.Name()}}}); err != nil {
+			return sw.n, err
+		}
+		rec := &raftpb.SnapshotRecord_Key{}
+		if err := st.Snapshot(func(k *raftpb.KeyState) error {
+			rec.Key = k
+			return put(&raftpb.SnapshotRecord{Record: rec})
+		}); err != nil {
+			return sw.n, err
+		}
+	}
+	return sw.n, sw.finish()
+}
+
+// Bytes is the capture encoded (WriteTo) in memory.
+func (c *Capture) Bytes() ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := c.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// snapshotWriter writes the format to w: header, records, end marker and trailer. It
+// reuses one buffer for every record.
+type snapshotWriter struct {
+	bw    *bufio.Writer
+	crc   uint32
+	count uint64
+	n     int64 // bytes written
+	rec   []byte
+	err   error
+}
+
+func newSnapshotWriter(w io.Writer, appliedIndex uint64, clusterID string) *snapshotWriter {
+	sw := &snapshotWriter{bw: bufio.NewWriterSize(w, 64<<10)}
+	sw.write(encodeHeader(appliedIndex, clusterID))
+	return sw
+}
+
+// write writes p and adds it to the checksum; after an error it does nothing.
+func (w *snapshotWriter) write(p []byte) {
+	if w.err != nil {
+		return
+	}
+	w.crc = crc32.Update(w.crc, castagnoli, p)
+	n, err := w.bw.Write(p)
+	w.n += int64(n)
+	w.err = err
+}
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+func (w *snapshotWriter) put(r *raftpb.SnapshotRecord) error {
+	if w.err != nil {
+		return w.err
+	}
+	size := deterministic.Size(r)
+	if size == 0 || size > MaxRecordBytes {
+		return fmt.Errorf("snapshot record of %d bytes", size)
+	}
+	b := protowire.AppendVarint(w.rec[:0], uint64(size))
+	b, err := deterministic.MarshalAppend(b, r)
+	if err != nil {
+		return err
+	}
+	w.rec = b
+	if cap(w.rec) > 1<<20 { // do not keep a big record's buffer
+		w.rec = nil
+	}
+	w.write(b)
+	w.count++
+	return w.err
+}
+
+// finish writes the end marker and trailer and flushes.
+func (w *snapshotWriter) finish() error {
+	w.write([]byte{0})
+	t := encodeTrailer(w.count, w.crc)
+	if w.err == nil {
+		n, err := w.bw.Write(t)
+		w.n += int64(n)
+		w.err = err
+	}
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
