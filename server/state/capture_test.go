@@ -1,0 +1,78 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+)
+
+// TestCaptureEncodesWhileApplying stops a capture's encoding in the middle (its writer
+// blocks), applies entries that change every kind of record meanwhile, and checks that
+// they were not held up and that the encoding still yields the state as captured.
+func TestCaptureEncodesWhileApplying(t *testing.T) {
+	s := populate(t)
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := 0; i < 4; i++ { // enough records for several buffer flushes
+		items := make([]*pb.InputItem, 500)
+		var cmds []*raftpb.Command
+		for j := range items {
+			items[j] = &pb.InputItem{Value: value, Priority: uint32(j % 4), Key: []byte(fmt.Sprint("g", j%7))}
+			cmds = append(cmds, cmd(t, raftpb.Type_TYPE_STORAGE_SET, &raftpb.StorageSet{Storage: "kv", Request: &pb.StorageSetRequest{Key: []byte(fmt.Sprint("key", i, "/", j)), Value: value}}))
+		}
+		cmds = append(cmds, cmd(t, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "jobs", Items: items}))
+		mustOK(t, apply(t, s, 102, cmds...))
+	}
+	want, err := s.Snapshot(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Capture(5)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := c.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	first := make([]byte, 16)
+	if _, err := io.ReadFull(pr, first); err != nil { // the writer is now blocked mid-file
+		t.Fatal(err)
+	}
+
+	applied := make(chan struct{})
+	var results []Result
+	go func() {
+		defer close(applied)
+		results = append(results, apply(t, s, 103,
+			cmd(t, raftpb.Type_TYPE_QUEUE_PULL, &raftpb.QueuePull{Queue: "jobs", Session: 8, Max: 1000}),
+			cmd(t, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "jobs", Items: []*pb.InputItem{{Value: []byte("new")}}}),
+			cmd(t, raftpb.Type_TYPE_STORAGE_SET, &raftpb.StorageSet{Storage: "kv", Request: &pb.StorageSetRequest{Key: []byte("key0/1"), Value: []byte("changed")}}),
+			cmd(t, raftpb.Type_TYPE_STORAGE_LOCK, &raftpb.StorageLock{Storage: "kv", Session: 9, Key: []byte("key1/1")}),
+			cmd(t, raftpb.Type_TYPE_STORAGE_DELETE, &raftpb.StorageDelete{Storage: "kv", Request: &pb.StorageDeleteRequest{Key: []byte("key2/2")}}),
+			cmd(t, raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: "n1", ClientAddress: "127.0.0.1:5000"}),
+			cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "later"}),
+		)...)
+		results = append(results, apply(t, s, 10_000, // every lease, ttl and delay runs out
+			cmd(t, raftpb.Type_TYPE_RESIZE_QUEUE, &pb.ResizeQueueRequest{QueueName: "jobs", MaxSize: 100_000}))...)
+	}()
+	select {
+	case <-applied:
+	case <-time.After(time.Minute):
+		t.Fatal("applies waited for the snapshot being encoded")
+	}
+	mustOK(t, results)
+	if now, err := s.Snapshot(5); err != nil || bytes.Equal(now, want) {
+		t.Fatalf("the applies changed nothing (%v)", err)
+	}
+
+	rest, err := io.ReadAll(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(first, rest...); !bytes.Equal(got, want) {
+		t.Fatalf("the capture encoded %d bytes that differ from the %d of the state captured", len(got), len(want))
+	}
+}
