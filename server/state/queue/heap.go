@@ -6,13 +6,12 @@ import "container/heap"
 // the heaps yield depends only on their contents, never on the order of past operations:
 // two replicas (or a queue and its restored snapshot) with the same items pull the same.
 
-// heapKind selects an itemHeap's order and the item field holding the position.
+// heapKind selects an itemHeap's order.
 type heapKind uint8
 
 const (
 	byReady  heapKind = iota // priority desc, id asc; position in item.pos
 	byDue                    // due asc, id asc; position in item.pos
-	byExpiry                 // expiresAt asc, id asc; position in item.xpos
 )
 
 // readyLess is the delivery order: higher priority first, then lower id.
@@ -45,40 +44,19 @@ func (h *itemHeap) less(i, j int) bool {
 	switch h.kind {
 	case byReady:
 		return readyLess(a, b)
-	case byDue:
+	default:
 		if a.due != b.due {
 			return a.due < b.due
-		}
-	default:
-		if a.expiresAt != b.expiresAt {
-			return a.expiresAt < b.expiresAt
 		}
 	}
 	return a.id < b.id
 }
 
-func (h *itemHeap) setPos(i int) {
-	if h.kind == byExpiry {
-		h.s[i].xpos = int32(i)
-	} else {
-		h.s[i].pos = int32(i)
-	}
-}
+func (h *itemHeap) setPos(i int) { h.s[i].pos = int32(i) }
 
-func (h *itemHeap) posOf(it *item) int {
-	if h.kind == byExpiry {
-		return int(it.xpos)
-	}
-	return int(it.pos)
-}
+func (h *itemHeap) posOf(it *item) int { return int(it.pos) }
 
-func (h *itemHeap) clearPos(it *item) {
-	if h.kind == byExpiry {
-		it.xpos = -1
-	} else {
-		it.pos = -1
-	}
-}
+func (h *itemHeap) clearPos(it *item) { it.pos = -1 }
 
 // Len, Less, Swap, Push and Pop implement container/heap.Interface; the methods below
 // them are what the engine calls.

@@ -188,7 +188,7 @@ func invariants(q *Queue) error {
 	for _, c := range []struct {
 		n string
 		h *itemHeap
-	}{{"ready", &q.ready}, {"delayed", &q.delayed}, {"leases", &q.leases}, {"expiry", &q.expiry}} {
+	}{{"ready", &q.ready}, {"delayed", &q.delayed}, {"leases", &q.leases}} {
 		if err := checkHeap(c.n, c.h); err != nil {
 			return err
 		}
@@ -228,13 +228,11 @@ func invariants(q *Queue) error {
 			gc[g].n++
 		}
 		waiting := it.state == stReady || it.state == stDelayed
+		if _, in := q.expiry.Get(dueKey{it.expiresAt, id}); in != (waiting && it.expiresAt != 0) {
+			return fmt.Errorf("item %d: in expiry %v, state %d, expires %d", id, in, it.state, it.expiresAt)
+		}
 		if waiting && it.expiresAt != 0 {
 			nexp++
-			if it.xpos < 0 || q.expiry.s[it.xpos] != it {
-				return fmt.Errorf("item %d: not in expiry", id)
-			}
-		} else if it.xpos >= 0 {
-			return fmt.Errorf("item %d: in expiry but state %d, expires %d", id, it.state, it.expiresAt)
 		}
 		switch it.state {
 		case stReady:
@@ -272,8 +270,8 @@ func invariants(q *Queue) error {
 			return fmt.Errorf("item %d: state %d", id, it.state)
 		}
 	}
-	if q.expiry.len() != nexp || q.leases.len() != nactive || q.delayed.len() != ndelayed {
-		return fmt.Errorf("heap sizes: expiry %d/%d leases %d/%d delayed %d/%d", q.expiry.len(), nexp, q.leases.len(), nactive, q.delayed.len(), ndelayed)
+	if q.expiry.Len() != nexp || q.leases.len() != nactive || q.delayed.len() != ndelayed {
+		return fmt.Errorf("heap sizes: expiry %d/%d leases %d/%d delayed %d/%d", q.expiry.Len(), nexp, q.leases.len(), nactive, q.delayed.len(), ndelayed)
 	}
 	nr := q.ready.len()
 	for k, g := range q.groupsByKey {

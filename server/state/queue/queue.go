@@ -75,11 +75,11 @@ type Queue struct {
 	groupsByKey map[string]*group
 	sessions    map[uint64]*session
 
-	ready   itemHeap  // ungrouped ready items
-	groups  groupHeap // unbound groups with ready items
-	delayed itemHeap  // delayed items by visible_at
-	leases  itemHeap  // active items by lease_until
-	expiry  itemHeap  // waiting items with a ttl by expires_at
+	ready   itemHeap              // ungrouped ready items
+	groups  groupHeap             // unbound groups with ready items
+	delayed itemHeap              // delayed items by visible_at
+	leases  itemHeap              // active items by lease_until
+	expiry  *btree.BTreeG[dueKey] // waiting items with a ttl by (expires_at, id)
 
 	waitingByPriority [MaxPriorities]uint32 // waiting items (ready or delayed) per priority, for Stats
 }
@@ -96,8 +96,8 @@ const (
 // item is one queue item; 96 bytes.
 //
 // An item whose gen is older than its queue's may be shared with a Frozen view: it is
-// replaced by a copy (own) before any field but pos and xpos changes. pos and xpos, which
-// only the queue's own heaps read, share one 8-byte word that no view reads.
+// replaced by a copy (own) before any field but pos changes (pos, which only the queue's
+// own heaps read, is the only field of its 8-byte word that a view does not read either).
 type item struct {
 	id         uint64
 	enqueuedAt int64
@@ -108,7 +108,6 @@ type item struct {
 	grp        *group
 	ukey       *string
 	pos        int32 // position in ready / group ready / delayed / leases
-	xpos       int32 // position in expiry
 	deliveries uint32
 	gen        uint32
 	priority   uint8
@@ -120,6 +119,14 @@ type item struct {
 const itemsDegree = 32
 
 func itemLess(a, b *item) bool { return a.id < b.id }
+
+// dueKey is an item's place in expiry: (expires_at, id).
+type dueKey struct {
+	at int64
+	id uint64
+}
+
+func dueLess(a, b dueKey) bool { return a.at < b.at || (a.at == b.at && a.id < b.id) }
 
 // group is the items sharing one non-empty key.
 type group struct {
@@ -164,7 +171,7 @@ func New(cfg *pb.CreateQueueRequest) *Queue {
 		ready:       itemHeap{kind: byReady},
 		delayed:     itemHeap{kind: byDue},
 		leases:      itemHeap{kind: byDue},
-		expiry:      itemHeap{kind: byExpiry},
+		expiry:      btree.NewG(itemsDegree, dueLess),
 	}
 }
 
@@ -264,7 +271,6 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 			priority:   uint8(in.GetPriority()),
 			compressed: in.GetCompress(),
 			pos:        -1,
-			xpos:       -1,
 			gen:        q.gen,
 		}
 		if p.ttl > 0 {
@@ -440,9 +446,10 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 			dead = append(dead, rec)
 		}
 	}
-	for it := q.expiry.min(); it != nil && it.expiresAt <= now; it = q.expiry.min() {
+	for k, ok := q.expiry.Min(); ok && k.at <= now; k, ok = q.expiry.Min() {
+		it := q.own(q.lookup(k.id))
 		dead = append(dead, q.record(it))
-		q.drop(q.own(it))
+		q.drop(it)
 	}
 	for it := q.delayed.min(); it != nil && it.due <= now; it = q.delayed.min() {
 		it = q.own(it)
@@ -463,8 +470,8 @@ func (q *Queue) NextDeadline() int64 {
 	if it := q.delayed.min(); it != nil && (next == 0 || it.due < next) {
 		next = it.due
 	}
-	if it := q.expiry.min(); it != nil && (next == 0 || it.expiresAt < next) {
-		next = it.expiresAt
+	if k, ok := q.expiry.Min(); ok && (next == 0 || k.at < next) {
+		next = k.at
 	}
 	return next
 }
@@ -579,9 +586,6 @@ func (q *Queue) own(it *item) *item {
 		q.leases.s[it.pos] = c
 		q.sessions[it.holder].active[it.id] = c
 	}
-	if it.xpos >= 0 {
-		q.expiry.s[it.xpos] = c
-	}
 	if it.ukey != nil {
 		q.uniq[*it.ukey] = c
 	}
@@ -603,7 +607,6 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 		priority:   uint8(p),
 		compressed: r.GetCompressed(),
 		pos:        -1,
-		xpos:       -1,
 		gen:        q.gen,
 	}
 	if uk := r.GetUniqueKey(); len(uk) > 0 {
@@ -634,7 +637,7 @@ func (q *Queue) link(it *item, key []byte) {
 }
 
 // toWaiting puts an item in no state into waiting: delayed until visibleAt when that is
-// after now, else ready. A ttl puts it in expiry.
+// after now, else ready. A ttl puts it in expiry (where a delayed item already is).
 func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	q.waitingByPriority[it.priority]++
 	if visibleAt > now {
@@ -651,8 +654,8 @@ func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 			q.ready.push(it)
 		}
 	}
-	if it.expiresAt != 0 && it.xpos < 0 {
-		q.expiry.push(it)
+	if it.expiresAt != 0 {
+		q.expiry.ReplaceOrInsert(dueKey{it.expiresAt, it.id})
 	}
 }
 
@@ -713,8 +716,8 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 	} else {
 		q.ready.remove(it)
 	}
-	if it.xpos >= 0 {
-		q.expiry.remove(it)
+	if it.expiresAt != 0 {
+		q.expiry.Delete(dueKey{it.expiresAt, it.id})
 	}
 	q.waitingByPriority[it.priority]--
 	it.state = stActive
@@ -770,6 +773,9 @@ func (q *Queue) endLease(now int64, it *item) *raftpb.QueueItem {
 
 // drop removes an item from the queue and every index.
 func (q *Queue) drop(it *item) {
+	if (it.state == stReady || it.state == stDelayed) && it.expiresAt != 0 {
+		q.expiry.Delete(dueKey{it.expiresAt, it.id})
+	}
 	switch it.state {
 	case stActive:
 		q.release(it)
@@ -786,9 +792,6 @@ func (q *Queue) drop(it *item) {
 		}
 	}
 	it.state = stNone
-	if it.xpos >= 0 {
-		q.expiry.remove(it)
-	}
 	q.items.Delete(it)
 	if it.ukey != nil {
 		delete(q.uniq, *it.ukey)

@@ -719,9 +719,9 @@ func TestManyItemsAndEdges(t *testing.T) {
 	}
 	h.after(time.Hour.Nanoseconds())
 	checkInvariants(t, h.q)
-	if w, a := h.q.Counts(); w != 0 || a != 0 || cap(h.q.ready.s) > 64 || cap(h.q.expiry.s) > 64 || cap(h.q.leases.s) > 64 ||
-		len(h.q.groupsByKey) != 0 || len(h.q.uniq) != 0 || len(h.q.sessions) != 0 {
-		t.Fatalf("not empty or heaps did not shrink: %d %d %d", cap(h.q.ready.s), cap(h.q.expiry.s), cap(h.q.leases.s))
+	if w, a := h.q.Counts(); w != 0 || a != 0 || cap(h.q.ready.s) > 64 || h.q.expiry.Len() != 0 || cap(h.q.leases.s) > 64 ||
+		len(h.q.groupsByKey) != 0 || len(h.q.uniq) != 0 || len(h.q.sessions) != 0 || h.q.items.Len() != 0 {
+		t.Fatalf("not empty or heaps did not shrink: %d %d %d", cap(h.q.ready.s), h.q.expiry.Len(), cap(h.q.leases.s))
 	}
 
 	// Huge durations saturate instead of overflowing.
