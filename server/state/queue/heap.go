@@ -10,8 +10,8 @@ import "container/heap"
 type heapKind uint8
 
 const (
-	byReady  heapKind = iota // priority desc, id asc; position in item.pos
-	byDue                    // due asc, id asc; position in item.pos
+	byReady heapKind = iota // priority desc, id asc; position in item.pos
+	byDue                   // due asc, id asc; position in item.pos
 )
 
 // readyLess is the delivery order: higher priority first, then lower id.
