@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/btree"
@@ -165,7 +166,23 @@ func New(name string) *Storage {
 	}
 }
 
-// key is the write paths' probe for key k (readers use &entry{key: k}).
+// readProbes are probes for readers, who run concurrently (a probe passed to the B-tree
+// escapes: a fresh one per read would allocate).
+var readProbes = sync.Pool{New: func() any { return new(entry) }}
+
+// readProbe returns a probe for key k; give it back with putProbe.
+func readProbe(k []byte) *entry {
+	p := readProbes.Get().(*entry)
+	p.key = k
+	return p
+}
+
+func putProbe(p *entry) {
+	p.key = nil
+	readProbes.Put(p)
+}
+
+// key is the write paths' probe for key k (readers use readProbe).
 func (s *Storage) key(k []byte) *entry {
 	s.probe.key = k
 	return &s.probe
@@ -398,7 +415,9 @@ func (s *Storage) Get(now int64, key []byte) (Entry, *apierr.Error) {
 	if err := checkKey(key); err != nil {
 		return Entry{}, err
 	}
-	e, ok := s.byKey.Get(&entry{key: key})
+	p := readProbe(key)
+	e, ok := s.byKey.Get(p)
+	putProbe(p)
 	if !ok || e.expired(now) {
 		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
@@ -448,7 +467,8 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 		keys = append(keys, e.key)
 		return true
 	}
-	probe := &entry{key: from}
+	probe := readProbe(from)
+	defer putProbe(probe)
 	if activeIncluded {
 		ascendFrom(s.byKey, probe, inclusive, visit)
 		return keys, more
@@ -552,9 +572,8 @@ func (f *Frozen) Name() string { return f.name }
 
 // Snapshot emits every key in id order, as Storage.Snapshot does.
 func (f *Frozen) Snapshot(emit func(*raftpb.KeyState) error) error {
-	s := f
-	all := make([]*entry, 0, s.byKey.Len())
-	s.byKey.Ascend(func(e *entry) bool {
+	all := make([]*entry, 0, f.byKey.Len())
+	f.byKey.Ascend(func(e *entry) bool {
 		all = append(all, e)
 		return true
 	})
@@ -569,7 +588,7 @@ func (f *Frozen) Snapshot(emit func(*raftpb.KeyState) error) error {
 	})
 	for _, e := range all {
 		k := &raftpb.KeyState{
-			Storage:    s.name,
+			Storage:    f.name,
 			Id:         e.id,
 			Key:        e.key,
 			Value:      e.value,

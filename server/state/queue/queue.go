@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/btree"
@@ -533,11 +534,19 @@ func (q *Queue) Restore(item *raftpb.QueueItem) {
 //
 // Get changes nothing and may run concurrently with other readers.
 func (q *Queue) Get(id uint64) *raftpb.QueueItem {
-	if it, ok := q.items.Get(&item{id: id}); ok {
+	p := readProbes.Get().(*item)
+	p.id = id
+	it, ok := q.items.Get(p)
+	readProbes.Put(p)
+	if ok {
 		return q.record(it)
 	}
 	return nil
 }
+
+// readProbes are lookup keys for readers, who run concurrently (a key passed to the
+// B-tree escapes: a fresh one per read would allocate).
+var readProbes = sync.Pool{New: func() any { return new(item) }}
 
 // ---- internals ----
 
