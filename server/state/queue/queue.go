@@ -70,7 +70,7 @@ type Queue struct {
 	leaseNs int64
 
 	items       *btree.BTreeG[*item] // by id
-	gen         uint32               // items of an older gen may be read by a Frozen view
+	gen         uint32               // items of an older gen may be read by a Frozen view (one per Freeze: 2^32 snapshots before a wrap)
 	probe       item                 // the key of write-path lookups in items
 	uniq        map[string]*item
 	groupsByKey map[string]*group
