@@ -90,23 +90,29 @@ type Storage struct {
 
 // entry is one stored key. Invariants, after every method:
 //   - expiresAt != 0 ⇔ a deadlineExpire record (expiresAt, id) is pending;
-//   - locked ⇔ a deadlineUnlock record (lockUntil, id) is pending, and the key is not in
-//     unlocked nor lockable;
+//   - lk != nil (locked) ⇔ a deadlineUnlock record (lk.until, id) is pending, and the key
+//     is not in unlocked nor lockable;
 //   - visibleAt != 0 ⇔ a deadlineVisible record (visibleAt, id) is pending (the delay has
 //     not run out) and the key is not in lockable;
-//   - !locked ⇔ in unlocked; !locked && visibleAt == 0 ⇔ in lockable.
+//   - lk == nil ⇔ in unlocked; lk == nil && visibleAt == 0 ⇔ in lockable.
 type entry struct {
 	id         uint64
 	key        []byte
 	value      []byte
 	compressed bool
-	locked     bool
-	gen        uint32 // see Storage.byKey
-	expiresAt  int64  // Unix ns; 0: never
-	visibleAt  int64  // Unix ns; 0: visible (no delay pending)
-	holder     uint64
-	token      uint64
-	lockUntil  int64
+	gen        uint32     // see Storage.byKey
+	expiresAt  int64      // Unix ns; 0: never
+	visibleAt  int64      // Unix ns; 0: visible (no delay pending)
+	lk         *lockState // nil: not locked
+}
+
+// lockState is a key's lock. It is never changed once made (a new lock is a new
+// lockState), so a frozen view may share it; keeping it out of the entry saves the
+// unlocked keys its bytes.
+type lockState struct {
+	holder uint64
+	token  uint64
+	until  int64 // lock_until, Unix ns
 }
 
 type deadlineKind uint8
@@ -206,7 +212,7 @@ func (s *Storage) own(e *entry) *entry {
 	c.gen = s.gen
 	s.byKey.ReplaceOrInsert(c)
 	s.byID[c.id] = c
-	if !c.locked {
+	if c.lk == nil {
 		s.unlocked.ReplaceOrInsert(c)
 		if c.visibleAt == 0 {
 			s.lockable.ReplaceOrInsert(c)
@@ -304,13 +310,13 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 	if visibleAt != e.visibleAt {
 		if e.visibleAt != 0 {
 			s.deadlines.Delete(deadline{e.visibleAt, deadlineVisible, e.id})
-		} else if !e.locked {
+		} else if e.lk == nil {
 			s.lockable.Delete(e)
 		}
 		e.visibleAt = visibleAt
 		if visibleAt != 0 {
 			s.deadlines.ReplaceOrInsert(deadline{visibleAt, deadlineVisible, e.id})
-		} else if !e.locked {
+		} else if e.lk == nil {
 			s.lockable.ReplaceOrInsert(e)
 		}
 	}
@@ -351,7 +357,7 @@ func (s *Storage) Lock(now int64, session uint64, key []byte, ttl time.Duration,
 	if !ok {
 		return Entry{}, apierr.ItemNotFound("key %s not found", showKey(key))
 	}
-	if e.locked {
+	if e.lk != nil {
 		return Entry{}, apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY, "key %s is locked", showKey(key))
 	}
 	e = s.lock(e, now, session, ttl, c)
@@ -393,7 +399,7 @@ func (s *Storage) Release(now int64, session uint64, id uint64, del bool, token 
 	if !ok {
 		return apierr.ItemNotFound("key id %d not found", id)
 	}
-	if !e.locked {
+	if e.lk == nil {
 		return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_NOT_BUSY, "key id %d is not locked", id)
 	}
 	if err := checkHolder(e, session, token); err != nil {
@@ -526,7 +532,7 @@ func (s *Storage) Advance(now int64) {
 			s.unlock(e)
 		case deadlineVisible:
 			e.visibleAt = 0
-			if !e.locked {
+			if e.lk == nil {
 				s.lockable.ReplaceOrInsert(e)
 			}
 		}
@@ -596,11 +602,11 @@ func (f *Frozen) Snapshot(emit func(*raftpb.KeyState) error) error {
 			ExpiresAt:  e.expiresAt,
 			VisibleAt:  e.visibleAt,
 		}
-		if e.locked {
+		if e.lk != nil {
 			k.Locked = true
-			k.LockHolder = e.holder
-			k.LockToken = e.token
-			k.LockUntil = e.lockUntil
+			k.LockHolder = e.lk.holder
+			k.LockToken = e.lk.token
+			k.LockUntil = e.lk.until
 		}
 		if err := emit(k); err != nil {
 			return err
@@ -634,10 +640,7 @@ func (s *Storage) Restore(k *raftpb.KeyState) {
 		e.key = []byte{}
 	}
 	if k.GetLocked() {
-		e.locked = true
-		e.holder = k.GetLockHolder()
-		e.token = k.GetLockToken()
-		e.lockUntil = k.GetLockUntil()
+		e.lk = &lockState{holder: k.GetLockHolder(), token: k.GetLockToken(), until: k.GetLockUntil()}
 	}
 	s.insert(e)
 }
@@ -652,8 +655,8 @@ func (s *Storage) insert(e *entry) {
 	if e.visibleAt != 0 {
 		s.deadlines.ReplaceOrInsert(deadline{e.visibleAt, deadlineVisible, e.id})
 	}
-	if e.locked {
-		s.deadlines.ReplaceOrInsert(deadline{e.lockUntil, deadlineUnlock, e.id})
+	if e.lk != nil {
+		s.deadlines.ReplaceOrInsert(deadline{e.lk.until, deadlineUnlock, e.id})
 		s.locked++
 		return
 	}
@@ -673,8 +676,8 @@ func (s *Storage) remove(e *entry) {
 	if e.visibleAt != 0 {
 		s.deadlines.Delete(deadline{e.visibleAt, deadlineVisible, e.id})
 	}
-	if e.locked {
-		s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
+	if e.lk != nil {
+		s.deadlines.Delete(deadline{e.lk.until, deadlineUnlock, e.id})
 		s.locked--
 	} else {
 		s.unlocked.Delete(e)
@@ -694,20 +697,16 @@ func (s *Storage) lock(e *entry, now int64, session uint64, ttl time.Duration, c
 	if e.visibleAt == 0 {
 		s.lockable.Delete(e)
 	}
-	e.locked = true
-	e.holder = session
-	e.token = c.NextToken()
-	e.lockUntil = addSat(now, ttl)
-	s.deadlines.ReplaceOrInsert(deadline{e.lockUntil, deadlineUnlock, e.id})
+	e.lk = &lockState{holder: session, token: c.NextToken(), until: addSat(now, ttl)}
+	s.deadlines.ReplaceOrInsert(deadline{e.lk.until, deadlineUnlock, e.id})
 	s.locked++
 	return e
 }
 
 // unlock ends e's lock (its deadline record may already be gone). e must be owned (own).
 func (s *Storage) unlock(e *entry) {
-	s.deadlines.Delete(deadline{e.lockUntil, deadlineUnlock, e.id})
-	e.locked = false
-	e.holder, e.token, e.lockUntil = 0, 0, 0
+	s.deadlines.Delete(deadline{e.lk.until, deadlineUnlock, e.id})
+	e.lk = nil
 	s.locked--
 	s.unlocked.ReplaceOrInsert(e)
 	if e.visibleAt == 0 {
@@ -721,9 +720,9 @@ func (e *entry) expired(now int64) bool { return e.expiresAt != 0 && e.expiresAt
 // view is e as read at now.
 func (e *entry) view(now int64) Entry {
 	out := Entry{ID: e.id, Key: e.key, Value: e.value, Compressed: e.compressed}
-	if e.locked && e.lockUntil > now {
+	if e.lk != nil && e.lk.until > now {
 		out.Locked = true
-		out.LockToken = e.token
+		out.LockToken = e.lk.token
 	}
 	return out
 }
@@ -731,13 +730,13 @@ func (e *entry) view(now int64) Entry {
 // checkHolder applies the holder rule to a change of e by session with token.
 func checkHolder(e *entry, session, token uint64) *apierr.Error {
 	if token != 0 {
-		if e.locked && token == e.token {
+		if e.lk != nil && token == e.lk.token {
 			return nil
 		}
 		return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
 			"lock token %d is not the current lock of key %s", token, showKey(e.key))
 	}
-	if !e.locked || (session != 0 && session == e.holder) {
+	if e.lk == nil || (session != 0 && session == e.lk.holder) {
 		return nil
 	}
 	return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
