@@ -14,20 +14,19 @@ import (
 // items stay leased to their consumers (who may still commit, requeue or extend them).
 // Purged items are not dead-lettered: purging is deliberate.
 //
-// Cost: the expiry heap holds only waiting items, so it is emptied from its end; the other
-// items leave their heaps from the last position down, so no removal has to sift (O(1)
-// each, plus a group's place when it has a key). The result does not depend on that order:
-// every waiting structure ends empty of them.
+// Cost: expiry holds only waiting items, so it is cleared at once; the other items leave
+// their heaps from the last position down, so no removal has to sift (O(1) each, plus a
+// group's place when it has a key, and O(log n) in the item tree). The result does not
+// depend on that order: every waiting structure ends empty of them.
 func (q *Queue) Purge() int {
-	for n := q.expiry.len(); n > 0; n = q.expiry.len() {
-		q.expiry.remove(q.expiry.s[n-1])
-	}
-	waiting := make([]*item, 0, len(q.items)-q.leases.len())
-	for _, it := range q.items {
+	q.expiry.Clear(false)
+	waiting := make([]*item, 0, q.items.Len()-q.leases.len())
+	q.items.Ascend(func(it *item) bool {
 		if it.state != stActive {
 			waiting = append(waiting, it)
 		}
-	}
+		return true
+	})
 	slices.SortFunc(waiting, func(a, b *item) int {
 		if a.pos != b.pos {
 			return int(b.pos) - int(a.pos) // last positions first
@@ -35,7 +34,7 @@ func (q *Queue) Purge() int {
 		return cmpU64(a.id, b.id)
 	})
 	for _, it := range waiting {
-		q.drop(it)
+		q.drop(q.own(it))
 	}
 	return len(waiting)
 }
@@ -53,9 +52,9 @@ func (q *Queue) Peek(limit int, includeDelayed bool, maxBytes uint64) (recs []*r
 	}
 	h := &peekHeap{}
 	eligible := 0
-	for _, it := range q.items {
+	q.items.Ascend(func(it *item) bool {
 		if it.state != stReady && (it.state != stDelayed || !includeDelayed) {
-			continue
+			return true
 		}
 		eligible++
 		if h.Len() < limit {
@@ -64,7 +63,8 @@ func (q *Queue) Peek(limit int, includeDelayed bool, maxBytes uint64) (recs []*r
 			h.s[0] = it
 			heap.Fix(h, 0)
 		}
-	}
+		return true
+	})
 	picked := slices.Clone(h.s)
 	slices.SortFunc(picked, func(a, b *item) int {
 		if peekLess(a, b) {
@@ -123,11 +123,11 @@ type Stats struct {
 // oldest waiting item. One scan of the items.
 func (q *Queue) Stats() Stats {
 	st := Stats{VisibleByPriority: make([]uint32, q.cfg.Priorities)}
-	for _, it := range q.items {
+	q.items.Ascend(func(it *item) bool {
 		switch it.state {
 		case stActive:
 			st.Active++
-			continue
+			return true
 		case stDelayed:
 			st.Delayed++
 		default:
@@ -136,13 +136,14 @@ func (q *Queue) Stats() Stats {
 		if st.OldestEnqueuedAt == 0 || it.enqueuedAt < st.OldestEnqueuedAt {
 			st.OldestEnqueuedAt = it.enqueuedAt
 		}
-	}
+		return true
+	})
 	return st
 }
 
 // Waiting reports whether id is a waiting (visible or delayed) item of the queue.
 func (q *Queue) Waiting(id uint64) bool {
-	it := q.items[id]
+	it := q.find(id)
 	return it != nil && it.state != stActive
 }
 
@@ -151,5 +152,5 @@ func (q *Queue) Room() int {
 	if q.cfg.MaxSize == 0 {
 		return -1
 	}
-	return max(int(q.cfg.MaxSize)-len(q.items), 0)
+	return max(int(q.cfg.MaxSize)-q.items.Len(), 0)
 }

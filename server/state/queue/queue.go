@@ -534,14 +534,20 @@ func (q *Queue) Restore(item *raftpb.QueueItem) {
 //
 // Get changes nothing and may run concurrently with other readers.
 func (q *Queue) Get(id uint64) *raftpb.QueueItem {
-	p := readProbes.Get().(*item)
-	p.id = id
-	it, ok := q.items.Get(p)
-	readProbes.Put(p)
-	if ok {
+	if it := q.find(id); it != nil {
 		return q.record(it)
 	}
 	return nil
+}
+
+// find is the item with id, nil when unknown. Unlike lookup, readers may call it
+// concurrently.
+func (q *Queue) find(id uint64) *item {
+	p := readProbes.Get().(*item)
+	p.id = id
+	it, _ := q.items.Get(p)
+	readProbes.Put(p)
+	return it
 }
 
 // readProbes are lookup keys for readers, who run concurrently (a key passed to the
