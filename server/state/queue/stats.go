@@ -23,18 +23,16 @@ type Gauges struct {
 func (q *Queue) Gauges() Gauges {
 	n := min(int(q.cfg.GetPriorities()), MaxPriorities)
 	st := Gauges{Waiting: append([]uint32(nil), q.waitingByPriority[:n]...), Active: uint32(q.leases.len()), Delayed: uint32(q.delayed.len())}
-	if len(q.items) > OldestScanLimit {
+	if q.items.Len() > OldestScanLimit {
 		return st
 	}
 	st.OldestKnown = true
-	for _, it := range q.items {
-		if it.state != stReady && it.state != stDelayed {
-			continue
-		}
-		if st.OldestWaiting == 0 || it.enqueuedAt < st.OldestWaiting {
+	q.items.Ascend(func(it *item) bool {
+		if (it.state == stReady || it.state == stDelayed) && (st.OldestWaiting == 0 || it.enqueuedAt < st.OldestWaiting) {
 			st.OldestWaiting = it.enqueuedAt
 		}
-	}
+		return true
+	})
 	return st
 }
 

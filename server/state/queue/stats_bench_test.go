@@ -67,11 +67,12 @@ func TestGauges(t *testing.T) {
 		t.Fatalf("stats %+v, want waiting [0 1 1 1], none delayed or active", st)
 	}
 	want := [4]uint32{}
-	for _, it := range q.items {
+	q.items.Ascend(func(it *item) bool {
 		if it.state == stReady || it.state == stDelayed {
 			want[it.priority]++
 		}
-	}
+		return true
+	})
 	if fmt.Sprint(want[:]) != fmt.Sprint(st.Waiting) {
 		t.Fatalf("counted %v by a pass over the items, Gauges says %v", want, st.Waiting)
 	}
@@ -80,13 +81,17 @@ func TestGauges(t *testing.T) {
 // st2id is the id of the queue's only active item.
 func st2id(t *testing.T, q *Queue) uint64 {
 	t.Helper()
-	for id, it := range q.items {
+	var id uint64
+	q.items.Ascend(func(it *item) bool {
 		if it.state == stActive {
-			return id
+			id = it.id
 		}
+		return id == 0
+	})
+	if id == 0 {
+		t.Fatal("no active item")
 	}
-	t.Fatal("no active item")
-	return 0
+	return id
 }
 
 func ptr[T any](v T) *T { return &v }
