@@ -25,7 +25,13 @@ func startNode(t testing.TB) *Node {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	n, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: addr, Bootstrap: true,
+	return startNodeAt(t, t.TempDir(), addr)
+}
+
+// startNodeAt starts (or restarts) a single-node cluster with its data in dir.
+func startNodeAt(t testing.TB, dir, addr string) *Node {
+	t.Helper()
+	n, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
 	if err != nil {
 		t.Fatal(err)

@@ -37,8 +37,7 @@ const (
 )
 
 type proposal struct {
-	cmd  *raftpb.Command
-	size int
+	cmd  []byte // the encoded raftpb.Command, copied as is into its entry
 	done chan proposalResult
 }
 
@@ -105,16 +104,17 @@ func (pd *Pending) Wait(ctx context.Context) (state.Result, error) {
 }
 
 // submit queues one command for the next entry. Commands submitted one after another by
-// one goroutine are applied in that order.
+// one goroutine are applied in that order. The command is encoded here, on the caller's
+// goroutine, and only once: the entry is its commands' bytes put together (encodeEntry).
 func (p *proposer) submit(typ raftpb.Type, payload proto.Message) *Pending {
 	pd := &Pending{done: make(chan proposalResult, 1)}
-	b, err := proto.Marshal(payload)
+	b, err := encodeCommand(typ, payload)
 	if err != nil {
 		pd.done <- proposalResult{err: err}
 		return pd
 	}
 	select {
-	case p.in <- &proposal{cmd: &raftpb.Command{Type: typ, Payload: b}, size: len(b), done: pd.done}:
+	case p.in <- &proposal{cmd: b, done: pd.done}:
 	case <-p.stop:
 		pd.done <- proposalResult{err: ErrShutdown}
 	}
@@ -134,13 +134,13 @@ func (p *proposer) batchLoop() {
 			return
 		}
 		batch := []*proposal{first}
-		size := first.size
+		size := len(first.cmd)
 	drain:
 		for len(batch) < maxBatch && size < maxBatchBytes {
 			select {
 			case pr := <-p.in:
 				batch = append(batch, pr)
-				size += pr.size
+				size += len(pr.cmd)
 			default:
 				break drain
 			}
@@ -158,7 +158,7 @@ func (p *proposer) batchLoop() {
 				select {
 				case pr := <-p.in:
 					batch = append(batch, pr)
-					size += pr.size
+					size += len(pr.cmd)
 				case <-p.answered:
 					break grow
 				case <-linger.C:
@@ -171,16 +171,7 @@ func (p *proposer) batchLoop() {
 			}
 			linger.Stop()
 		}
-		e := &raftpb.Entry{TimeUnixNano: p.now(), Commands: make([]*raftpb.Command, len(batch))}
-		for i, pr := range batch {
-			e.Commands[i] = pr.cmd
-		}
-		data, err := proto.Marshal(e)
-		if err != nil {
-			failAll(batch, err)
-			continue
-		}
-		f := p.r.Apply(data, 0)
+		f := p.r.Apply(encodeEntry(p.now(), batch, size), 0)
 		observeEntry(len(batch))
 		p.pending.Add(1)
 		p.unanswered.Add(1)

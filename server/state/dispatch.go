@@ -13,15 +13,24 @@ import (
 	"github.com/clbs-io/octopusmq/server/state/queue"
 )
 
-// handler applies one decoded command.
-type handler func(s *State, now int64, payload []byte) Result
+// handler applies one decoded command: body is its message, or nil for a command in the
+// old envelope, whose message is still serialized in payload (see command_codec.go).
+type handler func(s *State, now int64, body proto.Message, payload []byte) Result
 
-// on adapts a typed handler: it decodes the payload into a fresh M.
+// on adapts a typed handler: it takes the command's body, or decodes an old envelope's
+// payload into a fresh M.
 func on[T any, M interface {
 	*T
 	proto.Message
 }](f func(s *State, now int64, m M) Result) handler {
-	return func(s *State, now int64, payload []byte) Result {
+	return func(s *State, now int64, body proto.Message, payload []byte) Result {
+		if body != nil {
+			m, ok := body.(M)
+			if !ok {
+				return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt command: body %T", body)}
+			}
+			return f(s, now, m)
+		}
 		m := M(new(T))
 		if err := proto.Unmarshal(payload, m); err != nil {
 			return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt command payload: %v", err)}
@@ -58,13 +67,15 @@ var handlers = map[raftpb.Type]handler{
 }
 
 func (s *State) dispatch(now int64, c *raftpb.Command) Result {
-	h, ok := handlers[c.GetType()]
+	typ, body := commandBody(c)
+	h, ok := handlers[typ]
 	if !ok {
-		// A newer server wrote a command this one does not know: fail the command, not
-		// the replica, so the log stays replayable after an upgrade.
-		return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "unknown command type %d", c.GetType())}
+		// A newer server wrote a command this one does not know (a type, or a body case
+		// that decodes as an unknown field): fail the command, not the replica, so the log
+		// stays replayable after an upgrade.
+		return Result{Err: apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "unknown command type %d", typ)}
 	}
-	return h(s, now, c.GetPayload())
+	return h(s, now, body, c.GetPayload())
 }
 
 // --- catalog -------------------------------------------------------------------------

@@ -19,13 +19,14 @@ func apply(t testing.TB, s *State, sec int64, cmds ...*raftpb.Command) []Result 
 	return s.Apply(&raftpb.Entry{TimeUnixNano: sec * int64(time.Second), Commands: cmds})
 }
 
+// cmd makes a command as the proposer does (its message as the body).
 func cmd(t testing.TB, typ raftpb.Type, m proto.Message) *raftpb.Command {
 	t.Helper()
-	b, err := proto.Marshal(m)
+	c, err := NewCommand(typ, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &raftpb.Command{Type: typ, Payload: b}
+	return c
 }
 
 func mustOK(t testing.TB, rs []Result) {
