@@ -17,11 +17,7 @@ const (
 // encodeCommand encodes one command, its message as the command's body: the only time the
 // message is encoded on its way into the log.
 func encodeCommand(typ raftpb.Type, payload proto.Message) ([]byte, error) {
-	c, err := state.NewCommand(typ, payload)
-	if err != nil {
-		return nil, err
-	}
-	return proto.Marshal(c)
+	return state.EncodeCommand(typ, payload)
 }
 
 // encodeEntry returns the raftpb.Entry of time t and the batch's commands (size bytes
