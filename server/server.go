@@ -54,7 +54,10 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
-	Limits            service.Limits
+	// RaftLogStore is the Raft log store of a new data folder (raftnode.LogStoreBolt when
+	// empty, or raftnode.LogStoreWAL).
+	RaftLogStore string
+	Limits       service.Limits
 	// LeaderWait bounds how long a request waits for a leader during an election.
 	LeaderWait time.Duration
 	// Join lists client addresses of running members; a node with no Raft state asks them
@@ -169,6 +172,7 @@ func Start(cfg Config) (*Server, error) {
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON, Clock: cfg.Clock,
+		LogStore: cfg.RaftLogStore,
 	}, st)
 	if err != nil {
 		ln.Close()

@@ -66,3 +66,10 @@ func TestConnectionFlagsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestRaftLogStoreFlagIsChecked(t *testing.T) {
+	err := run([]string{"--raft-log-store", "rocks", "--data-dir", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "--raft-log-store") || !strings.Contains(err.Error(), "wal") {
+		t.Fatalf("got %v, want an error naming the flag and the stores", err)
+	}
+}

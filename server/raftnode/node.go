@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clbs-io/octopusmq/gen/raftpb"
@@ -47,6 +46,9 @@ type Config struct {
 	JSON     bool
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
 	Clock Clock
+	// LogStore is the Raft log store a new data folder gets (LogStoreBolt when empty,
+	// LogStoreWAL); a folder that holds a log must hold one of this kind.
+	LogStore string
 }
 
 // Node is a running Raft member.
@@ -60,7 +62,7 @@ type Node struct {
 	transport *raft.NetworkTransport
 	snaps     raft.SnapshotStore
 	peerTLS   *tlsStreamLayer // nil without peer TLS
-	logStore  *raftboltdb.BoltStore
+	logStore  logStore
 	log       *slog.Logger
 
 	leaders *leaderWatch
@@ -112,7 +114,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	hl := newHCLog(cfg.Logger, "raft")
 	rc.Logger = hl
 
-	logStore, err := raftboltdb.NewBoltStore(filepath.Join(raftDir, "raft.db"))
+	logStore, err := openLogStore(raftDir, cfg.LogStore, 0, hl.Named("log"))
 	if err != nil {
 		return nil, fmt.Errorf("raft log store: %w", err)
 	}

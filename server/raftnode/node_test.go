@@ -31,7 +31,13 @@ func startNode(t testing.TB) *Node {
 // startNodeAt starts (or restarts) a single-node cluster with its data in dir.
 func startNodeAt(t testing.TB, dir, addr string) *Node {
 	t.Helper()
-	n, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true,
+	return startNodeStore(t, dir, addr, "")
+}
+
+// startNodeStore is startNodeAt with the log store logStore.
+func startNodeStore(t testing.TB, dir, addr, logStore string) *Node {
+	t.Helper()
+	n, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true, LogStore: logStore,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
 	if err != nil {
 		t.Fatal(err)

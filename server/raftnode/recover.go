@@ -1,7 +1,6 @@
 package raftnode
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/clbs-io/octopusmq/server/state"
 )
@@ -38,21 +35,21 @@ type RecoverReport struct {
 // keeps only what the survivors hold: writes acknowledged by the lost majority alone are
 // gone, and entries the survivor held but that were never committed become committed.
 func Recover(dataDir, nodeID string, members []raft.Server, dryRun bool) (*RecoverReport, error) {
-	// The same layout as Start: <data dir>/raft/{raft.db, snapshots}.
+	// The same layout as Start: <data dir>/raft/{raft.db or wal/, snapshots}.
 	raftDir := filepath.Join(dataDir, "raft")
-	dbPath := filepath.Join(raftDir, "raft.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		return nil, fmt.Errorf("no Raft data in %s: %w", dataDir, err)
+	kind, err := existingLogStore(raftDir)
+	if err != nil {
+		return nil, err
 	}
-	logStore, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("%s is in use: stop the node first", dbPath)
+	if kind == "" {
+		return nil, fmt.Errorf("no Raft data in %s: neither %s nor %s exists", dataDir, boltPath(raftDir), walPath(raftDir))
 	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
+	logStore, err := openLogStore(raftDir, kind, time.Second, hl)
 	if err != nil {
 		return nil, fmt.Errorf("raft log store: %w", err)
 	}
 	defer logStore.Close()
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hl)
 	if err != nil {
 		return nil, fmt.Errorf("raft snapshot store: %w", err)
