@@ -242,7 +242,14 @@ func TestFollowerRestartCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := clustertest.New(t, 3, clustertest.WithFlags("--snapshot-threshold", "32", "--trailing-logs", "16", "--snapshot-interval", "100ms"))
+	followerRestartCatchesUp(t, true)
+}
+
+// followerRestartCatchesUp is TestFollowerRestartCatchesUp on a cluster started with the
+// extra flags (wantSnapshot: the follower must catch up by snapshot); it returns the
+// cluster and the follower that was killed and caught up.
+func followerRestartCatchesUp(t *testing.T, wantSnapshot bool, flags ...string) (*clustertest.Cluster, *clustertest.Node) {
+	c := clustertest.New(t, 3, clustertest.WithFlags(append([]string{"--snapshot-threshold", "32", "--trailing-logs", "16", "--snapshot-interval", "100ms"}, flags...)...))
 	leader := c.WaitLeader(10 * time.Second)
 	follower := c.Follower(leader)
 	c.Kill(follower)
@@ -277,9 +284,10 @@ func TestFollowerRestartCatchesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(logText), "Installed remote snapshot") {
+	if wantSnapshot && !strings.Contains(string(logText), "Installed remote snapshot") {
 		t.Fatal("the returning follower did not install a snapshot from the leader")
 	}
+	return c, follower
 }
 
 // TestPausedLeaderStepsDown stops the leader past the election timeout: the others elect a
