@@ -27,7 +27,10 @@ var (
 // handed to Raft and not yet applied. While entries are in flight, a new batch keeps
 // growing until one of them is answered (or it is full, or maxLinger passed): Raft is busy
 // writing those anyway, so the commands arriving meanwhile go together into one entry
-// instead of many small ones. With nothing in flight a batch ships at once.
+// instead of many small ones. After an answer it also waits (within maxLinger) for as many
+// commands as were just answered: their callers usually send the next one at once, and
+// without them the batch ships half full while they form a small entry of their own. With
+// nothing in flight and nobody expected back a batch ships at once.
 const (
 	maxBatch      = 1024
 	maxBatchBytes = 4 << 20
