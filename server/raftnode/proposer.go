@@ -27,10 +27,7 @@ var (
 // handed to Raft and not yet applied. While entries are in flight, a new batch keeps
 // growing until one of them is answered (or it is full, or maxLinger passed): Raft is busy
 // writing those anyway, so the commands arriving meanwhile go together into one entry
-// instead of many small ones. After an answer it also waits (within maxLinger) for as many
-// commands as were just answered: their callers usually send the next one at once, and
-// without them the batch ships half full while they form a small entry of their own. With
-// nothing in flight and nobody expected back a batch ships at once.
+// instead of many small ones. With nothing in flight a batch ships at once.
 const (
 	maxBatch      = 1024
 	maxBatchBytes = 4 << 20
@@ -72,12 +69,6 @@ type proposer struct {
 
 	unanswered atomic.Int64  // entries handed to Raft and not yet answered, for batching
 	answered   chan struct{} // a signal after each entry's commands are answered
-	// returning counts the commands answered lately whose callers have not sent another:
-	// a caller that waited for its answer usually sends its next command at once, so a
-	// batch waits for them (bounded by maxLinger) rather than ship without them and leave
-	// them to form a small entry of their own. lastAnswer (Unix ns) dates the count.
-	returning  atomic.Int64
-	lastAnswer atomic.Int64
 }
 
 // newProposer proposes to r, stamping each entry with now().
@@ -154,34 +145,23 @@ func (p *proposer) batchLoop() {
 				break drain
 			}
 		}
-		returning := p.returned(len(batch))
-		if (p.unanswered.Load() > 0 || returning > 0) && len(batch) < maxBatch && size < maxBatchBytes {
+		if p.unanswered.Load() > 0 && len(batch) < maxBatch && size < maxBatchBytes {
 			// Entries are in flight: Raft is busy with them, so let this batch grow until
-			// one of them is answered, the batch is full or maxLinger passed. After an
-			// answer, it keeps growing while the callers just answered come back (see
-			// returning), so they join this entry instead of forming the next one.
+			// one of them is answered, the batch is full or maxLinger passed.
 			select {
 			case <-p.answered: // a stale signal: only entries answered from now on count
 			default:
 			}
 			linger := time.NewTimer(maxLinger)
-			sawAnswer := false
 		grow:
 			for len(batch) < maxBatch && size < maxBatchBytes {
 				select {
 				case pr := <-p.in:
 					batch = append(batch, pr)
 					size += len(pr.cmd)
-					if p.returned(1) == 0 && (sawAnswer || p.unanswered.Load() == 0) {
-						break grow
-					}
 				case <-p.answered:
-					sawAnswer = true
-					if p.returning.Load() == 0 {
-						break grow
-					}
+					break grow
 				case <-linger.C:
-					p.returning.Store(0) // they are not coming back soon
 					break grow
 				case <-p.stop:
 					linger.Stop()
@@ -206,27 +186,9 @@ func (p *proposer) batchLoop() {
 	}
 }
 
-// returned counts n commands as callers come back after an answer and returns how many are
-// still expected. The count expires maxLinger after the last answer.
-func (p *proposer) returned(n int) int64 {
-	if time.Now().UnixNano()-p.lastAnswer.Load() > int64(maxLinger) {
-		p.returning.Store(0)
-		return 0
-	}
-	for {
-		v := p.returning.Load()
-		left := max(v-int64(n), 0)
-		if p.returning.CompareAndSwap(v, left) {
-			return left
-		}
-	}
-}
-
 func (p *proposer) resultLoop() {
 	for in := range p.inflight {
 		p.deliver(in)
-		p.lastAnswer.Store(time.Now().UnixNano())
-		p.returning.Add(int64(len(in.props)))
 		p.pending.Done()
 		p.unanswered.Add(-1)
 		select {
