@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clbs-io/octopusmq/server/state"
+	"github.com/clbs-io/octopusmq/cmd/internal/backupfile"
 )
 
 // snapshot save|restore: backups through the server's HTTP backup endpoints
@@ -242,30 +242,11 @@ place, printing a summary. Needs an admin token on a secured cluster.`,
 				b, _ := io.ReadAll(resp.Body)
 				return &httpError{resp.StatusCode, fmt.Sprintf("snapshot save: %s: %s", resp.Status, bytes.TrimSpace(b))}
 			}
-			tmp := file + ".partial"
-			out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-			if err != nil {
-				return err
-			}
-			defer os.Remove(tmp) // nothing left to remove after the rename
 			p := &progressBar{w: cmd.ErrOrStderr(), label: "saving", total: resp.ContentLength, show: show}
-			_, err = io.Copy(out, &progressReader{resp.Body, p})
+			info, err := backupfile.Save(&progressReader{resp.Body, p}, file)
 			p.finish()
-			if err == nil {
-				err = out.Sync()
-			}
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
 			if err != nil {
-				return fmt.Errorf("snapshot save: downloading: %w", err)
-			}
-			info, err := checkSnapshotFile(tmp)
-			if err != nil {
-				return fmt.Errorf("snapshot save: the download does not check out (not saved): %w", err)
-			}
-			if err := os.Rename(tmp, file); err != nil {
-				return err
+				return fmt.Errorf("snapshot save: %w", err)
 			}
 			s := snapshotSummary{Action: "saved", File: file, Bytes: info.Size, Records: info.Records, ClusterID: info.ClusterID,
 				AppliedIndex: info.AppliedIndex, NextID: info.Counters.NextID, LastLockToken: info.Counters.LastToken,
@@ -301,7 +282,7 @@ backup is lost, so restore acts only with --yes.`,
 				return err
 			}
 			file := args[0]
-			info, err := checkSnapshotFile(file)
+			info, err := backupfile.Check(file)
 			if err != nil {
 				return usagef("snapshot restore: %s is not a valid backup (nothing sent): %v", file, err)
 			}
@@ -388,14 +369,4 @@ backup is lost, so restore acts only with --yes.`,
 	f.add(c)
 	c.Flags().BoolVar(&yes, "yes", false, "go ahead: replace the cluster's state")
 	return c
-}
-
-// checkSnapshotFile reads a whole backup file and checks it the way the server will.
-func checkSnapshotFile(name string) (*state.SnapshotInfo, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return state.CheckSnapshot(f)
 }

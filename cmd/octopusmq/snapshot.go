@@ -11,8 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/clbs-io/octopusmq/cmd/internal/backupfile"
 	"github.com/clbs-io/octopusmq/server"
-	"github.com/clbs-io/octopusmq/server/state"
 )
 
 // runSnapshot implements `octopusmq snapshot save|restore [--addr host:port] FILE`.
@@ -59,28 +59,9 @@ func saveSnapshot(hc *http.Client, rf *remote, url, file string, out io.Writer) 
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("snapshot: %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	tmp := file + ".partial"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	info, err := backupfile.Save(resp.Body, file)
 	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp) // after the rename, there is nothing left to remove
-	_, err = io.Copy(f, resp.Body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("snapshot: downloading: %w", err)
-	}
-	info, err := checkFile(tmp)
-	if err != nil {
-		return fmt.Errorf("snapshot: the downloaded backup does not check out (not saved): %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		return err
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	fmt.Fprintf(out, "saved %d bytes to %s: %d records of cluster %s at applied index %d\n", info.Size, file, info.Records, info.ClusterID, info.AppliedIndex)
 	return nil
@@ -88,7 +69,7 @@ func saveSnapshot(hc *http.Client, rf *remote, url, file string, out io.Writer) 
 
 // restoreSnapshot checks file locally, then uploads it, following the leader redirect.
 func restoreSnapshot(hc *http.Client, rf *remote, target, file string, out io.Writer) error {
-	info, err := checkFile(file)
+	info, err := backupfile.Check(file)
 	if err != nil {
 		return fmt.Errorf("restore: %s is not a valid backup (nothing sent): %w", file, err)
 	}
@@ -132,14 +113,4 @@ func restoreSnapshot(hc *http.Client, rf *remote, target, file string, out io.Wr
 		return nil
 	}
 	return errors.New("restore: too many redirects")
-}
-
-// checkFile reads a whole backup file and checks it the way the server will.
-func checkFile(name string) (*state.SnapshotInfo, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return state.CheckSnapshot(f)
 }
