@@ -165,7 +165,11 @@ type GetClusterResponse struct {
 	CommitIndex  uint64 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	AppliedIndex uint64 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// Id of the leader; empty while there is none.
-	LeaderId      string `protobuf:"bytes,8,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderId string `protobuf:"bytes,8,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// The highest Raft log entry format the answering node's binary can apply (2: commands as
+	// a oneof body; 0 from versions before it was reported, which apply only format 1). The
+	// leader writes format 2 only while every member has reported 2.
+	LogFormat     uint32 `protobuf:"varint,9,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +258,13 @@ func (x *GetClusterResponse) GetLeaderId() string {
 		return x.LeaderId
 	}
 	return ""
+}
+
+func (x *GetClusterResponse) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 // AddMemberRequest adds a member.
@@ -543,7 +554,7 @@ const file_io_clbs_octopusmq_v1_cluster_proto_rawDesc = "" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1a\n" +
-	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\"\x9a\x02\n" +
+	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\"\xb9\x02\n" +
 	"\x12GetClusterResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.io.clbs.octopusmq.v1.MemberR\amembers\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -552,7 +563,9 @@ const file_io_clbs_octopusmq_v1_cluster_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\x05 \x01(\x04R\flastLogIndex\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x1b\n" +
-	"\tleader_id\x18\b \x01(\tR\bleaderId\"\x89\x01\n" +
+	"\tleader_id\x18\b \x01(\tR\bleaderId\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\t \x01(\rR\tlogFormat\"\x89\x01\n" +
 	"\x10AddMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +

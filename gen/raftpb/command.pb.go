@@ -1363,7 +1363,11 @@ type SetMemberInfo struct {
 	ClientAddress string `protobuf:"bytes,2,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
 	// The member was added as a voter: while the configuration has it as a non-voter (a
 	// learner), the leader promotes it once it has caught up.
-	Promote       bool `protobuf:"varint,3,opt,name=promote,proto3" json:"promote,omitempty"`
+	Promote bool `protobuf:"varint,3,opt,name=promote,proto3" json:"promote,omitempty"`
+	// The highest log entry format the member's binary can apply, as it reported it (0: not
+	// reported, format 1 only). Entries are written in format 2 only while every server of
+	// the configuration has a record with 2 (server/raftnode/log_format.go).
+	LogFormat     uint32 `protobuf:"varint,4,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1417,6 +1421,13 @@ func (x *SetMemberInfo) GetPromote() bool {
 		return x.Promote
 	}
 	return false
+}
+
+func (x *SetMemberInfo) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 // SetClusterId gives the cluster its id: random, chosen by a leader that finds the state
@@ -2142,11 +2153,13 @@ const file_io_clbs_octopusmq_raft_v1_command_proto_rawDesc = "" +
 	"\x0eStorageRelease\x12\x18\n" +
 	"\astorage\x18\x01 \x01(\tR\astorage\x12\x18\n" +
 	"\asession\x18\x02 \x01(\x04R\asession\x12M\n" +
-	"\arequest\x18\x03 \x01(\v23.io.clbs.octopusmq.protobuf.StorageReleaseIdRequestR\arequest\"`\n" +
+	"\arequest\x18\x03 \x01(\v23.io.clbs.octopusmq.protobuf.StorageReleaseIdRequestR\arequest\"\x7f\n" +
 	"\rSetMemberInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0eclient_address\x18\x02 \x01(\tR\rclientAddress\x12\x18\n" +
-	"\apromote\x18\x03 \x01(\bR\apromote\"\x1e\n" +
+	"\apromote\x18\x03 \x01(\bR\apromote\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\x04 \x01(\rR\tlogFormat\"\x1e\n" +
 	"\fSetClusterId\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x03\n" +
 	"\x0eSnapshotRecord\x12=\n" +
