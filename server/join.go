@@ -154,7 +154,7 @@ func (s *Server) probeMember(ctx context.Context, id, clientAddr string) (raftno
 	if err != nil {
 		return raftnode.MemberProgress{}, err
 	}
-	return raftnode.MemberProgress{NodeID: st.GetNodeId(), LeaderID: st.GetLeaderId(), Applied: st.GetAppliedIndex()}, nil
+	return raftnode.MemberProgress{NodeID: st.GetNodeId(), LeaderID: st.GetLeaderId(), Applied: st.GetAppliedIndex(), LogFormat: st.GetLogFormat()}, nil
 }
 
 // addMemberHere sends AddMember through this node's own gRPC server over the in-process

@@ -76,8 +76,11 @@ func (n *Node) lead(ctx context.Context) {
 	close(n.leaderReady)
 	n.mu.Unlock()
 	n.log.Info("leading the cluster", "node", n.cfg.NodeID, "applied", n.AppliedIndex())
-	if n.cfg.ClientAddress != "" && n.state.MemberAddress(n.cfg.NodeID) != n.cfg.ClientAddress {
-		if _, err := n.prop.submit(raftpb.Type_TYPE_SET_MEMBER_INFO, &raftpb.SetMemberInfo{Id: n.cfg.NodeID, ClientAddress: n.cfg.ClientAddress}).Wait(ctx); err != nil {
+	// The record carries this binary's log format (log_format.go), so a leader upgraded
+	// in place reports it too.
+	if rec := n.state.MemberRecord(n.cfg.NodeID); n.cfg.ClientAddress != "" && (rec.GetClientAddress() != n.cfg.ClientAddress || rec.GetLogFormat() != LogFormat) {
+		upd := &raftpb.SetMemberInfo{Id: n.cfg.NodeID, ClientAddress: n.cfg.ClientAddress, Promote: rec.GetPromote(), LogFormat: LogFormat}
+		if _, err := n.prop.submit(raftpb.Type_TYPE_SET_MEMBER_INFO, upd).Wait(ctx); err != nil {
 			n.log.Warn("recording client address", "err", err)
 		}
 	}

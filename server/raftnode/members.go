@@ -32,6 +32,9 @@ type MemberProgress struct {
 	NodeID   string // the id the member runs with
 	LeaderID string // the leader it follows
 	Applied  uint64 // its applied index
+	// LogFormat is the highest log entry format it applies (0 from versions before it was
+	// reported: they apply LogFormatEnvelope only).
+	LogFormat uint32
 }
 
 // MemberProbe asks member id, at its client address, how far it has got.
@@ -41,6 +44,7 @@ type MemberProbe func(ctx context.Context, id, clientAddr string) (MemberProgres
 // learners and forgets the records (client addresses) of members that left the
 // configuration. probe reaches members over the client port.
 func (n *Node) StartMembership(probe MemberProbe) {
+	n.probe.Store(&probe)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.wg.Add(2)
 	go func() {
@@ -114,6 +118,9 @@ func (n *Node) upkeepMembers(ctx context.Context, probe MemberProbe) (pending bo
 			n.log.Debug("forgetting a removed member", "member", id, "err", err)
 			pending = true
 		}
+	}
+	if n.reportLogFormats(ctx, probe, conf) {
+		pending = true
 	}
 	for _, srv := range conf.Servers {
 		id := string(srv.ID)

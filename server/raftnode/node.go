@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -67,7 +68,8 @@ type Node struct {
 
 	leaders *leaderWatch
 	verify  verifier
-	fresh   bool // no Raft state existed at start
+	fresh   bool                        // no Raft state existed at start
+	probe   atomic.Pointer[MemberProbe] // set by StartMembership (log_format.go asks joiners)
 
 	mu          sync.Mutex
 	leaderReady chan struct{} // closed once this node, as leader, has applied its whole log
@@ -153,6 +155,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r, clock.stamp)
+	n.prop.format = n.writeFormat
 	n.fresh = !existing
 	if cfg.Bootstrap {
 		if !existing {

@@ -60,6 +60,8 @@ type proposer struct {
 	inflight chan inflight
 	stop     chan struct{}
 	now      func() int64
+	// format is the log format of the next entry (log_format.go); nil: LogFormat.
+	format func() uint32
 	// dead is closed once Raft has shut down: a future it has not answered by then is
 	// never answered.
 	dead chan struct{}
@@ -170,6 +172,11 @@ func (p *proposer) batchLoop() {
 				}
 			}
 			linger.Stop()
+		}
+		if p.format != nil && p.format() < LogFormatBody {
+			if batch, size = toEnvelopes(batch); len(batch) == 0 {
+				continue
+			}
 		}
 		f := p.r.Apply(encodeEntry(p.now(), batch, size), 0)
 		observeEntry(len(batch))

@@ -38,6 +38,7 @@ func (s ClusterServer) GetCluster(ctx context.Context, _ *octopusmqv1.GetCluster
 		CommitIndex:  r.CommitIndex(),
 		AppliedIndex: s.node.AppliedIndex(),
 		LeaderId:     leaderID,
+		LogFormat:    raftnode.LogFormat,
 	}
 	conf := cf.Configuration()
 	for _, srv := range conf.Servers {
@@ -78,6 +79,12 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 			existing = &srv
 		}
 	}
+	if existing == nil {
+		// A server of an older version must not replay entries it cannot apply.
+		if err := s.node.CheckJoinLogFormat(ctx, req.GetId(), req.GetClientAddress()); err != nil {
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+	}
 	if existing == nil || string(existing.Address) != req.GetRaftAddress() {
 		// With peer TLS, a member must complete a peer handshake first: a server that cannot
 		// (no certificate of the cluster's CA) could never take part.
@@ -104,7 +111,7 @@ func (s ClusterServer) AddMember(ctx context.Context, req *octopusmqv1.AddMember
 func (s ClusterServer) publish(ctx context.Context, req *octopusmqv1.AddMemberRequest, existing *raft.Server) error {
 	id := req.GetId()
 	addr, promote := s.node.MemberAddress(id), s.node.MemberPromote(id)
-	rec := &raftpb.SetMemberInfo{Id: id, ClientAddress: addr, Promote: promote}
+	rec := &raftpb.SetMemberInfo{Id: id, ClientAddress: addr, Promote: promote, LogFormat: s.node.MemberLogFormat(id)}
 	if req.GetClientAddress() != "" {
 		rec.ClientAddress = req.GetClientAddress()
 	}
