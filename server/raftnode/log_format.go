@@ -62,8 +62,10 @@ func toEnvelope(cmd []byte) ([]byte, error) {
 	b := make([]byte, 0, 2+protowire.SizeVarint(typ)+protowire.SizeBytes(len(msg)))
 	b = protowire.AppendTag(b, 1, protowire.VarintType) // Command.type
 	b = protowire.AppendVarint(b, typ)
-	b = protowire.AppendTag(b, 2, protowire.BytesType) // Command.payload
-	b = protowire.AppendBytes(b, msg)
+	if len(msg) > 0 { // proto3: an empty payload is not written
+		b = protowire.AppendTag(b, 2, protowire.BytesType) // Command.payload
+		b = protowire.AppendBytes(b, msg)
+	}
 	return b, nil
 }
 
@@ -97,8 +99,11 @@ func (n *Node) reportLogFormats(ctx context.Context, probe MemberProbe, conf raf
 		if rec == nil || rec.GetClientAddress() == "" || rec.GetLogFormat() >= LogFormat {
 			continue // no record yet (AddMember or the member's own leadership writes it)
 		}
+		if srv.Suffrage == raft.Nonvoter && rec.GetPromote() && id != n.cfg.NodeID {
+			continue // a learner: promote asks it (one question a round), and records it
+		}
 		format := LogFormat
-		if id != n.cfg.NodeID {
+		if id != n.cfg.NodeID { // the leader's own record: lead writes it, this is a retry
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			p, err := probe(pctx, id, rec.GetClientAddress())
 			cancel()
@@ -113,15 +118,25 @@ func (n *Node) reportLogFormats(ctx context.Context, probe MemberProbe, conf raf
 			}
 			format = p.LogFormat
 		}
-		rec.LogFormat = format
-		if _, err := n.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, rec); err != nil {
-			n.log.Debug("recording a member's log format", "member", id, "err", err)
+		if err := n.recordLogFormat(ctx, rec, format); err != nil {
 			pending = true
-			continue
 		}
-		n.log.Info("member reported its log format", "member", id, "log_format", format)
 	}
 	return pending
+}
+
+// recordLogFormat writes rec again with format, when that is more than it records.
+func (n *Node) recordLogFormat(ctx context.Context, rec *raftpb.SetMemberInfo, format uint32) error {
+	if rec == nil || rec.GetClientAddress() == "" || format <= rec.GetLogFormat() {
+		return nil
+	}
+	upd := &raftpb.SetMemberInfo{Id: rec.GetId(), ClientAddress: rec.GetClientAddress(), Promote: rec.GetPromote(), LogFormat: format}
+	if _, err := n.Propose(ctx, raftpb.Type_TYPE_SET_MEMBER_INFO, upd); err != nil {
+		n.log.Debug("recording a member's log format", "member", rec.GetId(), "err", err)
+		return err
+	}
+	n.log.Info("member reported its log format", "member", rec.GetId(), "log_format", format)
+	return nil
 }
 
 // LogFormatError refuses a server that applies an older log format than the entries the

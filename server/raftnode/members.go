@@ -154,6 +154,9 @@ func (n *Node) promote(ctx context.Context, probe MemberProbe, srv raft.Server, 
 	if err != nil {
 		return err
 	}
+	if p.NodeID == id {
+		_ = n.recordLogFormat(ctx, n.state.MemberRecord(id), p.LogFormat) // retried next round
+	}
 	commit := n.raft.CommitIndex()
 	switch {
 	case p.NodeID != id:
