@@ -75,7 +75,11 @@ type Member struct {
 	Leader bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
 	// Voter, Learner (a non-voter catching up: the leader makes it a voter once it has caught
 	// up with the log) or Nonvoter (added as a non-voter for good).
-	Suffrage      string `protobuf:"bytes,6,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	Suffrage string `protobuf:"bytes,6,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	// The highest log entry format the member reported it applies (0: not reported yet, or a
+	// version before log formats were reported). Entries are written in format 2 only while
+	// every member reports 2.
+	LogFormat     uint32 `protobuf:"varint,7,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +154,13 @@ func (x *Member) GetSuffrage() string {
 		return x.Suffrage
 	}
 	return ""
+}
+
+func (x *Member) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 // GetClusterResponse describes the cluster as this node sees it.
@@ -547,14 +558,16 @@ var File_io_clbs_octopusmq_v1_cluster_proto protoreflect.FileDescriptor
 const file_io_clbs_octopusmq_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\"io/clbs/octopusmq/v1/cluster.proto\x12\x14io.clbs.octopusmq.v1\"\x13\n" +
-	"\x11GetClusterRequest\"\xac\x01\n" +
+	"\x11GetClusterRequest\"\xcb\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1a\n" +
-	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\"\xb9\x02\n" +
+	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\a \x01(\rR\tlogFormat\"\xb9\x02\n" +
 	"\x12GetClusterResponse\x126\n" +
 	"\amembers\x18\x01 \x03(\v2\x1c.io.clbs.octopusmq.v1.MemberR\amembers\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +

@@ -49,6 +49,7 @@ func (s ClusterServer) GetCluster(ctx context.Context, _ *octopusmqv1.GetCluster
 			Voter:         srv.Suffrage == raft.Voter,
 			Leader:        string(srv.ID) == leaderID,
 			Suffrage:      s.node.Suffrage(conf, string(srv.ID)),
+			LogFormat:     s.node.MemberLogFormat(string(srv.ID)),
 		})
 	}
 	return out, nil
