@@ -101,6 +101,8 @@ type Cluster struct {
 	token string
 	hc    *http.Client
 	tls   bool
+	// bin is the binary New starts the nodes from (WithBinary); "" means Binary's.
+	bin string
 }
 
 // Option adds flags to every node.
@@ -127,6 +129,12 @@ func WithPeerTLS() Option {
 	}
 }
 
+// WithBinary makes New start the nodes from the octopusmq binary at path (a previous
+// release, for upgrade tests) instead of this tree's; Restart starts this tree's.
+func WithBinary(path string) Option {
+	return func(c *Cluster) { c.bin = path }
+}
+
 // WithRaftAdvertise makes every node advertise advertise(n) as its Raft address instead of
 // its bind address (a fault-injecting proxy in front of n.RaftAddr, say).
 func WithRaftAdvertise(advertise func(n *Node) string) Option {
@@ -149,10 +157,13 @@ func WithClientSecurity(token string, roots *x509.CertPool) Option {
 // New starts an n-node cluster formed with --initial-cluster and waits for a leader.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
-	bin := Binary(t)
 	c := &Cluster{t: t, hc: http.DefaultClient}
 	for _, o := range opts {
 		o(c)
+	}
+	bin := c.bin
+	if bin == "" {
+		bin = Binary(t)
 	}
 	var initial []string
 	for i := 0; i < n; i++ {
@@ -220,7 +231,10 @@ func (c *Cluster) StartOutsider(id string, flags func(n *Node) []string) *Node {
 }
 
 // AddNode starts a new node that joins the running cluster through its members.
-func (c *Cluster) AddNode(id string) *Node {
+func (c *Cluster) AddNode(id string) *Node { return c.AddNodeFrom(id, Binary(c.t)) }
+
+// AddNodeFrom is AddNode with the node started from binary bin.
+func (c *Cluster) AddNodeFrom(id, bin string) *Node {
 	n := c.newNode(id, true)
 	var join []string
 	for _, m := range c.Nodes {
@@ -228,7 +242,7 @@ func (c *Cluster) AddNode(id string) *Node {
 	}
 	n.args = append(n.args, "--join", strings.Join(join, ","))
 	c.Nodes = append(c.Nodes, n)
-	c.Start(n, Binary(c.t))
+	c.Start(n, bin)
 	return n
 }
 
@@ -321,8 +335,10 @@ type Status struct {
 		ID            string `json:"id"`
 		ClientAddress string `json:"clientAddress"`
 		Voter         bool   `json:"voter"`
-		Suffrage      string `json:"suffrage"` // Voter, Learner or Nonvoter
+		Suffrage      string `json:"suffrage"`  // Voter, Learner or Nonvoter
+		LogFormat     int    `json:"logFormat"` // the log entry format it reported (0: none)
 	} `json:"members"`
+	LogFormat int `json:"logFormat"` // the answering node's (0 from versions before it)
 }
 
 // Status asks one node for its view of the cluster.

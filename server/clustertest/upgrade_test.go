@@ -1,0 +1,138 @@
+package clustertest_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clbs-io/octopusmq/server/clustertest"
+)
+
+// oldBinaryEnv names an octopusmq binary of the version before log format 2 (commit
+// 617b0e7: `git worktree add /tmp/old 617b0e7 && cd /tmp/old && go build ./cmd/octopusmq`).
+const oldBinaryEnv = "OCTOPUSMQ_OLD_BINARY"
+
+// TestRollingUpgradeNeverDiverges upgrades a 3-node cluster of the previous version one
+// node at a time. While an old member remains, a new leader writes entries the old members
+// apply (the old envelope): an old member made leader afterwards has every write. Once all
+// run the new version every member reports log format 2, and an old binary that asks to
+// join then is refused with an error naming the formats. It runs only with
+// OCTOPUSMQ_OLD_BINARY set (building the old version is not part of the test).
+func TestRollingUpgradeNeverDiverges(t *testing.T) {
+	old := os.Getenv(oldBinaryEnv)
+	if old == "" {
+		t.Skip(oldBinaryEnv + " is not set: no binary of the previous version")
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := clustertest.New(t, 3, clustertest.WithBinary(old))
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	created := 0
+	create := func(k int) {
+		t.Helper()
+		leader := c.WaitLeader(20 * time.Second)
+		for range k {
+			if code, body := httpDo(t, "POST", leader.URL()+"/v1/storages", fmt.Sprintf(`{"storageName":"s%03d"}`, created)); code != 200 {
+				t.Fatalf("create s%03d on %s: %d %s", created, leader.ID, code, body)
+			}
+			created++
+		}
+	}
+	// lead makes n the leader and checks that its state has every storage written so far.
+	lead := func(n *clustertest.Node) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			leader := c.WaitLeader(20 * time.Second)
+			if leader == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not take the leadership (leader %s)", n.ID, leader.ID)
+			}
+			httpDo(t, "POST", leader.URL()+"/v1/cluster:transferLeadership", fmt.Sprintf(`{"id":%q}`, n.ID))
+			time.Sleep(100 * time.Millisecond) // the transfer's outcome lives in other processes: polled
+		}
+		code, body := httpDo(t, "GET", n.URL()+"/v1/storages", "")
+		if got := strings.Count(body, `"storageName"`); code != 200 || got != created {
+			t.Fatalf("%s as leader has %d storages, %d were created (%d)", n.ID, got, created, code)
+		}
+	}
+	upgrade := func(n *clustertest.Node) {
+		t.Helper()
+		if !c.Stop(n, 10*time.Second) {
+			t.Fatalf("%s did not stop", n.ID)
+		}
+		c.Restart(n) // this tree's binary
+		waitCaughtUp(t, c, c.WaitLeader(20*time.Second), n)
+	}
+
+	create(5)
+	upgrade(n1)
+	lead(n1) // a new leader, two old followers
+	create(10)
+	if st := clusterStatus(t, c, n1); st.LogFormat != 2 || memberFormat(st, "n2") != 0 || memberFormat(st, "n3") != 0 {
+		t.Fatalf("formats after upgrading n1: %+v", st)
+	}
+	lead(n2) // an old member has applied what the new leader wrote
+	lead(n1)
+	upgrade(n2)
+	create(10)
+	lead(n3) // old, still
+	upgrade(n3)
+	lead(n1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := clusterStatus(t, c, n1)
+		if memberFormat(st, "n1") == 2 && memberFormat(st, "n2") == 2 && memberFormat(st, "n3") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members did not all report log format 2: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	create(10) // format 2 now
+	lead(n2)
+	lead(n3)
+
+	// An old binary asking to join a cluster that writes format 2 is refused.
+	n4 := c.AddNodeFrom("n4", old)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(n4.LogPath)
+		if strings.Contains(string(b), "applies log format 1 at most, and the cluster writes log format 2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old binary was not refused:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.Kill(n4)
+	c.Nodes = c.Nodes[:3]
+	if st := clusterStatus(t, c, n3); len(st.Members) != 3 {
+		t.Fatalf("the refused server is a member: %+v", st.Members)
+	}
+}
+
+func clusterStatus(t *testing.T, c *clustertest.Cluster, n *clustertest.Node) *clustertest.Status {
+	t.Helper()
+	st, err := c.Status(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func memberFormat(st *clustertest.Status, id string) int {
+	for _, m := range st.Members {
+		if m.ID == id {
+			return m.LogFormat
+		}
+	}
+	return -1
+}
