@@ -17,6 +17,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/octopusmqv1"
 	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/raftnode"
 	"github.com/clbs-io/octopusmq/server/servertest"
 	"github.com/clbs-io/octopusmq/server/state"
 )
@@ -26,6 +27,7 @@ import (
 type fakeMember struct {
 	octopusmqv1.UnimplementedClusterServiceServer
 	id, leader string
+	logFormat  uint32 // the log format it reports
 	probes     chan struct{}
 }
 
@@ -34,16 +36,22 @@ func (f *fakeMember) GetCluster(context.Context, *octopusmqv1.GetClusterRequest)
 	case f.probes <- struct{}{}:
 	default:
 	}
-	return &octopusmqv1.GetClusterResponse{NodeId: f.id, LeaderId: f.leader, State: "Follower"}, nil
+	return &octopusmqv1.GetClusterResponse{NodeId: f.id, LeaderId: f.leader, State: "Follower", LogFormat: f.logFormat}, nil
 }
 
 func startFakeMember(t *testing.T, id, leader string) (*fakeMember, string) {
+	t.Helper()
+	return startFakeMemberFormat(t, id, leader, raftnode.LogFormat)
+}
+
+// startFakeMemberFormat starts a fake member that reports log format format.
+func startFakeMemberFormat(t *testing.T, id, leader string, format uint32) (*fakeMember, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeMember{id: id, leader: leader, probes: make(chan struct{}, 1)}
+	f := &fakeMember{id: id, leader: leader, logFormat: format, probes: make(chan struct{}, 1)}
 	g := grpc.NewServer()
 	octopusmqv1.RegisterClusterServiceServer(g, f)
 	go g.Serve(l)
