@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -183,7 +181,7 @@ func lastFormatOf(t *testing.T, n *Node, name string) uint32 {
 }
 
 // waitLogFormat waits until member id's record says format.
-func waitLogFormat(t *testing.T, n *Node, id string, format uint32) {
+func waitLogFormat(t testing.TB, n *Node, id string, format uint32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -206,28 +204,14 @@ func waitLogFormat(t *testing.T, n *Node, id string, format uint32) {
 // while the cluster writes format 2.
 func TestLogFormatGate(t *testing.T) {
 	// A node that publishes no client address has no record: the old envelope.
-	if f := lastFormatOf(t, startNode(t), "plain"); f != LogFormatEnvelope {
+	plain := startNodeConfig(t, Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: dead(t), Bootstrap: true})
+	if f := lastFormatOf(t, plain, "plain"); f != LogFormatEnvelope {
 		t.Fatalf("without member records: format %d, want the old envelope", f)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	n, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: addr, ClientAddress: "n1:1", Bootstrap: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Shutdown() })
+	n := startNode(t) // publishes a client address: the leader records its own format
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.WaitLeaderReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitLogFormat(t, n, "n1", LogFormatBody) // the leader records its own
 	if f := lastFormatOf(t, n, "alone"); f != LogFormatBody {
 		t.Fatalf("every member records format 2: format %d", f)
 	}

@@ -34,11 +34,21 @@ func startNodeAt(t testing.TB, dir, addr string) *Node {
 	return startNodeStore(t, dir, addr, "")
 }
 
-// startNodeStore is startNodeAt with the log store logStore.
+// startNodeStore is startNodeAt with the log store logStore. The node publishes a client
+// address, as a server does, so it writes log format 2 (log_format.go) once it has recorded
+// its own member record, which this waits for.
 func startNodeStore(t testing.TB, dir, addr, logStore string) *Node {
 	t.Helper()
-	n, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true, LogStore: logStore,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
+	n := startNodeConfig(t, Config{NodeID: "n1", DataDir: dir, RaftBind: addr, ClientAddress: "n1:client", Bootstrap: true, LogStore: logStore})
+	waitLogFormat(t, n, "n1", LogFormatBody)
+	return n
+}
+
+// startNodeConfig starts a node of cfg (quiet) and waits until it leads.
+func startNodeConfig(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	cfg.Logger, cfg.LogLevel = slog.New(slog.NewTextHandler(io.Discard, nil)), "error"
+	n, err := Start(cfg, state.New(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
