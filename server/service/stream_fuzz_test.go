@@ -75,6 +75,14 @@ func fuzzService(f testing.TB) *Service {
 	if err := node.WaitLeaderReady(ctx); err != nil {
 		f.Fatal(err)
 	}
+	// A new leader's own writes (the cluster id, last of them) land after it is ready:
+	// wait for them, so tests that count log entries count only their own.
+	for node.State().ClusterID() == "" {
+		if ctx.Err() != nil {
+			f.Fatal("the cluster id was never recorded")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	s := New(node, Limits{MaxValueBytes: 1 << 16}, log)
 	if _, err := (ManagementServer{Service: s}).CreateQueue(ctx, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
 		f.Fatal(err)
