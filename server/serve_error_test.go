@@ -20,7 +20,7 @@ func TestServeErrorIsReported(t *testing.T) {
 		return l.Addr().String()
 	}
 	s, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), ClientAddr: free(), RaftBind: free(), Bootstrap: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error", ShutdownGrace: time.Second})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ShutdownGrace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,8 +80,6 @@ type Config struct {
 	// (default DefaultMaxConcurrentStreams).
 	MaxConcurrentStreams uint32
 	Logger               *slog.Logger
-	LogLevel             string
-	LogJSON              bool
 	// Clock is the time source of log entries (nil: the system's; tests inject one).
 	Clock raftnode.Clock
 	// MetricsTop is how many queues and storages (the largest) get /metrics series of
@@ -171,7 +169,7 @@ func Start(cfg Config) (*Server, error) {
 		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise, PeerTLS: cfg.PeerTLS,
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		Logger: cfg.Logger, LogLevel: cfg.LogLevel, JSON: cfg.LogJSON, Clock: cfg.Clock,
+		Logger: cfg.Logger, Clock: cfg.Clock,
 		LogStore: cfg.RaftLogStore,
 	}, st)
 	if err != nil {

@@ -153,7 +153,7 @@ func run(args []string) error {
 		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
 		Auth: authCfg, Insecure: *sec.insecure, CORSOrigins: origins,
 		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
-		Logger: logger, LogLevel: *logLevel, LogJSON: *logFormat == "json",
+		Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func TestWALLogStore(t *testing.T) {
 	}
 
 	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"wal"`) {
 		t.Fatalf("a WAL data folder opened as bolt: %v", err)
 	}
@@ -77,7 +77,7 @@ func TestWALLogStore(t *testing.T) {
 
 func TestUnknownLogStoreRefused(t *testing.T) {
 	_, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: freeAddr(t), Bootstrap: true, LogStore: "rocks",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: "error"}, state.New(nil))
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"rocks"`) {
 		t.Fatalf("got %v", err)
 	}

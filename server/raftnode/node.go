@@ -42,9 +42,6 @@ type Config struct {
 	// TrailingLogs is the number of entries kept after a snapshot for followers to catch up.
 	TrailingLogs uint64
 	Logger       *slog.Logger
-	// LogLevel and JSON are unused: hashicorp/raft logs through Logger (see hclog.go).
-	LogLevel string
-	JSON     bool
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
 	Clock Clock
 	// LogStore is the Raft log store a new data folder gets (LogStoreBolt when empty,

@@ -47,7 +47,7 @@ func startNodeStore(t testing.TB, dir, addr, logStore string) *Node {
 // startNodeConfig starts a node of cfg (quiet) and waits until it leads.
 func startNodeConfig(t testing.TB, cfg Config) *Node {
 	t.Helper()
-	cfg.Logger, cfg.LogLevel = slog.New(slog.NewTextHandler(io.Discard, nil)), "error"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := Start(cfg, state.New(nil))
 	if err != nil {
 		t.Fatal(err)

@@ -87,13 +87,9 @@ func WithCORSOrigins(origins ...string) Option {
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	logOut := io.Discard
+	logOut, level := io.Writer(io.Discard), slog.LevelError
 	if os.Getenv("OCTOPUSMQ_TEST_LOG") != "" {
-		logOut = os.Stderr
-	}
-	level := "error"
-	if os.Getenv("OCTOPUSMQ_TEST_LOG") != "" {
-		level = "debug"
+		logOut, level = os.Stderr, slog.LevelDebug
 	}
 	cfg := server.Config{
 		NodeID:        "test-node",
@@ -102,8 +98,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		RaftBind:      freeAddr(t),
 		Bootstrap:     true,
 		ShutdownGrace: 2 * time.Second,
-		Logger:        slog.New(slog.NewTextHandler(logOut, nil)),
-		LogLevel:      level,
+		Logger:        slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -65,7 +65,7 @@ func fuzzService(f testing.TB) *Service {
 	l.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node, err := raftnode.Start(raftnode.Config{NodeID: "n1", DataDir: f.TempDir(), RaftBind: addr, Bootstrap: true,
-		Logger: log, LogLevel: "error"}, state.New(nil))
+		Logger: log}, state.New(nil))
 	if err != nil {
 		f.Fatal(err)
 	}
