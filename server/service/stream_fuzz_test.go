@@ -77,11 +77,16 @@ func fuzzService(f testing.TB) *Service {
 	}
 	// A new leader's own writes (the cluster id, last of them) land after it is ready:
 	// wait for them, so tests that count log entries count only their own.
-	for node.State().ClusterID() == "" {
-		if ctx.Err() != nil {
+	for {
+		applied := node.AppliedChanged()
+		if node.State().ClusterID() != "" {
+			break
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
 			f.Fatal("the cluster id was never recorded")
 		}
-		time.Sleep(time.Millisecond)
 	}
 	s := New(node, Limits{MaxValueBytes: 1 << 16}, log)
 	if _, err := (ManagementServer{Service: s}).CreateQueue(ctx, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
