@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,10 +24,12 @@ import (
 //
 //   - raft: hashicorp/raft with the node's raft.Config (raftConfig), log store, snapshot
 //     store and transport, and an FSM that does nothing. N writers each Apply one 128 B
-//     entry at a time. Reported: entries/s.
+//     entry at a time. Reported: entries/s and the process's CPU time per entry
+//     (cpu-µs/op: all three nodes, less what both clusters use idle).
 //   - octopusmq: raftnode Nodes (the FSM over state.State, log format 2). N callers each
 //     Propose one enqueue of one 128 B item at a time (what a stream handler does per
-//     command). Reported: cmds/s, cmds/entry (group commit) and entries/s.
+//     command). Reported: cmds/s, cmds/entry (group commit), entries/s and the process's CPU
+//     time per command (cpu-µs/op).
 //
 // Both clusters run for the whole benchmark (idle when not measured), so the two sides of
 // one writer count run back to back; rounds of whole runs interleave them. Queue items stay
@@ -40,9 +43,10 @@ func BenchmarkCeiling(b *testing.B) {
 		b.Run("store="+store, func(b *testing.B) {
 			bare := startBareCluster(b, store)
 			ours := startNodeCluster(b, store)
+			idle := idleCPU(b)
 			for _, n := range []int{1, 16, 64, 256} {
-				b.Run(fmt.Sprintf("writers=%d/raft", n), func(b *testing.B) { bare.bench(b, n) })
-				b.Run(fmt.Sprintf("writers=%d/octopusmq", n), func(b *testing.B) { benchNodeCluster(b, ours, n) })
+				b.Run(fmt.Sprintf("writers=%d/raft", n), func(b *testing.B) { bare.bench(b, n, idle) })
+				b.Run(fmt.Sprintf("writers=%d/octopusmq", n), func(b *testing.B) { benchNodeCluster(b, ours, n, idle) })
 			}
 		})
 	}
@@ -134,13 +138,15 @@ func startBareCluster(b *testing.B, store string) *bareCluster {
 }
 
 // bench runs writers goroutines, each applying one 128 B entry at a time, b.N in all.
-func (c *bareCluster) bench(b *testing.B, writers int) {
+func (c *bareCluster) bench(b *testing.B, writers int, idle float64) {
 	b.ReportAllocs()
 	entry := make([]byte, 128)
+	cpu := processCPU(b)
 	b.ResetTimer()
 	runWriters(b, writers, func() error { return c.leader.Apply(entry, 0).Error() })
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(cpuPerOp(b, cpu(), idle), "cpu-µs/op")
 }
 
 // startNodeCluster starts 3 raftnode Nodes: n1 bootstraps alone and adds n2 and n3 as
@@ -177,11 +183,12 @@ func startNodeCluster(b *testing.B, store string) *Node {
 
 // benchNodeCluster runs callers goroutines, each proposing one enqueue of one 128 B item
 // at a time, b.N in all.
-func benchNodeCluster(b *testing.B, n *Node, callers int) {
+func benchNodeCluster(b *testing.B, n *Node, callers int, idle float64) {
 	b.ReportAllocs()
 	ctx := context.Background()
 	value := make([]byte, 128)
 	first := n.Raft().LastIndex()
+	cpu := processCPU(b)
 	b.ResetTimer()
 	runWriters(b, callers, func() error {
 		res, err := n.Propose(ctx, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: value}}})
@@ -194,10 +201,40 @@ func benchNodeCluster(b *testing.B, n *Node, callers int) {
 	entries := n.Raft().LastIndex() - first
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N)/secs, "cmds/s")
+	b.ReportMetric(cpuPerOp(b, cpu(), idle), "cpu-µs/op")
 	b.ReportMetric(float64(entries)/secs, "entries/s")
 	if entries > 0 {
 		b.ReportMetric(float64(b.N)/float64(entries), "cmds/entry")
 	}
+}
+
+// processCPU returns a function that tells the CPU time (user and system) this process
+// (the three nodes, the writers) used since processCPU was called: less noisy than
+// throughput on a shared machine.
+func processCPU(b *testing.B) func() time.Duration {
+	now := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := now()
+	return func() time.Duration { return now() - start }
+}
+
+// idleCPU measures the CPU the idle clusters use per second (Raft's heartbeats and its
+// AppendEntries every CommitTimeout), to take it out of cpu-µs/op.
+func idleCPU(b *testing.B) float64 {
+	const span = 2 * time.Second
+	cpu := processCPU(b)
+	time.Sleep(span) // a measurement window, not a wait for an event
+	return cpu().Seconds() / span.Seconds()
+}
+
+// cpuPerOp is the CPU time per operation in µs beyond what the clusters use idle.
+func cpuPerOp(b *testing.B, used time.Duration, idle float64) float64 {
+	return (used.Seconds() - idle*b.Elapsed().Seconds()) * 1e6 / float64(b.N)
 }
 
 // runWriters runs op b.N times over writers goroutines, each calling it in a loop.
