@@ -114,12 +114,15 @@ func newProfiler(ctx context.Context, c config, sc *scraper) (*profiler, error) 
 		return nil, err
 	}
 	addrs := strings.Split(c.addr, ",")
-	if st, err := clusterOf(ctx, addrs[0], opts); err == nil {
-		addrs = addrs[:0]
+	if st, err := clusterOf(ctx, addrs[0], opts); err == nil && len(st.Members) > 0 {
+		var members []string
 		for _, m := range st.Members {
 			if m.ClientAddress != "" {
-				addrs = append(addrs, m.ClientAddress)
+				members = append(members, m.ClientAddress)
 			}
+		}
+		if len(members) == len(st.Members) { // every member's client address is known
+			addrs = members
 		}
 	}
 	for i, a := range addrs {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/clbs-io/octopusmq/server"
+	"github.com/clbs-io/octopusmq/server/clustertest"
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
@@ -122,6 +124,66 @@ func TestComponent(t *testing.T) {
 	} {
 		if got := component(tc.stack); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.stack, got, tc.want)
+		}
+	}
+}
+
+// TestProfileCluster: given one follower's address, -profile finds every member of a real
+// 3-node cluster (servers with --pprof) and names each profile for its node's role.
+func TestProfileCluster(t *testing.T) {
+	c := clustertest.New(t, 3, clustertest.WithFlags("--pprof"))
+	leader := c.WaitLeader(30 * time.Second)
+	follower := c.Follower(leader)
+	// The leader records each member's client address once it has answered; the records
+	// live in other processes, so they are polled (as clustertest waits for a leader).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := c.Status(follower)
+		known := 0
+		for i := 0; err == nil && i < len(st.Members); i++ {
+			if st.Members[i].ClientAddress != "" {
+				known++
+			}
+		}
+		if known == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member client addresses not recorded: %+v, %v", st, err)
+		}
+	}
+	cfg := config{addr: follower.Addr, queue: "prof", workload: "enqueue", producers: 2, items: 1, duration: 2 * time.Second,
+		batch: 1, size: 128, inflight: 1, kvop: "all", output: "json", metrics: "none", profileDir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	if err := run(ctx, cfg, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	var r jsonReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	roles := map[string]string{}
+	for _, p := range r.Profiles {
+		if p.Kind != "cpu" || p.CPUSeconds <= 0 {
+			t.Errorf("profile %+v", p)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.profileDir, p.Role+"-"+p.Node+".cpu.pprof")); err != nil {
+			t.Error(err)
+		}
+		roles[p.Node] = p.Role
+	}
+	want := map[string]string{}
+	for _, n := range c.Nodes {
+		want[n.ID] = "follower"
+	}
+	want[leader.ID] = "leader"
+	if len(roles) != 3 || r.Profiles[0].Node != leader.ID {
+		t.Fatalf("profiles of %v (leader first), want %v", roles, want)
+	}
+	for id, role := range want {
+		if roles[id] != role {
+			t.Errorf("node %s profiled as %q, want %q", id, roles[id], role)
 		}
 	}
 }
