@@ -35,6 +35,11 @@
 // per item and the change of its resident memory and heap. -inflight N runs N calls in
 // flight on each producer's stream (the client multiplexes concurrent calls on one stream).
 //
+// -profile DIR saves the CPU profile (-profile-kinds cpu,trace: and the execution trace) of
+// every cluster member over the timed run, for -duration or -profile-seconds, as
+// DIR/<role>-<node>.cpu.pprof, and reports each one's CPU by component and its top
+// functions (servers started with --pprof; an admin -token when auth is on).
+//
 // With -duration the producers (kv: workers) stop after that time instead of after -items
 // items; consumers then drain what was enqueued. Progress is printed once a second on
 // stderr; the report goes to stdout, as text or (-o json) as one JSON object.
@@ -44,6 +49,7 @@
 //	go run ./cmd/octopusmq-bench -workload kv -kvop set -producers 8 -duration 10s
 //	go run ./cmd/octopusmq-bench -workload enqueue -size 128 -duration 10s -sweep 16,64,256
 //	go run ./cmd/octopusmq-bench -workload snapshot -prefill 1000000 -rate 2000 -duration 20s
+//	go run ./cmd/octopusmq-bench -workload pipelined -inflight 512 -duration 20s -profile prof
 package main
 
 import (

@@ -44,6 +44,7 @@ func BenchmarkCeiling(b *testing.B) {
 			bare := startBareCluster(b, store)
 			ours := startNodeCluster(b, store)
 			idle := idleCPU(b)
+			b.Logf("both clusters idle: %.3f cores", idle)
 			for _, n := range []int{1, 16, 64, 256} {
 				b.Run(fmt.Sprintf("writers=%d/raft", n), func(b *testing.B) { bare.bench(b, n, idle) })
 				b.Run(fmt.Sprintf("writers=%d/octopusmq", n), func(b *testing.B) { benchNodeCluster(b, ours, n, idle) })
