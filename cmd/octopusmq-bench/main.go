@@ -35,6 +35,11 @@
 // per item and the change of its resident memory and heap. -inflight N runs N calls in
 // flight on each producer's stream (the client multiplexes concurrent calls on one stream).
 //
+// -profile DIR saves the CPU profile (-profile-kinds cpu,trace: and the execution trace) of
+// every cluster member over the timed run, for -duration or -profile-seconds, as
+// DIR/<role>-<node>.cpu.pprof, and reports each one's CPU by component and its top
+// functions (servers started with --pprof; an admin -token when auth is on).
+//
 // With -duration the producers (kv: workers) stop after that time instead of after -items
 // items; consumers then drain what was enqueued. Progress is printed once a second on
 // stderr; the report goes to stdout, as text or (-o json) as one JSON object.
@@ -44,6 +49,7 @@
 //	go run ./cmd/octopusmq-bench -workload kv -kvop set -producers 8 -duration 10s
 //	go run ./cmd/octopusmq-bench -workload enqueue -size 128 -duration 10s -sweep 16,64,256
 //	go run ./cmd/octopusmq-bench -workload snapshot -prefill 1000000 -rate 2000 -duration 20s
+//	go run ./cmd/octopusmq-bench -workload pipelined -inflight 512 -duration 20s -profile prof
 package main
 
 import (
@@ -87,6 +93,10 @@ type config struct {
 	rate      int
 	snapshots int
 	sweep     []int
+	// -profile
+	profileDir   string
+	profileKinds string
+	profSeconds  time.Duration
 }
 
 var workloads = []string{"queue", "enqueue", "pipelined", "consume", "latency", "fill", "kv", "snapshot"}
@@ -113,6 +123,9 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 1000, "snapshot workload: enqueue calls per second in total (one item each)")
 	flag.IntVar(&c.snapshots, "snapshots", 3, "snapshot workload: snapshots taken, spread evenly over -duration")
 	sweep := flag.String("sweep", "", "run the workload once per count of producers (kv: workers) in this list, e.g. 16,64,256")
+	flag.StringVar(&c.profileDir, "profile", "", "save CPU profiles (and -profile-kinds) of every cluster member over the timed run in this folder and summarise them (servers need --pprof; an admin -token when auth is on)")
+	flag.StringVar(&c.profileKinds, "profile-kinds", "cpu", "with -profile: cpu, trace (Go execution trace, for blocking and latency: go tool trace) or cpu,trace")
+	flag.DurationVar(&c.profSeconds, "profile-seconds", 0, "with -profile: how long to profile from the start of the timed run (default -duration)")
 	flag.BoolVar(&c.direct, "direct", true, "streams go to the leader itself; false: a follower named in -addr relays them (to measure the relay)")
 	flag.Parse()
 	var err error
@@ -186,6 +199,8 @@ func (c config) check() error {
 		return errors.New("-inflight must be at least 1")
 	case c.workload == "snapshot" && (c.rate < 1 || c.snapshots < 1 || c.prefill < 0 || c.duration <= 0):
 		return errors.New("snapshot workload: -rate and -snapshots must be at least 1, -prefill >= 0 and -duration > 0")
+	case c.profileDir != "" && (len(c.sweep) > 0 || c.profileSeconds() < 1):
+		return errors.New("-profile needs -duration or -profile-seconds (at least 1s) and no -sweep")
 	case len(c.sweep) > 0 && !sweepable[c.workload]:
 		return fmt.Errorf("-sweep runs the queue, enqueue, pipelined and kv workloads, not %q", c.workload)
 	}
@@ -217,19 +232,31 @@ func run(ctx context.Context, c config, out, errw io.Writer) error {
 	if len(urls) > 0 {
 		before, mErr = sc.scrape(ctx)
 	}
+	prof, err := newProfiler(ctx, c, sc)
+	if err != nil {
+		return err
+	}
+	ready := func() {
+		before, mErr = rescrape(ctx, sc, before, mErr)
+		prof.start(ctx)
+	}
 	var o outcome
 	switch {
 	case len(c.sweep) > 0:
 		o, err = runSweep(ctx, c, errw, sc)
 	case c.workload == "snapshot":
-		o, err = runSnapshot(ctx, c, errw, sc, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+		o, err = runSnapshot(ctx, c, errw, sc, ready)
 	case c.workload == "kv":
-		o, err = runKV(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+		o, err = runKV(ctx, c, errw, ready)
 	default:
-		o, err = runQueue(ctx, c, errw, func() { before, mErr = rescrape(ctx, sc, before, mErr) })
+		o, err = runQueue(ctx, c, errw, ready)
 	}
+	profiles, pErr := prof.wait() // profiles end -profile-seconds after ready, not with the run
 	if err != nil {
 		return err
+	}
+	if pErr != nil {
+		fmt.Fprintln(errw, "warning:", pErr)
 	}
 	var after serverStats
 	if len(urls) > 0 && mErr == nil {
@@ -247,7 +274,7 @@ func run(ctx context.Context, c config, out, errw io.Writer) error {
 		o.summary = "interrupted: partial results\n" + o.summary
 	}
 	if c.output == "json" {
-		return writeJSON(out, c, o, srv)
+		return writeJSON(out, c, o, srv, profiles)
 	}
 	fmt.Fprintln(out, o.title)
 	fmt.Fprint(out, o.summary)
@@ -258,6 +285,7 @@ func run(ctx context.Context, c config, out, errw io.Writer) error {
 	if srv != nil {
 		fmt.Fprint(out, srv.text(c.workload == "fill"))
 	}
+	fmt.Fprint(out, profilesText(profiles))
 	return nil
 }
 

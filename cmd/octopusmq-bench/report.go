@@ -72,14 +72,16 @@ type jsonReport struct {
 	Snapshots int           `json:"snapshots,omitempty"`
 	Results   []jsonResult  `json:"results"`
 	Server    *serverReport `json:"server,omitempty"`
+	// -profile: the members' saved profiles and their summaries.
+	Profiles []profileSummary `json:"profiles,omitempty"`
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // writeJSON writes the report as one JSON object.
-func writeJSON(w io.Writer, c config, o outcome, srv *serverReport) error {
+func writeJSON(w io.Writer, c config, o outcome, srv *serverReport, profiles []profileSummary) error {
 	r := jsonReport{Workload: c.workload, Title: o.title, Producers: c.producers, Inflight: c.inflight,
-		Batch: c.batch, Size: c.size, Server: srv, Results: []jsonResult{}}
+		Batch: c.batch, Size: c.size, Server: srv, Results: []jsonResult{}, Profiles: profiles}
 	if c.needsConsumers() {
 		r.Consumers = c.consumers
 	}

@@ -89,26 +89,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	// A leader steps down when a quorum has not answered within the lease. It may be as
-	// long as the heartbeat timeout and no longer: a shorter lease (raft's default ratio)
-	// made leaders on two loaded cores step down while a follower stored a 4 MiB entry.
-	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
-	rc.CommitTimeout = 5 * time.Millisecond
-	if cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cfg.SnapshotThreshold
-	}
-	if cfg.SnapshotInterval > 0 {
-		rc.SnapshotInterval = cfg.SnapshotInterval
-	}
-	if cfg.TrailingLogs > 0 {
-		rc.TrailingLogs = cfg.TrailingLogs
-	}
+	rc := raftConfig(cfg)
 	// Raft logs through our slog handler (one format, one level; see hclog.go).
 	hl := newHCLog(cfg.Logger, "raft")
 	rc.Logger = hl
@@ -171,6 +152,32 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	n.wg.Add(1)
 	go n.leaderLoop()
 	return n, nil
+}
+
+// raftConfig is the raft.Config a node of cfg runs with (the Logger aside). The bare-Raft
+// ceiling benchmark (ceiling_bench_test.go) runs with it too.
+func raftConfig(cfg Config) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	// A leader steps down when a quorum has not answered within the lease. It may be as
+	// long as the heartbeat timeout and no longer: a shorter lease (raft's default ratio)
+	// made leaders on two loaded cores step down while a follower stored a 4 MiB entry.
+	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
+	rc.CommitTimeout = 5 * time.Millisecond
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	return rc
 }
 
 // AppliedChanged returns a channel closed when the next command entry is applied.
