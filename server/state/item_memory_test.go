@@ -1,0 +1,148 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
+)
+
+// Memory and speed of waiting items through the real apply path: entries encoded as the
+// proposer writes them and decoded as the FSM reads them (proto.Unmarshal), then applied.
+
+const memValueSize = 128
+
+// decodedEntry is an entry of one enqueue of n 128-byte items at time sec, marshalled and
+// unmarshalled as it travels through the Raft log.
+func decodedEntry(t testing.TB, sec int64, n int) *raftpb.Entry {
+	t.Helper()
+	items := make([]*pb.InputItem, n)
+	for i := range items {
+		items[i] = &pb.InputItem{Value: bytes.Repeat([]byte{byte(i)}, memValueSize)}
+	}
+	data, err := proto.Marshal(&raftpb.Entry{TimeUnixNano: sec * 1e9,
+		Commands: []*raftpb.Command{cmd(t, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: items})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &raftpb.Entry{}
+	if err := proto.Unmarshal(data, e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// liveHeap is the heap in use after two collections.
+func liveHeap() (alloc, inuse uint64) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc, ms.HeapInuse
+}
+
+// fillQueue creates queue q and enqueues n 128-byte items in entries of 64 (the bench's
+// batch), each decoded from its wire form; the entries are dropped once applied.
+func fillQueue(t testing.TB, n int) *State {
+	t.Helper()
+	s := New(nil)
+	mustOK(t, apply(t, s, 1, cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"})))
+	for n > 0 {
+		k := min(n, 64)
+		mustOK(t, s.Apply(decodedEntry(t, 2, k)))
+		n -= k
+	}
+	return s
+}
+
+// heapPerItem is the live heap one waiting 128-byte item costs beyond its value, after n
+// items were enqueued through Apply.
+func heapPerItem(t testing.TB, n int) (alloc, inuse float64) {
+	a0, i0 := liveHeap()
+	s := fillQueue(t, n)
+	a1, i1 := liveHeap()
+	if w, _ := s.queues["q"].Counts(); int(w) != n {
+		t.Fatalf("%d items waiting, want %d", w, n)
+	}
+	runtime.KeepAlive(s)
+	return float64(a1-a0)/float64(n) - memValueSize, float64(i1-i0)/float64(n) - memValueSize
+}
+
+// TestWaitingItemMemory checks that a waiting item costs at most 100 bytes of heap beyond
+// its value, and that its value does not keep the decoded entry (or anything else as
+// big) alive.
+func TestWaitingItemMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 200k items")
+	}
+	alloc, inuse := heapPerItem(t, 200_000)
+	t.Logf("heap per waiting item beyond its %d-byte value: %.1f B alloc, %.1f B in use", memValueSize, alloc, inuse)
+	if alloc > 100 {
+		t.Errorf("a waiting item costs %.1f B of heap beyond its value, want <= 100", alloc)
+	}
+}
+
+// BenchmarkWaitingItemMemory reports the heap per waiting 128-byte item beyond its value
+// at 1M items (100k under -short), through Apply.
+//
+//	go test -run '^$' -bench WaitingItemMemory -benchtime 1x ./server/state
+func BenchmarkWaitingItemMemory(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	var alloc, inuse float64
+	for range b.N {
+		alloc, inuse = heapPerItem(b, n)
+	}
+	b.ReportMetric(alloc, "B/item-alloc")
+	b.ReportMetric(inuse, "B/item-inuse")
+}
+
+// BenchmarkApplyEnqueueAt applies single-item enqueues (decoded entries) to a queue
+// holding 1k and 1M waiting items (-short: 1k and 100k); the queue is trimmed back to its
+// size outside the timer every 1000 ops. GC is part of the cost: it grows with the heap.
+//
+//	go test -run '^$' -bench ApplyEnqueueAt -benchmem ./server/state
+func BenchmarkApplyEnqueueAt(b *testing.B) {
+	big := 1_000_000
+	if testing.Short() {
+		big = 100_000
+	}
+	entries := make([]*raftpb.Entry, 1000)
+	for i := range entries {
+		entries[i] = decodedEntry(b, 3, 1)
+	}
+	for _, size := range []int{1_000, big} {
+		s := fillQueue(b, size)
+		q := s.queues["q"]
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			added := make([]uint64, 0, 1000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// A fresh copy of the entry, as each apply decodes its own.
+				e := proto.Clone(entries[i%1000]).(*raftpb.Entry)
+				rs := s.Apply(e)
+				if rs[0].Err != nil {
+					b.Fatal(rs[0].Err)
+				}
+				added = append(added, rs[0].Value.(*EnqueueResult).IDs[0])
+				if len(added) == 1000 || i == b.N-1 {
+					b.StopTimer()
+					for _, id := range added {
+						q.Delete(0, id)
+					}
+					added = added[:0]
+					b.StartTimer()
+				}
+			}
+		})
+		runtime.KeepAlive(s)
+	}
+}
