@@ -922,12 +922,20 @@ func (q *Queue) record(it *item) *raftpb.QueueItem { return record(q.cfg.QueueNa
 
 // record is it of queue as a raft record. It reads only what a Frozen view may read.
 func record(queue string, it *item) *raftpb.QueueItem {
-	r := &raftpb.QueueItem{
+	r := &raftpb.QueueItem{}
+	fillRecord(r, queue, it)
+	r.Key = keyBytes(it)
+	r.UniqueKey = ukeyBytes(it)
+	return r
+}
+
+// fillRecord sets r to it of queue as a raft record, but for Key and UniqueKey (left
+// nil). It reads only what a Frozen view may read.
+func fillRecord(r *raftpb.QueueItem, queue string, it *item) {
+	*r = raftpb.QueueItem{
 		Queue:         queue,
 		Id:            it.id,
 		Priority:      uint32(it.priority),
-		Key:           keyBytes(it),
-		UniqueKey:     ukeyBytes(it),
 		Value:         it.value(),
 		Compressed:    it.compressed,
 		DeliveryCount: it.deliveries,
@@ -942,7 +950,6 @@ func record(queue string, it *item) *raftpb.QueueItem {
 		r.Holder = it.holder()
 		r.LeaseUntil = it.due()
 	}
-	return r
 }
 
 // DeliveryOverhead is what DeliverySize counts for an item besides its value, key and
