@@ -49,6 +49,14 @@ func liveHeap() (alloc, inuse uint64) {
 	return ms.HeapAlloc, ms.HeapInuse
 }
 
+// scannableHeap is the heap the GC scans for pointers (as of the last collection): what
+// each GC cycle's mark work grows with.
+func scannableHeap() uint64 {
+	m := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
+}
+
 // fillQueue creates queue q and enqueues n 128-byte items in entries of 64 (the bench's
 // batch), each decoded from its wire form; the entries are dropped once applied.
 func fillQueue(t testing.TB, n int) *State {
@@ -64,16 +72,18 @@ func fillQueue(t testing.TB, n int) *State {
 }
 
 // heapPerItem is the live heap one waiting 128-byte item costs beyond its value, after n
-// items were enqueued through Apply.
-func heapPerItem(t testing.TB, n int) (alloc, inuse float64) {
+// items were enqueued through Apply, and the scannable heap it adds.
+func heapPerItem(t testing.TB, n int) (alloc, inuse, scan float64) {
 	a0, i0 := liveHeap()
+	s0 := scannableHeap()
 	s := fillQueue(t, n)
 	a1, i1 := liveHeap()
+	s1 := scannableHeap()
 	if w, _ := s.queues["q"].Counts(); int(w) != n {
 		t.Fatalf("%d items waiting, want %d", w, n)
 	}
 	runtime.KeepAlive(s)
-	return float64(a1-a0)/float64(n) - memValueSize, float64(i1-i0)/float64(n) - memValueSize
+	return float64(a1-a0)/float64(n) - memValueSize, float64(i1-i0)/float64(n) - memValueSize, (float64(s1) - float64(s0)) / float64(n)
 }
 
 // TestWaitingItemMemory checks that a waiting item costs at most 100 bytes of heap beyond
@@ -83,8 +93,8 @@ func TestWaitingItemMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills 200k items")
 	}
-	alloc, inuse := heapPerItem(t, 200_000)
-	t.Logf("heap per waiting item beyond its %d-byte value: %.1f B alloc, %.1f B in use", memValueSize, alloc, inuse)
+	alloc, inuse, scan := heapPerItem(t, 200_000)
+	t.Logf("heap per waiting item beyond its %d-byte value: %.1f B alloc, %.1f B in use; %.1f B scannable", memValueSize, alloc, inuse, scan)
 	if alloc > 100 {
 		t.Errorf("a waiting item costs %.1f B of heap beyond its value, want <= 100", alloc)
 	}
@@ -99,12 +109,13 @@ func BenchmarkWaitingItemMemory(b *testing.B) {
 	if testing.Short() {
 		n = 100_000
 	}
-	var alloc, inuse float64
+	var alloc, inuse, scan float64
 	for range b.N {
-		alloc, inuse = heapPerItem(b, n)
+		alloc, inuse, scan = heapPerItem(b, n)
 	}
 	b.ReportMetric(alloc, "B/item-alloc")
 	b.ReportMetric(inuse, "B/item-inuse")
+	b.ReportMetric(scan, "B/item-scannable")
 }
 
 // BenchmarkApplyEnqueueAt applies single-item enqueues (decoded entries) to a queue
