@@ -105,7 +105,7 @@ const (
 // An item whose gen is older than its queue's may be shared with a Frozen view: it is
 // replaced by a copy (own) before any field but pos changes (pos, which only the queue's
 // own heaps read, is the only field of its 8-byte word that a view does not read either).
-// Its x is then shared by both copies: it is copied too before a change (setX).
+// Its x is then shared by both copies: it is copied too before a change (Queue.x).
 type item struct {
 	id         uint64
 	enqueuedAt int64
@@ -122,7 +122,7 @@ type item struct {
 }
 
 // itemExt is the part of an item most items do not need. One of an older gen than its
-// queue's may be shared with a Frozen view (through an item and its copy): setX copies it
+// queue's may be shared with a Frozen view (through an item and its copy): Queue.x copies it
 // before a change.
 type itemExt struct {
 	due       int64 // delayed: visible_at; active: lease_until; else 0
