@@ -71,7 +71,7 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 			return sw.n, err
 		}
 		rec := &raftpb.SnapshotRecord_Item{}
-		if err := q.Snapshot(func(it *raftpb.QueueItem) error {
+		if err := q.EachRecord(func(it *raftpb.QueueItem) error {
 			it.DeadLetterSource = c.deadSources[i][it.GetId()]
 			rec.Item = it
 			return put(&raftpb.SnapshotRecord{Record: rec})

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/btree"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -95,16 +96,31 @@ type Storage struct {
 //   - visibleAt != 0 ⇔ a deadlineVisible record (visibleAt, id) is pending (the delay has
 //     not run out) and the key is not in lockable;
 //   - lk == nil ⇔ in unlocked; lk == nil && visibleAt == 0 ⇔ in lockable.
+//
+// The key and value are each a pointer to the first byte and a length rather than a
+// slice (their capacity is never used): 64 bytes an entry instead of 96.
 type entry struct {
 	id         uint64
-	key        []byte
-	value      []byte
-	compressed bool
-	gen        uint32     // see Storage.byKey
+	kp, vp     *byte      // the key's and value's first bytes: see k and v
 	expiresAt  int64      // Unix ns; 0: never
 	visibleAt  int64      // Unix ns; 0: visible (no delay pending)
 	lk         *lockState // nil: not locked
+	klen, vlen uint32
+	gen        uint32 // see Storage.byKey
+	compressed bool
 }
+
+// k is the entry's key (nil only in a reset probe).
+func (e *entry) k() []byte { return unsafe.Slice(e.kp, e.klen) }
+
+// v is the entry's value as it was set (nil stays nil).
+func (e *entry) v() []byte { return unsafe.Slice(e.vp, e.vlen) }
+
+// setKey keeps b's bytes (not a copy) as the key. Keys and values are far below 4 GiB.
+func (e *entry) setKey(b []byte) { e.kp, e.klen = unsafe.SliceData(b), uint32(len(b)) }
+
+// setValue keeps b's bytes (not a copy) as the value.
+func (e *entry) setValue(b []byte) { e.vp, e.vlen = unsafe.SliceData(b), uint32(len(b)) }
 
 // lockState is a key's lock. It is never changed once made (a new lock is a new
 // lockState), so a frozen view may share it; keeping it out of the entry saves the
@@ -152,7 +168,7 @@ func cmpDeadline(a, b deadline) int {
 }
 
 func deadlineLess(a, b deadline) bool { return cmpDeadline(a, b) < 0 }
-func keyLess(a, b *entry) bool        { return bytes.Compare(a.key, b.key) < 0 }
+func keyLess(a, b *entry) bool        { return bytes.Compare(a.k(), b.k()) < 0 }
 
 // treeDegree is the degree of the storage's B-trees.
 const treeDegree = 32
@@ -179,25 +195,25 @@ var readProbes = sync.Pool{New: func() any { return new(entry) }}
 // readProbe returns a probe for key k; give it back with putProbe.
 func readProbe(k []byte) *entry {
 	p := readProbes.Get().(*entry)
-	p.key = k
+	p.setKey(k)
 	return p
 }
 
 func putProbe(p *entry) {
-	p.key = nil
+	p.setKey(nil)
 	readProbes.Put(p)
 }
 
 // key is the write paths' probe for key k (readers use readProbe).
 func (s *Storage) key(k []byte) *entry {
-	s.probe.key = k
+	s.probe.setKey(k)
 	return &s.probe
 }
 
 // get is the entry of key k (write paths).
 func (s *Storage) get(k []byte) (*entry, bool) {
 	e, ok := s.byKey.Get(s.key(k))
-	s.probe.key = nil
+	s.probe.setKey(nil)
 	return e, ok
 }
 
@@ -225,7 +241,7 @@ func (s *Storage) own(e *entry) *entry {
 // !inclusive), until fn returns false. probe is an entry to search with.
 func ascendFrom(t *btree.BTreeG[*entry], probe *entry, inclusive bool, fn func(*entry) bool) {
 	t.AscendGreaterOrEqual(probe, func(e *entry) bool {
-		if !inclusive && bytes.Equal(e.key, probe.key) {
+		if !inclusive && bytes.Equal(e.k(), probe.k()) {
 			return true
 		}
 		return fn(e)
@@ -282,13 +298,13 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 		}
 		e = &entry{
 			id:         c.NextID(),
-			key:        bytes.Clone(key),
-			value:      req.GetValue(),
 			compressed: req.GetCompress(),
 			expiresAt:  expiresAt,
 			visibleAt:  visibleAt,
 			gen:        s.gen,
 		}
+		e.setKey(bytes.Clone(key))
+		e.setValue(req.GetValue())
 		s.insert(e)
 		return e.id, nil
 	}
@@ -296,7 +312,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 		return 0, err
 	}
 	e = s.own(e)
-	e.value = req.GetValue()
+	e.setValue(req.GetValue())
 	e.compressed = req.GetCompress()
 	if expiresAt != e.expiresAt {
 		if e.expiresAt != 0 {
@@ -373,12 +389,12 @@ func (s *Storage) LockAny(now int64, session uint64, prefix []byte, ttl time.Dur
 	s.Advance(now)
 	var found *entry
 	s.lockable.AscendGreaterOrEqual(s.key(prefix), func(x *entry) bool {
-		if bytes.HasPrefix(x.key, prefix) {
+		if bytes.HasPrefix(x.k(), prefix) {
 			found = x
 		}
 		return false
 	})
-	s.probe.key = nil
+	s.probe.setKey(nil)
 	if found == nil {
 		return Entry{}, false
 	}
@@ -459,7 +475,7 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 	done := false
 	// visit handles one key in order; it returns false once the listing is complete.
 	visit := func(e *entry) bool {
-		if !bytes.HasPrefix(e.key, prefix) {
+		if !bytes.HasPrefix(e.k(), prefix) {
 			done = true
 			return false
 		}
@@ -470,7 +486,7 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 			more, done = true, true
 			return false
 		}
-		keys = append(keys, e.key)
+		keys = append(keys, e.k())
 		return true
 	}
 	probe := readProbe(from)
@@ -488,15 +504,15 @@ func (s *Storage) Keys(now int64, after, prefix []byte, limit int, activeInclude
 		}
 		if d.kind == deadlineUnlock {
 			e := s.byID[d.id]
-			if c := bytes.Compare(e.key, from); (c > 0 || (inclusive && c == 0)) && bytes.HasPrefix(e.key, prefix) {
+			if c := bytes.Compare(e.k(), from); (c > 0 || (inclusive && c == 0)) && bytes.HasPrefix(e.k(), prefix) {
 				late = append(late, e)
 			}
 		}
 		return true
 	})
-	slices.SortFunc(late, func(a, b *entry) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(late, func(a, b *entry) int { return bytes.Compare(a.k(), b.k()) })
 	ascendFrom(s.unlocked, probe, inclusive, func(e *entry) bool {
-		for len(late) > 0 && bytes.Compare(late[0].key, e.key) < 0 {
+		for len(late) > 0 && bytes.Compare(late[0].k(), e.k()) < 0 {
 			if !visit(late[0]) {
 				return false
 			}
@@ -596,8 +612,8 @@ func (f *Frozen) Snapshot(emit func(*raftpb.KeyState) error) error {
 		k := &raftpb.KeyState{
 			Storage:    f.name,
 			Id:         e.id,
-			Key:        e.key,
-			Value:      e.value,
+			Key:        e.k(),
+			Value:      e.v(),
 			Compressed: e.compressed,
 			ExpiresAt:  e.expiresAt,
 			VisibleAt:  e.visibleAt,
@@ -629,16 +645,16 @@ func (s *Storage) Restore(k *raftpb.KeyState) {
 	}
 	e := &entry{
 		id:         k.GetId(),
-		key:        k.GetKey(),
-		value:      k.GetValue(),
 		compressed: k.GetCompressed(),
 		expiresAt:  k.GetExpiresAt(),
 		visibleAt:  k.GetVisibleAt(),
 		gen:        s.gen,
 	}
-	if e.key == nil {
-		e.key = []byte{}
+	e.setKey(k.GetKey())
+	if e.kp == nil {
+		e.setKey([]byte{})
 	}
+	e.setValue(k.GetValue())
 	if k.GetLocked() {
 		e.lk = &lockState{holder: k.GetLockHolder(), token: k.GetLockToken(), until: k.GetLockUntil()}
 	}
@@ -719,7 +735,7 @@ func (e *entry) expired(now int64) bool { return e.expiresAt != 0 && e.expiresAt
 
 // view is e as read at now.
 func (e *entry) view(now int64) Entry {
-	out := Entry{ID: e.id, Key: e.key, Value: e.value, Compressed: e.compressed}
+	out := Entry{ID: e.id, Key: e.k(), Value: e.v(), Compressed: e.compressed}
 	if e.lk != nil && e.lk.until > now {
 		out.Locked = true
 		out.LockToken = e.lk.token
@@ -734,13 +750,13 @@ func checkHolder(e *entry, session, token uint64) *apierr.Error {
 			return nil
 		}
 		return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
-			"lock token %d is not the current lock of key %s", token, showKey(e.key))
+			"lock token %d is not the current lock of key %s", token, showKey(e.k()))
 	}
 	if e.lk == nil || (session != 0 && session == e.lk.holder) {
 		return nil
 	}
 	return apierr.New(pb.StatusCode_STATUS_CODE_ITEM_BUSY,
-		"key %s is locked by another holder: pass its lock_token", showKey(e.key))
+		"key %s is locked by another holder: pass its lock_token", showKey(e.k()))
 }
 
 func checkKey(key []byte) *apierr.Error {

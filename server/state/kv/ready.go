@@ -17,7 +17,7 @@ func (s *Storage) Lockable(any bool, key, prefix []byte) bool {
 	found := false
 	p := readProbe(prefix)
 	s.lockable.AscendGreaterOrEqual(p, func(x *entry) bool {
-		found = bytes.HasPrefix(x.key, prefix)
+		found = bytes.HasPrefix(x.k(), prefix)
 		return false
 	})
 	putProbe(p)

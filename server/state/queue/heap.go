@@ -45,8 +45,8 @@ func (h *itemHeap) less(i, j int) bool {
 	case byReady:
 		return readyLess(a, b)
 	default:
-		if a.due != b.due {
-			return a.due < b.due
+		if ad, bd := a.due(), b.due(); ad != bd {
+			return ad < bd
 		}
 	}
 	return a.id < b.id

@@ -215,8 +215,19 @@ func invariants(q *Queue) error {
 		if it.gen > q.gen {
 			return fmt.Errorf("item %d: gen %d after the queue's %d", id, it.gen, q.gen)
 		}
-		if it.ukey != nil && q.uniq[*it.ukey] != it {
-			return fmt.Errorf("item %d: unique key %q not indexed", id, *it.ukey)
+		if x := it.x; x != nil {
+			if x.gen > it.gen {
+				return fmt.Errorf("item %d: x of gen %d, item of gen %d", id, x.gen, it.gen)
+			}
+			if *x == (itemExt{gen: x.gen}) {
+				return fmt.Errorf("item %d: x all zero, not dropped", id)
+			}
+		}
+		if (it.due() != 0) != (it.state == stDelayed || it.state == stActive) || (it.holder() != 0 && it.state != stActive) {
+			return fmt.Errorf("item %d: state %d, due %d, holder %d", id, it.state, it.due(), it.holder())
+		}
+		if uk := it.ukey(); uk != "" && q.uniq[uk] != it {
+			return fmt.Errorf("item %d: unique key %q not indexed", id, uk)
 		}
 		if g := it.grp; g != nil {
 			if q.groupsByKey[g.key] != g {
@@ -228,10 +239,10 @@ func invariants(q *Queue) error {
 			gc[g].n++
 		}
 		waiting := it.state == stReady || it.state == stDelayed
-		if _, in := q.expiry.Get(dueKey{it.expiresAt, id}); in != (waiting && it.expiresAt != 0) {
-			return fmt.Errorf("item %d: in expiry %v, state %d, expires %d", id, in, it.state, it.expiresAt)
+		if _, in := q.expiry.Get(dueKey{it.expiresAt(), id}); in != (waiting && it.expiresAt() != 0) {
+			return fmt.Errorf("item %d: in expiry %v, state %d, expires %d", id, in, it.state, it.expiresAt())
 		}
-		if waiting && it.expiresAt != 0 {
+		if waiting && it.expiresAt() != 0 {
 			nexp++
 		}
 		switch it.state {
@@ -255,15 +266,15 @@ func invariants(q *Queue) error {
 			if q.leases.s[it.pos] != it {
 				return fmt.Errorf("item %d: not in leases", id)
 			}
-			s := q.sessions[it.holder]
+			s := q.sessions[it.holder()]
 			if s == nil || s.active[id] != it {
-				return fmt.Errorf("item %d: not in session %d", id, it.holder)
+				return fmt.Errorf("item %d: not in session %d", id, it.holder())
 			}
-			sessActive[it.holder]++
+			sessActive[it.holder()]++
 			if g := it.grp; g != nil {
 				gc[g].active++
-				if g.holder != it.holder {
-					return fmt.Errorf("item %d: held by %d, group %q bound to %d", id, it.holder, g.key, g.holder)
+				if g.holder != it.holder() {
+					return fmt.Errorf("item %d: held by %d, group %q bound to %d", id, it.holder(), g.key, g.holder)
 				}
 			}
 		default:
@@ -301,7 +312,7 @@ func invariants(q *Queue) error {
 		}
 	}
 	for k, it := range q.uniq {
-		if q.lookup(it.id) != it || it.ukey == nil || *it.ukey != k {
+		if q.lookup(it.id) != it || it.ukey() != k {
 			return fmt.Errorf("unique key %q: stale entry for item %d", k, it.id)
 		}
 	}

@@ -93,8 +93,8 @@ func peekLess(a, b *item) bool {
 	if a.state == stReady {
 		return readyLess(a, b)
 	}
-	if a.due != b.due {
-		return a.due < b.due
+	if ad, bd := a.due(), b.due(); ad != bd {
+		return ad < bd
 	}
 	return a.id < b.id
 }

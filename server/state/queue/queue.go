@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/btree"
 	"github.com/klauspost/compress/zstd"
@@ -94,26 +95,108 @@ const (
 	stActive                   // leased, in leases
 )
 
-// item is one queue item; 96 bytes.
+// item is one queue item; 64 bytes (a size class of its own, checked by a test).
+//
+// What every waiting item needs is in the item itself; the fields most items leave zero
+// (the due time of a delayed or active item, the ttl's end, the holder, the unique key)
+// are in x, nil when all are zero. The value is a pointer and a length rather than a
+// slice (a value's capacity is never used).
 //
 // An item whose gen is older than its queue's may be shared with a Frozen view: it is
 // replaced by a copy (own) before any field but pos changes (pos, which only the queue's
 // own heaps read, is the only field of its 8-byte word that a view does not read either).
+// Its x is then shared by both copies: it is copied too before a change (Queue.x).
 type item struct {
 	id         uint64
 	enqueuedAt int64
-	due        int64 // delayed: visible_at; active: lease_until
-	expiresAt  int64 // 0: never
-	holder     uint64
-	value      []byte
-	grp        *group
-	ukey       *string
-	pos        int32 // position in ready / group ready / delayed / leases
+	val        *byte    // the value's first byte (nil when empty): see value
+	grp        *group   // nil: no key
+	x          *itemExt // nil: every field of itemExt is zero
+	vlen       uint32   // the value's length
+	pos        int32    // position in ready / group ready / delayed / leases
 	deliveries uint32
 	gen        uint32
 	priority   uint8
 	state      itemState
 	compressed bool
+}
+
+// itemExt is the part of an item most items do not need. One of an older gen than its
+// queue's may be shared with a Frozen view (through an item and its copy): Queue.x copies it
+// before a change.
+type itemExt struct {
+	due       int64 // delayed: visible_at; active: lease_until; else 0
+	expiresAt int64 // 0: never
+	holder    uint64
+	ukey      string // "": none
+	gen       uint32
+}
+
+func (it *item) value() []byte {
+	if it.val == nil {
+		return nil
+	}
+	return unsafe.Slice(it.val, it.vlen)
+}
+
+// setValue keeps v's bytes (not a copy) as the item's value. Values are far below 4 GiB
+// (an item travels in one Raft entry).
+func (it *item) setValue(v []byte) {
+	if len(v) == 0 {
+		it.val, it.vlen = nil, 0
+		return
+	}
+	it.val, it.vlen = unsafe.SliceData(v), uint32(len(v))
+}
+
+func (it *item) due() int64 {
+	if it.x == nil {
+		return 0
+	}
+	return it.x.due
+}
+
+func (it *item) expiresAt() int64 {
+	if it.x == nil {
+		return 0
+	}
+	return it.x.expiresAt
+}
+
+func (it *item) holder() uint64 {
+	if it.x == nil {
+		return 0
+	}
+	return it.x.holder
+}
+
+func (it *item) ukey() string {
+	if it.x == nil {
+		return ""
+	}
+	return it.x.ukey
+}
+
+// x returns an item's rarely used fields ready to be changed: new ones when it has none,
+// or a copy when a Frozen view may read them (their gen is older than the queue's). it
+// must be owned (own). After the change, trimX drops them if they became all zero.
+func (q *Queue) x(it *item) *itemExt {
+	switch {
+	case it.x == nil:
+		it.x = &itemExt{gen: q.gen}
+	case it.x.gen != q.gen:
+		c := *it.x
+		c.gen = q.gen
+		it.x = &c
+	}
+	return it.x
+}
+
+// trimX drops an item's rarely used fields when all are zero.
+func trimX(it *item) {
+	if x := it.x; x != nil && x.due == 0 && x.expiresAt == 0 && x.holder == 0 && x.ukey == "" {
+		it.x = nil
+	}
 }
 
 // itemsDegree is the degree of the items B-tree.
@@ -255,27 +338,29 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 			out[i], dup[i] = out[p.first], true
 			continue
 		}
-		var uk *string
+		var uk string
 		if b := in.GetUniqueKey(); len(b) > 0 {
 			if old, ok := q.uniq[string(b)]; ok {
 				out[i], dup[i] = old.id, true
 				continue
 			}
-			s := string(b)
-			uk = &s
+			uk = string(b)
 		}
 		it := &item{
 			id:         ids.NextID(),
 			enqueuedAt: now,
-			value:      in.GetValue(),
-			ukey:       uk,
 			priority:   uint8(in.GetPriority()),
 			compressed: in.GetCompress(),
 			pos:        -1,
 			gen:        q.gen,
 		}
-		if p.ttl > 0 {
-			it.expiresAt = addSat(now, p.ttl)
+		it.setValue(in.GetValue())
+		if uk != "" || p.ttl > 0 {
+			x := q.x(it)
+			x.ukey = uk
+			if p.ttl > 0 {
+				x.expiresAt = addSat(now, p.ttl)
+			}
 		}
 		q.link(it, in.GetKey())
 		var visibleAt int64
@@ -327,7 +412,7 @@ func (q *Queue) PullWithin(now int64, session uint64, max int, maxBytes uint64) 
 			Priority:      uint32(it.priority),
 			Key:           keyBytes(it),
 			UniqueKey:     ukeyBytes(it),
-			Value:         it.value,
+			Value:         it.value(),
 			DeliveryCount: it.deliveries,
 			EnqueuedAt:    timestamppb.New(time.Unix(0, it.enqueuedAt)),
 		}, Compressed: it.compressed})
@@ -377,9 +462,10 @@ func (q *Queue) Requeue(now int64, r *pb.RequeueItem) (dead *raftpb.QueueItem, e
 		q.drop(it)
 		return rec, nil
 	}
-	it.expiresAt = 0
 	if ttl > 0 {
-		it.expiresAt = addSat(now, ttl)
+		q.x(it).expiresAt = addSat(now, ttl)
+	} else if it.expiresAt() != 0 {
+		q.x(it).expiresAt = 0
 	}
 	var visibleAt int64
 	if delay > 0 {
@@ -409,7 +495,7 @@ func (q *Queue) Extend(now int64, id uint64, lease time.Duration) *apierr.Error 
 	if lease <= 0 {
 		lease = time.Duration(q.leaseNs)
 	}
-	it.due = addSat(now, int64(lease))
+	q.x(it).due = addSat(now, int64(lease))
 	q.leases.fix(it)
 	return nil
 }
@@ -442,7 +528,7 @@ func (q *Queue) CloseSession(now int64, session uint64) (dead []*raftpb.QueueIte
 // Dead items come first from leases (by lease end, id), then from ttls (by expiry, id).
 // An item whose lease ends after its ttl has passed is dead too.
 func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
-	for it := q.leases.min(); it != nil && it.due <= now; it = q.leases.min() {
+	for it := q.leases.min(); it != nil && it.due() <= now; it = q.leases.min() {
 		if rec := q.endLease(now, q.own(it)); rec != nil {
 			dead = append(dead, rec)
 		}
@@ -452,7 +538,7 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 		dead = append(dead, q.record(it))
 		q.drop(it)
 	}
-	for it := q.delayed.min(); it != nil && it.due <= now; it = q.delayed.min() {
+	for it := q.delayed.min(); it != nil && it.due() <= now; it = q.delayed.min() {
 		it = q.own(it)
 		q.delayed.remove(it)
 		it.state = stNone
@@ -466,10 +552,10 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 func (q *Queue) NextDeadline() int64 {
 	var next int64
 	if it := q.leases.min(); it != nil {
-		next = it.due
+		next = it.due()
 	}
-	if it := q.delayed.min(); it != nil && (next == 0 || it.due < next) {
-		next = it.due
+	if it := q.delayed.min(); it != nil && (next == 0 || it.due() < next) {
+		next = it.due()
 	}
 	if k, ok := q.expiry.Min(); ok && (next == 0 || k.at < next) {
 		next = k.at
@@ -510,20 +596,24 @@ func (q *Queue) Restore(item *raftpb.QueueItem) {
 		return
 	}
 	it := q.fromRecord(item)
-	it.expiresAt = item.GetExpiresAt()
+	if e := item.GetExpiresAt(); e != 0 {
+		q.x(it).expiresAt = e
+	}
 	if !item.GetActive() {
 		q.toWaiting(0, it, item.GetVisibleAt()) // visible_at > 0: delayed
 		return
 	}
 	it.state = stActive
-	it.holder = item.GetHolder()
-	it.due = item.GetLeaseUntil()
+	x := q.x(it)
+	x.holder = item.GetHolder()
+	x.due = item.GetLeaseUntil()
+	trimX(it)
 	q.leases.push(it)
-	s := q.session(it.holder)
+	s := q.session(x.holder)
 	s.active[it.id] = it
 	if g := it.grp; g != nil {
 		if g.active == 0 {
-			g.holder = it.holder
+			g.holder = x.holder
 		}
 		g.active++
 		q.place(g)
@@ -599,10 +689,10 @@ func (q *Queue) own(it *item) *item {
 		q.delayed.s[it.pos] = c
 	case stActive:
 		q.leases.s[it.pos] = c
-		q.sessions[it.holder].active[it.id] = c
+		q.sessions[it.holder()].active[it.id] = c
 	}
-	if it.ukey != nil {
-		q.uniq[*it.ukey] = c
+	if uk := it.ukey(); uk != "" {
+		q.uniq[uk] = c
 	}
 	return c
 }
@@ -617,17 +707,16 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 	it := &item{
 		id:         r.GetId(),
 		enqueuedAt: r.GetEnqueuedAt(),
-		value:      r.GetValue(),
 		deliveries: r.GetDeliveryCount(),
 		priority:   uint8(p),
 		compressed: r.GetCompressed(),
 		pos:        -1,
 		gen:        q.gen,
 	}
+	it.setValue(r.GetValue())
 	if uk := r.GetUniqueKey(); len(uk) > 0 {
 		if _, taken := q.uniq[string(uk)]; !taken {
-			s := string(uk)
-			it.ukey = &s
+			q.x(it).ukey = string(uk)
 		}
 	}
 	q.link(it, r.GetKey())
@@ -637,8 +726,8 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 // link adds a new item to the id, unique-key and group indexes.
 func (q *Queue) link(it *item, key []byte) {
 	q.items.ReplaceOrInsert(it)
-	if it.ukey != nil {
-		q.uniq[*it.ukey] = it
+	if uk := it.ukey(); uk != "" {
+		q.uniq[uk] = it
 	}
 	if len(key) > 0 {
 		g := q.groupsByKey[string(key)]
@@ -657,11 +746,14 @@ func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	q.waitingByPriority[it.priority]++
 	if visibleAt > now {
 		it.state = stDelayed
-		it.due = visibleAt
+		q.x(it).due = visibleAt
 		q.delayed.push(it)
 	} else {
 		it.state = stReady
-		it.due = 0
+		if it.due() != 0 {
+			q.x(it).due = 0
+		}
+		trimX(it) // also after a requeue that cleared the ttl
 		if g := it.grp; g != nil {
 			g.ready.push(it)
 			q.place(g)
@@ -669,8 +761,8 @@ func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 			q.ready.push(it)
 		}
 	}
-	if it.expiresAt != 0 {
-		q.expiry.ReplaceOrInsert(dueKey{it.expiresAt, it.id})
+	if e := it.expiresAt(); e != 0 {
+		q.expiry.ReplaceOrInsert(dueKey{e, it.id})
 	}
 }
 
@@ -731,13 +823,15 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 	} else {
 		q.ready.remove(it)
 	}
-	if it.expiresAt != 0 {
-		q.expiry.Delete(dueKey{it.expiresAt, it.id})
+	if e := it.expiresAt(); e != 0 {
+		q.expiry.Delete(dueKey{e, it.id})
 	}
 	q.waitingByPriority[it.priority]--
 	it.state = stActive
-	it.holder = sess
-	it.due = addSat(now, q.leaseNs)
+	x := q.x(it)
+	x.holder = sess
+	x.due = addSat(now, q.leaseNs)
+	trimX(it)
 	q.leases.push(it)
 	s := q.session(sess)
 	s.active[it.id] = it
@@ -755,8 +849,13 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 func (q *Queue) release(it *item) {
 	q.leases.remove(it)
 	it.state = stNone
-	it.due = 0
-	s := q.sessions[it.holder]
+	holder := it.holder()
+	if it.x != nil {
+		x := q.x(it)
+		x.due, x.holder = 0, 0
+		trimX(it)
+	}
+	s := q.sessions[holder]
 	delete(s.active, it.id)
 	if g := it.grp; g != nil {
 		g.active--
@@ -766,9 +865,8 @@ func (q *Queue) release(it *item) {
 		q.place(g)
 	}
 	if len(s.active) == 0 {
-		delete(q.sessions, it.holder)
+		delete(q.sessions, holder)
 	}
-	it.holder = 0
 }
 
 // endLease ends an active item's delivery without commit (lease end or session close):
@@ -777,7 +875,7 @@ func (q *Queue) release(it *item) {
 func (q *Queue) endLease(now int64, it *item) *raftpb.QueueItem {
 	q.release(it)
 	it.deliveries++
-	if (q.cfg.MaxDeliveries > 0 && it.deliveries >= q.cfg.MaxDeliveries) || (it.expiresAt != 0 && it.expiresAt <= now) {
+	if (q.cfg.MaxDeliveries > 0 && it.deliveries >= q.cfg.MaxDeliveries) || (it.expiresAt() != 0 && it.expiresAt() <= now) {
 		rec := q.record(it)
 		q.drop(it)
 		return rec
@@ -788,8 +886,8 @@ func (q *Queue) endLease(now int64, it *item) *raftpb.QueueItem {
 
 // drop removes an item from the queue and every index.
 func (q *Queue) drop(it *item) {
-	if (it.state == stReady || it.state == stDelayed) && it.expiresAt != 0 {
-		q.expiry.Delete(dueKey{it.expiresAt, it.id})
+	if e := it.expiresAt(); (it.state == stReady || it.state == stDelayed) && e != 0 {
+		q.expiry.Delete(dueKey{e, it.id})
 	}
 	switch it.state {
 	case stActive:
@@ -808,8 +906,8 @@ func (q *Queue) drop(it *item) {
 	}
 	it.state = stNone
 	q.items.Delete(it)
-	if it.ukey != nil {
-		delete(q.uniq, *it.ukey)
+	if uk := it.ukey(); uk != "" {
+		delete(q.uniq, uk)
 	}
 	if g := it.grp; g != nil {
 		g.n--
@@ -824,27 +922,34 @@ func (q *Queue) record(it *item) *raftpb.QueueItem { return record(q.cfg.QueueNa
 
 // record is it of queue as a raft record. It reads only what a Frozen view may read.
 func record(queue string, it *item) *raftpb.QueueItem {
-	r := &raftpb.QueueItem{
+	r := &raftpb.QueueItem{}
+	fillRecord(r, queue, it)
+	r.Key = keyBytes(it)
+	r.UniqueKey = ukeyBytes(it)
+	return r
+}
+
+// fillRecord sets r to it of queue as a raft record, but for Key and UniqueKey (left
+// nil). It reads only what a Frozen view may read.
+func fillRecord(r *raftpb.QueueItem, queue string, it *item) {
+	*r = raftpb.QueueItem{
 		Queue:         queue,
 		Id:            it.id,
 		Priority:      uint32(it.priority),
-		Key:           keyBytes(it),
-		UniqueKey:     ukeyBytes(it),
-		Value:         it.value,
+		Value:         it.value(),
 		Compressed:    it.compressed,
 		DeliveryCount: it.deliveries,
 		EnqueuedAt:    it.enqueuedAt,
-		ExpiresAt:     it.expiresAt,
+		ExpiresAt:     it.expiresAt(),
 	}
 	switch it.state {
 	case stDelayed:
-		r.VisibleAt = it.due
+		r.VisibleAt = it.due()
 	case stActive:
 		r.Active = true
-		r.Holder = it.holder
-		r.LeaseUntil = it.due
+		r.Holder = it.holder()
+		r.LeaseUntil = it.due()
 	}
-	return r
 }
 
 // DeliveryOverhead is what DeliverySize counts for an item besides its value, key and
@@ -854,16 +959,14 @@ const DeliveryOverhead = 64
 // deliverySize is how many bytes it takes in an answer: its value as the reader gets it
 // (uncompressed), its key and unique key, and DeliveryOverhead.
 func (q *Queue) deliverySize(it *item) uint64 {
-	n := uint64(len(it.value))
+	n := uint64(it.vlen)
 	if it.compressed {
-		n = UncompressedSize(it.value)
+		n = UncompressedSize(it.value())
 	}
 	if it.grp != nil {
 		n += uint64(len(it.grp.key))
 	}
-	if it.ukey != nil {
-		n += uint64(len(*it.ukey))
-	}
+	n += uint64(len(it.ukey()))
 	return n + DeliveryOverhead
 }
 
@@ -886,10 +989,10 @@ func keyBytes(it *item) []byte {
 }
 
 func ukeyBytes(it *item) []byte {
-	if it.ukey == nil {
-		return nil
+	if uk := it.ukey(); uk != "" {
+		return []byte(uk)
 	}
-	return []byte(*it.ukey)
+	return nil
 }
 
 // durNs converts a duration field to ns; nil is 0.
