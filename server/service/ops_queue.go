@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -49,7 +48,7 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 		if it == nil {
 			return nil, apierr.InvalidArgument("items[%d] is missing", i)
 		}
-		if err := s.limits.checkItem(fmt.Sprintf("items[%d]", i), it); err != nil {
+		if err := s.limits.checkItem("items", i, it); err != nil {
 			return nil, err
 		}
 		if err := checkDuration("ttl", it.GetTtl()); err != nil {
