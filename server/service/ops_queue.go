@@ -43,7 +43,7 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 	if err := s.limits.checkBatch("items", len(items)); err != nil {
 		return nil, err
 	}
-	out := make([]*pb.InputItem, len(items))
+	out := items // copied on the first item that compresses (the caller's slice stays as is)
 	for i, it := range items {
 		if it == nil {
 			return nil, apierr.InvalidArgument("items[%d] is missing", i)
@@ -58,11 +58,12 @@ func (s *Service) prepareItems(items []*pb.InputItem) ([]*pb.InputItem, *apierr.
 			return nil, err
 		}
 		if it.GetCompress() {
+			if &out[0] == &items[0] {
+				out = append([]*pb.InputItem(nil), items...)
+			}
 			c := proto.Clone(it).(*pb.InputItem)
 			c.Value = compress(it.GetValue())
 			out[i] = c
-		} else {
-			out[i] = it
 		}
 	}
 	return out, nil
