@@ -13,7 +13,8 @@ import (
 )
 
 // bidi is the server side of a bidirectional stream (QueuesService/Connect,
-// StorageService/StorageConnect).
+// StorageService/StorageConnect). Send must not keep its message once it returns (grpc's
+// encodes it before returning): the handler may reuse it for the next answer.
 type bidi[Req, Resp any] interface {
 	Send(*Resp) error
 	Recv() (*Req, error)
