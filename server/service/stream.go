@@ -13,8 +13,9 @@ import (
 )
 
 // bidi is the server side of a bidirectional stream (QueuesService/Connect,
-// StorageService/StorageConnect). Send must not keep its message once it returns (grpc's
-// encodes it before returning): the handler may reuse it for the next answer.
+// StorageService/StorageConnect). Send must not keep its message once it returns: the
+// handler may reuse it for the next answer. grpc's encodes it before returning; only a
+// stats handler or grpc.EnableTracing (the server installs neither) would see it later.
 type bidi[Req, Resp any] interface {
 	Send(*Resp) error
 	Recv() (*Req, error)
