@@ -122,7 +122,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	clock := newLogClock(cfg.Clock, cfg.Logger, cfg.Bootstrap && !existing)
 	f := newFSM(st, rc.LocalID, clock)
 	installContactSink()
-	r, err := raft.NewRaft(rc, f, timedLogStore{logStore}, logStore, timedSnapshotStore{snaps}, transport)
+	r, err := raft.NewRaft(rc, f, cachedLogs(timedLogStore{logStore}), logStore, timedSnapshotStore{snaps}, transport)
 	if err != nil {
 		transport.Close()
 		logStore.Close()

@@ -37,8 +37,10 @@ const (
 )
 
 type proposal struct {
-	cmd  []byte // the encoded raftpb.Command, copied as is into its entry
-	done chan proposalResult
+	cmd []byte // the encoded raftpb.Command, copied as is into its entry
+	// Pending is what the submitter waits on (its done channel is answered here): one
+	// allocation for both, the proposal lives exactly as long as its wait anyway.
+	Pending
 }
 
 type proposalResult struct {
@@ -109,18 +111,19 @@ func (pd *Pending) Wait(ctx context.Context) (state.Result, error) {
 // one goroutine are applied in that order. The command is encoded here, on the caller's
 // goroutine, and only once: the entry is its commands' bytes put together (encodeEntry).
 func (p *proposer) submit(typ raftpb.Type, payload proto.Message) *Pending {
-	pd := &Pending{done: make(chan proposalResult, 1)}
+	pr := &proposal{Pending: Pending{done: make(chan proposalResult, 1)}}
 	b, err := encodeCommand(typ, payload)
 	if err != nil {
-		pd.done <- proposalResult{err: err}
-		return pd
+		pr.done <- proposalResult{err: err}
+		return &pr.Pending
 	}
+	pr.cmd = b
 	select {
-	case p.in <- &proposal{cmd: b, done: pd.done}:
+	case p.in <- pr:
 	case <-p.stop:
-		pd.done <- proposalResult{err: ErrShutdown}
+		pr.done <- proposalResult{err: ErrShutdown}
 	}
-	return pd
+	return &pr.Pending
 }
 
 func (p *proposer) batchLoop() {

@@ -28,7 +28,7 @@ func TestResultLoopStopsWhenRaftStops(t *testing.T) {
 	defer close(p.inflight)
 	pd := &Pending{done: make(chan proposalResult, 1)}
 	p.pending.Add(1) // as batchLoop does for each entry it hands to Raft
-	p.inflight <- inflight{future: neverFuture{block: make(chan struct{})}, props: []*proposal{{done: pd.done}}}
+	p.inflight <- inflight{future: neverFuture{block: make(chan struct{})}, props: []*proposal{{Pending: *pd}}}
 	p.raftStopped()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

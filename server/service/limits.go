@@ -131,15 +131,24 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-// checkItem checks an input item's sizes; field is how the request names it ("items[3]").
-func (l Limits) checkItem(field string, it *pb.InputItem) *apierr.Error {
-	if err := checkBytes(field+".value", len(it.GetValue()), l.MaxValueBytes, "--max-value-bytes"); err != nil {
-		return err
+// checkItem checks an input item's sizes; field names it in the request ("items"), index
+// its place there: the error says "items[3].value". The name is built only for an error,
+// so a valid item costs no allocation here.
+func (l Limits) checkItem(field string, index int, it *pb.InputItem) *apierr.Error {
+	for _, c := range [...]struct {
+		name     string
+		n, limit int
+		flag     string
+	}{
+		{"value", len(it.GetValue()), l.MaxValueBytes, "--max-value-bytes"},
+		{"key", len(it.GetKey()), l.MaxKeyBytes, "--max-key-bytes"},
+		{"unique_key", len(it.GetUniqueKey()), l.MaxUniqueKeyBytes, "--max-unique-key-bytes"},
+	} {
+		if c.n > c.limit {
+			return checkBytes(fmt.Sprintf("%s[%d].%s", field, index, c.name), c.n, c.limit, c.flag)
+		}
 	}
-	if err := checkBytes(field+".key", len(it.GetKey()), l.MaxKeyBytes, "--max-key-bytes"); err != nil {
-		return err
-	}
-	return checkBytes(field+".unique_key", len(it.GetUniqueKey()), l.MaxUniqueKeyBytes, "--max-unique-key-bytes")
+	return nil
 }
 
 // checkKey checks a storage key: 1 byte up to the key limit.

@@ -2,11 +2,13 @@ package service
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 )
@@ -41,18 +43,59 @@ var (
 // stream path (called where a command is answered) so the handlers can change around it.
 func ObserveCommand(req, resp any, began time.Time) {
 	var service string
-	var m proto.Message
-	switch r := req.(type) {
+	var r protoreflect.Message
+	var od protoreflect.OneofDescriptor
+	switch q := req.(type) {
 	case *pb.QueueRequest:
-		service, m = "queue", r
+		service, r, od = "queue", q.ProtoReflect(), queueCommandOneof
 	case *pb.StorageRequest:
-		service, m = "storage", r
+		service, r, od = "storage", q.ProtoReflect(), storageCommandOneof
 	default:
 		return
 	}
-	kind := commandKind(m)
-	streamCommandSeconds.WithLabelValues(service, kind).Observe(time.Since(began).Seconds())
-	streamCommands.WithLabelValues(service, kind, answerStatus(resp)).Inc()
+	var field protoreflect.FieldNumber // 0: no (known) command
+	if fd := r.WhichOneof(od); fd != nil {
+		field = fd.Number()
+	}
+	s := seriesOf(commandSeriesKey{service: service, field: field, status: answerStatus(resp)}, r)
+	s.seconds.Observe(time.Since(began).Seconds())
+	s.answered.Inc()
+}
+
+// The command oneofs of the two stream requests, looked up once.
+var (
+	queueCommandOneof   = (&pb.QueueRequest{}).ProtoReflect().Descriptor().Oneofs().ByName("command")
+	storageCommandOneof = (&pb.StorageRequest{}).ProtoReflect().Descriptor().Oneofs().ByName("command")
+)
+
+// commandSeriesKey names the series one answered command is counted in.
+type commandSeriesKey struct {
+	service string
+	field   protoreflect.FieldNumber
+	status  string
+}
+
+// commandSeries are a command's two series, resolved once per label set: a label lookup
+// (hash of the values, a locked map) per command was a measurable share of the stream
+// path's CPU.
+type commandSeries struct {
+	seconds  prometheus.Observer
+	answered prometheus.Counter
+}
+
+var commandSeriesCache sync.Map // commandSeriesKey → *commandSeries
+
+func seriesOf(k commandSeriesKey, r protoreflect.Message) *commandSeries {
+	if s, ok := commandSeriesCache.Load(k); ok {
+		return s.(*commandSeries)
+	}
+	kind := commandKind(r.Interface())
+	s := &commandSeries{
+		seconds:  streamCommandSeconds.WithLabelValues(k.service, kind),
+		answered: streamCommands.WithLabelValues(k.service, kind, k.status),
+	}
+	got, _ := commandSeriesCache.LoadOrStore(k, s)
+	return got.(*commandSeries)
 }
 
 // commandKind is the name of the command field set in a stream request ("unknown": none,

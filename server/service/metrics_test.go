@@ -4,7 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
 )
@@ -23,12 +25,29 @@ func TestObserveCommandLabels(t *testing.T) {
 		{&pb.QueueRequest{}, &pb.QueueResponse{Response: &pb.QueueResponse_Status{Status: &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_INVALID_ARGUMENT}}}, "queue", "unknown", "invalid_argument"},
 		{lock, &pb.StorageResponse{Response: &pb.StorageResponse_Status{Status: &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_ITEM_BUSY}}}, "storage", "lock_key", "item_busy"},
 	} {
-		before := testutil.ToFloat64(streamCommands.WithLabelValues(c.service, c.kind, c.state))
-		ObserveCommand(c.req, c.resp, time.Now())
-		if got := testutil.ToFloat64(streamCommands.WithLabelValues(c.service, c.kind, c.state)); got != before+1 {
-			t.Errorf("%T %s: %s/%s/%s counted %v times, want once", c.req, c.kind, c.service, c.kind, c.state, got-before)
+		// Twice: the first observation resolves the series, the second uses the kept ones.
+		for range 2 {
+			before := testutil.ToFloat64(streamCommands.WithLabelValues(c.service, c.kind, c.state))
+			timed := latencySamples(t, c.service, c.kind)
+			ObserveCommand(c.req, c.resp, time.Now())
+			if got := testutil.ToFloat64(streamCommands.WithLabelValues(c.service, c.kind, c.state)); got != before+1 {
+				t.Errorf("%T %s: %s/%s/%s counted %v times, want once", c.req, c.kind, c.service, c.kind, c.state, got-before)
+			}
+			if got := latencySamples(t, c.service, c.kind); got != timed+1 {
+				t.Errorf("%s/%s: timed %d times, want once", c.service, c.kind, got-timed)
+			}
 		}
 	}
+}
+
+// latencySamples is how many commands the latency histogram of service and kind holds.
+func latencySamples(t *testing.T, service, kind string) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := streamCommandSeconds.WithLabelValues(service, kind).(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 // The hook costs no allocation per command.

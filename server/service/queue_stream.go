@@ -28,6 +28,15 @@ type queueSession struct {
 	queue string
 	// pulled says whether this session may hold items (so close has something to release).
 	pulled bool
+	// enqueued is the answer of every enqueue without a timeout, reused: those finish one at
+	// a time on the stream's answer goroutine (opWrite), and Send encodes an answer before it
+	// returns, keeping no reference to it, so one set of messages per stream serves them all
+	// (three allocations less per enqueue).
+	enqueued struct {
+		resp pb.QueueResponse
+		enq  pb.QueueResponse_Enqueue
+		ok   pb.EnqueueResponse
+	}
 }
 
 func queueStatus(corr uint64, err *apierr.Error) *pb.QueueResponse {
@@ -100,11 +109,20 @@ func (q *queueSession) write(req *pb.QueueRequest) func(context.Context) *pb.Que
 	case *pb.QueueRequest_Noop:
 		return fail(nil)
 	case *pb.QueueRequest_Enqueue:
-		op := s.enqueueOp(q.queue, []*pb.InputItem{c.Enqueue.GetItem()}, asDuration(c.Enqueue.GetTimeout()))
+		timeout := asDuration(c.Enqueue.GetTimeout())
+		op := s.enqueueOp(q.queue, []*pb.InputItem{c.Enqueue.GetItem()}, timeout)
+		reuse := timeout <= 0 // an opWrite (see start): answered on the answer goroutine
 		return func(ctx context.Context) *pb.QueueResponse {
 			r, err := op(ctx)
 			if err != nil {
 				return queueStatus(corr, err)
+			}
+			if reuse {
+				a := &q.enqueued
+				a.ok.Id, a.ok.Duplicate = r.IDs[0], r.Duplicate[0]
+				a.enq.Enqueue = &a.ok
+				a.resp.CorrelationId, a.resp.Response = corr, &a.enq
+				return &a.resp
 			}
 			return &pb.QueueResponse{CorrelationId: corr, Response: &pb.QueueResponse_Enqueue{Enqueue: &pb.EnqueueResponse{Id: r.IDs[0], Duplicate: r.Duplicate[0]}}}
 		}

@@ -13,7 +13,9 @@ import (
 )
 
 // bidi is the server side of a bidirectional stream (QueuesService/Connect,
-// StorageService/StorageConnect).
+// StorageService/StorageConnect). Send must not keep its message once it returns: the
+// handler may reuse it for the next answer. grpc's encodes it before returning; only a
+// stats handler or grpc.EnableTracing (the server installs neither) would see it later.
 type bidi[Req, Resp any] interface {
 	Send(*Resp) error
 	Recv() (*Req, error)
@@ -55,11 +57,26 @@ const (
 // the stream stops receiving until answers catch up.
 const answerQueueLen = 1024
 
-// answer is one entry of a stream's in-order answer queue: a write's finish, or a read
+// answer is one entry of a stream's in-order answer queue: a write to finish, or a read
 // to start once the writes before it are answered.
-type answer[Resp any] struct {
+type answer[Req, Resp any] struct {
+	write command[Req, Resp]
+	read  func()
+}
+
+// command is a started stream command: its request, when it arrived and what finishes it.
+type command[Req, Resp any] struct {
+	req    *Req
+	began  time.Time
 	finish func(context.Context) *Resp
-	read   func()
+}
+
+// answer finishes c and counts its answer (ObserveCommand) wherever the handler sends it.
+// It is a method on a value, not a wrapping closure, so counting costs no allocation.
+func (c command[Req, Resp]) answer(ctx context.Context) *Resp {
+	resp := c.finish(ctx)
+	ObserveCommand(c.req, resp, c.began)
+	return resp
 }
 
 // serveStream runs one stream until the client closes it or drain is closed (shutdown):
@@ -109,7 +126,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 	}()
 
 	// The answer goroutine: writes answered in start order, reads started behind them.
-	answers := make(chan answer[Resp], answerQueueLen)
+	answers := make(chan answer[Req, Resp], answerQueueLen)
 	var queued, answered atomic.Uint64 // writes and reads put in answers / taken out
 	answersOpen := false
 	openAnswers := func() {
@@ -118,7 +135,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		go func() {
 			defer inflight.Done()
 			for {
-				var a answer[Resp]
+				var a answer[Req, Resp]
 				var ok bool
 				select {
 				case a, ok = <-answers:
@@ -131,7 +148,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 				if a.read != nil {
 					a.read()
 				} else {
-					send(a.finish(ctx))
+					send(a.write.answer(ctx))
 				}
 				answered.Add(1)
 			}
@@ -157,7 +174,7 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 		return status.Error(codes.Unavailable, "the server is shutting down; reconnect")
 	}
 	// enqueue puts a in the answer queue; false when the stream ends meanwhile.
-	enqueue := func(a answer[Resp]) (end error, ok bool) {
+	enqueue := func(a answer[Req, Resp]) (end error, ok bool) {
 		if !answersOpen {
 			openAnswers()
 		}
@@ -212,11 +229,11 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			continue
 		}
 		finish, kind := sess.start(ctx, req)
-		finish = observed(req, began, finish)
+		cmd := command[Req, Resp]{req: req, began: began, finish: finish}
 		switch kind {
 		case opWrite:
 			lastSlow = nil
-			if end, ok := enqueue(answer[Resp]{finish: finish}); !ok {
+			if end, ok := enqueue(answer[Req, Resp]{write: cmd}); !ok {
 				return end
 			}
 		case opRead, opWait:
@@ -239,14 +256,14 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 						case <-ctx.Done():
 						}
 					}
-					send(finish(ctx))
+					send(cmd.answer(ctx))
 				}()
 			}
 			if after != nil || answered.Load() == queued.Load() {
 				run() // nothing unanswered in the queue ahead of it
 				continue
 			}
-			if end, ok := enqueue(answer[Resp]{read: run}); !ok {
+			if end, ok := enqueue(answer[Req, Resp]{read: run}); !ok {
 				return end
 			}
 		case opSlowWrite:
@@ -255,20 +272,10 @@ func serveStream[Req, Resp any](stream bidi[Req, Resp], sess session[Req, Resp],
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				resp := finish(ctx)
+				resp := cmd.answer(ctx)
 				close(done)
 				send(resp)
 			}()
 		}
-	}
-}
-
-// observed wraps a command's finish so its answer is counted (ObserveCommand) wherever the
-// handler sends it.
-func observed[Req, Resp any](req *Req, began time.Time, finish func(context.Context) *Resp) func(context.Context) *Resp {
-	return func(ctx context.Context) *Resp {
-		resp := finish(ctx)
-		ObserveCommand(req, resp, began)
-		return resp
 	}
 }

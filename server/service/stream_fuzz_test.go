@@ -45,6 +45,7 @@ func (m *memStream[Req, Resp]) Recv() (*Req, error) {
 }
 
 func (m *memStream[Req, Resp]) Send(r *Resp) error {
+	r = sentCopy(r) // as grpc, keep nothing of r: the handler may reuse it
 	m.mu.Lock()
 	m.out = append(m.out, r)
 	m.mu.Unlock()

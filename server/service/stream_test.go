@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/pb"
@@ -36,12 +37,19 @@ func (c *chanStream[Req, Resp]) Recv() (*Req, error) {
 }
 
 func (c *chanStream[Req, Resp]) Send(r *Resp) error {
+	r = sentCopy(r) // as grpc, keep nothing of r: the handler may reuse it
 	select {
 	case c.out <- r:
 		return nil
 	case <-c.ctx.Done():
 		return c.ctx.Err()
 	}
+}
+
+// sentCopy is a deep copy of a sent answer, what a client receives: a test stream keeps
+// that, never the handler's message, which Send's contract lets the handler reuse.
+func sentCopy[Resp any](r *Resp) *Resp {
+	return proto.Clone(any(r).(proto.Message)).(any).(*Resp)
 }
 
 // queueStream serves a queue stream of s in the background; end receives its result.
