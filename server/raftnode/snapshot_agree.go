@@ -1,0 +1,136 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// A snapshot at (index, term) that a follower installs replaces its state up to index,
+// and Raft's InstallSnapshot rule 7 says what becomes of its log: if the entry at index
+// has the snapshot's term, the entries after it stay; otherwise the whole log goes.
+// hashicorp/raft (v1.7.3, upstream issue #697, PR #704) does neither: after an install
+// it only compacts up to min(index, lastLog-TrailingLogs), so a follower that held
+// uncommitted entries of an earlier term keeps them. When one sits at the snapshot's
+// index, the follower rejects every AppendEntries whose previous entry is that index, the
+// leader sends the snapshot again, and so on forever; and the stale entries below the
+// snapshot stay in its log, where a later leader could read them.
+//
+// agreeingSnapshots applies the rule without forking raft. raft calls Create with the
+// snapshot's index and term before the install restores the state machine, and the log
+// is made to agree when the sink closes (the snapshot is then on disk). raft's in-memory
+// cache of its last log entry (index, term) cannot be changed from here, so the change is
+// chosen to stay consistent with it (see reconcileLog).
+type agreeingSnapshots struct {
+	raft.SnapshotStore
+	logs raft.LogStore // the store raft appends to (the same one, not a copy)
+	log  hclog.Logger
+}
+
+// Create creates a sink that makes the log agree with the snapshot once it closes.
+func (s agreeingSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := s.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &agreeingSink{SnapshotSink: sink, store: s, index: index, term: term}, nil
+}
+
+type agreeingSink struct {
+	raft.SnapshotSink
+	store       agreeingSnapshots
+	index, term uint64
+}
+
+// Close finishes the snapshot, then reconciles the log with it. A failure to reconcile is
+// logged, not returned: the snapshot is already stored, and failing its Close would make
+// raft treat a stored snapshot as never written.
+func (k *agreeingSink) Close() error {
+	if err := k.SnapshotSink.Close(); err != nil {
+		return err
+	}
+	did, err := reconcileLog(k.store.logs, k.index, k.term)
+	if err != nil {
+		k.store.log.Error("making the log agree with a snapshot", "index", k.index, "term", k.term, "error", err)
+	} else if did != "" {
+		k.store.log.Warn("made the log agree with a snapshot", "index", k.index, "term", k.term, "change", did)
+	}
+	return nil
+}
+
+// maxStaleSuffix bounds the entries after a conflicting snapshot index that reconcileLog
+// keeps (rewrites). Stale entries are an earlier leader's uncommitted ones: a few batches.
+const maxStaleSuffix = 1 << 16
+
+// reconcileLog makes logs agree with a snapshot at (index, term) and describes what it
+// changed ("" when nothing). Every entry at or below index is covered by the snapshot:
+// the state machine restores the snapshot and never applies them, so they can be dropped
+// or replaced. The cases, with raft's cached last entry (lastIndex, lastTerm) in mind:
+//
+//   - the entry at index has the snapshot's term: the log matches the leader's up to
+//     index (Log Matching), nothing to do (raft compacts as usual);
+//   - the log ends before index: every entry goes (they may be an earlier term's, never
+//     committed). raft's cached last index is below the snapshot's, so raft uses the
+//     snapshot's index and term as its last entry from now on;
+//   - the entry at index has another term (entries of an earlier leader that were never
+//     committed): the entries below index go, and index is rewritten as a no-op of the
+//     snapshot's term. The entries after it stay, unchanged: raft's cached last entry is
+//     past index, so the next AppendEntries finds its previous entry (index) by reading the
+//     log, matches the snapshot's term, and its own conflict check deletes the stale
+//     suffix as it appends the leader's entries. The no-op is never applied (the state
+//     machine is past index) and never sent to a follower (the entry before it is gone,
+//     so a leader sends its snapshot instead). When index was the last entry, raft's cache
+//     still holds the old term until the node restarts (it reads the rewritten entry) or
+//     the leader sends a later snapshot (the leader takes one after a backup restore).
+//
+// Deleting the whole range and storing the rewritten entries in order works on both
+// stores: raft-wal only truncates a head or a tail and appends in order.
+func reconcileLog(logs raft.LogStore, index, term uint64) (string, error) {
+	last, err := logs.LastIndex()
+	if err != nil || last == 0 {
+		return "", err
+	}
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return "", err
+	}
+	var at raft.Log
+	err = logs.GetLog(index, &at)
+	switch {
+	case err == nil && at.Term == term:
+		return "", nil
+	case err == nil:
+	case errors.Is(err, raft.ErrLogNotFound) && last < index:
+		if err := logs.DeleteRange(first, last); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("deleted entries %d-%d, all before the snapshot", first, last), nil
+	case errors.Is(err, raft.ErrLogNotFound):
+		return "", nil // a hole at index with entries past it: nothing to compare with
+	default:
+		return "", err
+	}
+	if last-index > maxStaleSuffix {
+		return "", fmt.Errorf("%d entries after the conflicting entry %d (term %d): more than %d", last-index, index, at.Term, maxStaleSuffix)
+	}
+	keep := make([]*raft.Log, 0, 1+last-index)
+	keep = append(keep, &raft.Log{Index: index, Term: term, Type: raft.LogNoop})
+	for i := index + 1; i <= last; i++ {
+		l := new(raft.Log)
+		if err := logs.GetLog(i, l); err != nil {
+			return "", fmt.Errorf("reading entry %d after the conflict: %w", i, err)
+		}
+		keep = append(keep, l)
+	}
+	if err := logs.DeleteRange(first, last); err != nil {
+		return "", err
+	}
+	if err := logs.StoreLogs(keep); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("entry %d had term %d: deleted entries %d-%d, rewrote %d with the snapshot's term, kept %d-%d for the leader's appends to replace",
+		index, at.Term, first, index-1, index, index+1, last), nil
+}
