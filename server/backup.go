@@ -106,8 +106,14 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	c, err := s.node.RestoreBackup(r.Context(), f, info)
 	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
-			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+		var behind *raftnode.BehindError
+		switch {
+		case errors.As(err, &behind):
+			code = http.StatusConflict // a precondition: retry once the followers caught up
+		case errors.Is(err, raftnode.ErrRestoreUnconfirmed):
+			code = http.StatusGatewayTimeout // outcome unknown, like a write that timed out
+		case errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
+			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout):
 			code = http.StatusServiceUnavailable
 		}
 		http.Error(w, "restore: "+err.Error(), code)
