@@ -76,8 +76,8 @@ const maxStaleSuffix = 1 << 16
 //     committed). raft's cached last index is below the snapshot's, so raft uses the
 //     snapshot's index and term as its last entry from now on;
 //   - the entry at index has another term (entries of an earlier leader that were never
-//     committed): the entries below index go, and index is rewritten as a no-op of the
-//     snapshot's term. The entries after it stay, unchanged: raft's cached last entry is
+//     committed), or there is none but there are entries past it: the entries below index
+//     go, and index is written as a no-op of the snapshot's term. The entries after it stay, unchanged: raft's cached last entry is
 //     past index, so the next AppendEntries finds its previous entry (index) by reading the
 //     log, matches the snapshot's term, and its own conflict check deletes the stale
 //     suffix as it appends the leader's entries. The no-op is never applied (the state
@@ -109,7 +109,10 @@ func reconcileLog(logs raft.LogStore, index, term uint64) (string, error) {
 		}
 		return fmt.Sprintf("deleted entries %d-%d, all before the snapshot", first, last), nil
 	case errors.Is(err, raft.ErrLogNotFound):
-		return "", nil // a hole at index with entries past it: nothing to compare with
+		// No entry at index, entries past it (an earlier snapshot or restore left a hole
+		// there): raft would fail to read the previous entry of the next append, so it
+		// gets one, as for a conflict.
+		at.Term = 0
 	default:
 		return "", err
 	}
@@ -131,6 +134,6 @@ func reconcileLog(logs raft.LogStore, index, term uint64) (string, error) {
 	if err := logs.StoreLogs(keep); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("entry %d had term %d: deleted entries %d-%d, rewrote %d with the snapshot's term, kept %d-%d for the leader's appends to replace",
-		index, at.Term, first, index-1, index, index+1, last), nil
+	return fmt.Sprintf("entry %d had term %d (0: none): deleted entries %d-%d, wrote %d with the snapshot's term, kept %d-%d for the leader's appends to check",
+		index, at.Term, first, last, index, index+1, last), nil
 }

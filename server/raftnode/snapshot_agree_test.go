@@ -173,7 +173,7 @@ func waitInstalls(t *testing.T, m *testRaft, index uint64, n int) {
 	}
 }
 
-// TestInstallSnapshotOverConflictingEntry sets up hashicorp/raft issue #697 the way a
+// TestRestoreOverConflictingEntry sets up hashicorp/raft issue #697 the way a
 // backup restore meets it: follower c holds uncommitted entries of term 1 (it led term 1
 // and never replicated them) and is away; a and b elect a leader of a later term, which
 // restores a user snapshot at index S (its last index + 1, a hole in its log) and commits
@@ -185,7 +185,7 @@ func waitInstalls(t *testing.T, m *testRaft, index uint64, n int) {
 // entry is S, raft's cached last entry on c keeps its old term: c loops until the leader
 // sends a later snapshot (Node.RestoreBackup takes one once the restore is in) or c
 // restarts (it then reads the rewritten entry).
-func TestInstallSnapshotOverConflictingEntry(t *testing.T) {
+func TestRestoreOverConflictingEntry(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra uint64 // c's entries past S
@@ -301,9 +301,9 @@ func TestInstallSnapshotOverConflictingEntry(t *testing.T) {
 	}
 }
 
-// TestReconcileLogStores runs reconcileLog's cases on the real log stores (raft-wal only
+// TestRestoreReconcileLogStores runs reconcileLog's cases on the real log stores (raft-wal only
 // truncates a head or a tail and appends in order).
-func TestReconcileLogStores(t *testing.T) {
+func TestRestoreReconcileLogStores(t *testing.T) {
 	for _, kind := range LogStores {
 		t.Run(kind, func(t *testing.T) {
 			open := func(t *testing.T, entries []uint64) logStore {
@@ -357,6 +357,17 @@ func TestReconcileLogStores(t *testing.T) {
 			if err := s.StoreLogs([]*raft.Log{{Index: 6, Term: 2, Type: raft.LogCommand}}); err != nil {
 				t.Fatalf("appending after the snapshot: %v", err)
 			}
+			// No entry at the index (the log starts after it): the index is written.
+			s = open(t, []uint64{1, 1, 1, 2, 2})
+			if err := s.DeleteRange(1, 3); err != nil {
+				t.Fatal(err)
+			}
+			if did, err := reconcileLog(s, 3, 2); err != nil || did == "" {
+				t.Fatalf("log after a hole: %q %v", did, err)
+			}
+			if got := terms(t, s); fmt.Sprint(got) != fmt.Sprint(map[uint64]uint64{3: 2, 4: 2, 5: 2}) {
+				t.Fatalf("log after a hole: now %v", got)
+			}
 			// Conflicts at the index: below goes, the index gets the snapshot's term, the
 			// stale suffix stays for raft's conflict check, and appends go on after it.
 			for _, entries := range [][]uint64{{1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}} {
@@ -391,11 +402,11 @@ func TestReconcileLogStores(t *testing.T) {
 	}
 }
 
-// TestRaftLogStoreIsNotMonotonic guards an assumption of agreeingSnapshots: raft treats
+// TestRestoreLogStoreIsNotMonotonic guards an assumption of agreeingSnapshots: raft treats
 // the log store it gets as non-monotonic, so after an install it compacts (keeping the
 // rewritten entry) instead of removing every entry, which would leave raft's cached last
 // entry pointing at nothing.
-func TestRaftLogStoreIsNotMonotonic(t *testing.T) {
+func TestRestoreLogStoreIsNotMonotonic(t *testing.T) {
 	var s raft.LogStore = timedLogStore{raft.NewInmemStore()}
 	if m, ok := s.(raft.MonotonicLogStore); ok && m.IsMonotonic() {
 		t.Fatal("the log store raft gets is monotonic: an install would remove the entry reconcileLog rewrote")
