@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +127,93 @@ func TestRestoreWaitsForAQuorumCaughtUp(t *testing.T) {
 	}
 	// A write after the restore reaches every node: each applies it on the restored state.
 	propose("after")
+	for _, n := range nodes {
+		for n.State().HasQueue("after") != nil {
+			select {
+			case <-n.AppliedChanged():
+			case <-ctx.Done():
+				t.Fatalf("%s did not apply the write after the restore", n.ID())
+			}
+		}
+		if n.State().HasQueue("kept") != nil || n.State().HasQueue("gone") == nil {
+			t.Fatalf("%s's state after the restore: kept %v, gone %v", n.ID(), n.State().HasQueue("kept"), n.State().HasQueue("gone"))
+		}
+	}
+}
+
+// TestRestoreBoundedWhenFollowersCannotInstall: both followers answer Raft but cannot
+// store a snapshot (their snapshot folder is a file), so the restore's no-op never
+// commits. The call returns ErrRestoreUnconfirmed once restoreConfirmTimeout passed, and
+// the proposer is not held: a write proposed meanwhile is taken (it commits after the
+// restore). Once the followers can store snapshots again, they install the restore, the
+// write commits, and every node has the backup's state and the write.
+func TestRestoreBoundedWhenFollowersCannotInstall(t *testing.T) {
+	defer func(d time.Duration) { restoreConfirmBase = d }(restoreConfirmBase)
+	restoreConfirmBase = 2 * time.Second
+	nodes := startCluster(t, 3)
+	leader := nodes[0]
+	leader.StartMembership(func(ctx context.Context, id, addr string) (MemberProgress, error) {
+		for _, n := range nodes {
+			if n.ID() == id {
+				lead, _ := n.Leader()
+				return MemberProgress{NodeID: id, LeaderID: lead, Applied: n.AppliedIndex(), LogFormat: LogFormat}, nil
+			}
+		}
+		return MemberProgress{}, errors.New("no such member")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := leader.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	backup, _, err := leader.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := state.CheckSnapshot(bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	// Each follower's snapshot folder becomes a file: creating a snapshot fails.
+	for _, n := range nodes[1:] {
+		dir := filepath.Join(n.cfg.DataDir, "raft", "snapshots")
+		if err := os.Rename(dir, dir+".away"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	start := time.Now()
+	_, err = leader.RestoreBackup(ctx, bytes.NewReader(backup), info)
+	if !errors.Is(err, ErrRestoreUnconfirmed) {
+		t.Fatalf("restore no follower can install: %v", err)
+	}
+	if took := time.Since(start); took > time.Minute {
+		t.Fatalf("the restore call took %s", took)
+	}
+	if !leader.IsLeader() {
+		t.Fatal("the leader stepped down (the test needs followers that answer)")
+	}
+	// The proposer is free: a write is taken now and commits after the restore.
+	after := leader.Submit(raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "after"})
+
+	for _, n := range nodes[1:] {
+		dir := filepath.Join(n.cfg.DataDir, "raft", "snapshots")
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(dir+".away", dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := after.Wait(ctx); err != nil {
+		t.Fatalf("the write proposed after the unconfirmed restore: %v", err)
+	}
 	for _, n := range nodes {
 		for n.State().HasQueue("after") != nil {
 			select {
