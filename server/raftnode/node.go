@@ -124,8 +124,9 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	installContactSink()
 	// Snapshots go through agreeingSnapshots (snapshot_agree.go): an installed snapshot makes
 	// the log agree with it, which hashicorp/raft's InstallSnapshot does not.
-	raftSnaps := agreeingSnapshots{SnapshotStore: timedSnapshotStore{snaps}, logs: logStore, log: hl.Named("snapshot")}
-	r, err := raft.NewRaft(rc, f, timedLogStore{logStore}, logStore, raftSnaps, transport)
+	keeping := &keepingLog{LogStore: logStore}
+	raftSnaps := agreeingSnapshots{SnapshotStore: timedSnapshotStore{snaps}, logs: logStore, keep: keeping, log: hl.Named("snapshot")}
+	r, err := raft.NewRaft(rc, f, timedLogStore{keeping}, logStore, raftSnaps, transport)
 	if err != nil {
 		transport.Close()
 		logStore.Close()

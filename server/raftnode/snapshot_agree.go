@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -26,7 +27,49 @@ import (
 type agreeingSnapshots struct {
 	raft.SnapshotStore
 	logs raft.LogStore // the store raft appends to (the same one, not a copy)
+	keep *keepingLog   // raft's view of logs
 	log  hclog.Logger
+}
+
+// keepingLog is the log store as raft sees it. Right after an install, raft compacts its
+// log up to min(snapshot index, last index - TrailingLogs); with few trailing logs and a
+// long stale suffix that is the entry reconcileLog wrote at the snapshot index, which the
+// next append needs. So DeleteRange leaves that one entry (keep) in place until raft has
+// stored an entry past it (its cached last entry is then the leader's).
+type keepingLog struct {
+	raft.LogStore
+	keep atomic.Uint64
+}
+
+func (l *keepingLog) DeleteRange(min, max uint64) error {
+	// After reconcileLog emptied the log, raft compacts from FirstIndex 0: nothing to do
+	// (and raft's InmemStore would wrap its indexes around).
+	if last, err := l.LogStore.LastIndex(); err == nil && last == 0 {
+		return nil
+	}
+	if k := l.keep.Load(); k != 0 && min <= k && k <= max {
+		if k == min {
+			min++
+		} else {
+			max = k - 1 // raft deletes from an entry through k only to compact
+		}
+		if min > max {
+			return nil
+		}
+	}
+	return l.LogStore.DeleteRange(min, max)
+}
+
+func (l *keepingLog) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
+
+func (l *keepingLog) StoreLogs(logs []*raft.Log) error {
+	if err := l.LogStore.StoreLogs(logs); err != nil {
+		return err
+	}
+	if k := l.keep.Load(); k != 0 && len(logs) > 0 && logs[len(logs)-1].Index > k {
+		l.keep.CompareAndSwap(k, 0)
+	}
+	return nil
 }
 
 // Create creates a sink that makes the log agree with the snapshot once it closes.
@@ -53,6 +96,13 @@ func (k *agreeingSink) Close() error {
 		return err
 	}
 	did, err := reconcileLog(k.store.logs, k.index, k.term)
+	if did != "" && k.store.keep != nil {
+		keep := uint64(0)
+		if last, lerr := k.store.logs.LastIndex(); lerr == nil && last > k.index {
+			keep = k.index // a stale suffix follows: raft reads k.index next
+		}
+		k.store.keep.keep.Store(keep)
+	}
 	if err != nil {
 		k.store.log.Error("making the log agree with a snapshot", "index", k.index, "term", k.term, "error", err)
 	} else if did != "" {

@@ -114,6 +114,7 @@ func testRaftConfig(id string) *raft.Config {
 	c.LeaderLeaseTimeout = 300 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	c.SnapshotThreshold = 1 << 30 // only the snapshots a test asks for
+	c.TrailingLogs = 1            // compaction after an install reaches the snapshot index
 	c.Logger = hclog.New(&hclog.LoggerOptions{Name: id, Level: testRaftLogLevel, Output: testRaftLogOut})
 	return c
 }
@@ -122,10 +123,13 @@ func testRaftConfig(id string) *raft.Config {
 func (m *testRaft) start(t *testing.T, agree bool) {
 	t.Helper()
 	var snaps raft.SnapshotStore = countingSnapshots{SnapshotStore: m.snaps, created: m.created}
-	if agree {
-		snaps = agreeingSnapshots{SnapshotStore: snaps, logs: m.logs, log: hclog.NewNullLogger()}
+	var logs raft.LogStore = m.logs
+	if agree { // as Start wires them
+		keeping := &keepingLog{LogStore: m.logs}
+		snaps = agreeingSnapshots{SnapshotStore: snaps, logs: m.logs, keep: keeping, log: hclog.NewNullLogger()}
+		logs = keeping
 	}
-	r, err := raft.NewRaft(testRaftConfig(string(m.id)), m.fsm, m.logs, m.logs, snaps, m.trans)
+	r, err := raft.NewRaft(testRaftConfig(string(m.id)), m.fsm, logs, m.logs, snaps, m.trans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,9 +293,7 @@ func TestRestoreOverConflictingEntry(t *testing.T) {
 				t.Fatalf("c's state: restored %q, commands %q", restored, cmds)
 			}
 			// No stale entry of term 1 is left in c's log.
-			first, _ := c.logs.FirstIndex()
-			last, _ := c.logs.LastIndex()
-			for i := first; i <= last && first > 0; i++ {
+			for i := uint64(2); i <= c.r.LastIndex(); i++ {
 				var l raft.Log
 				if err := c.logs.GetLog(i, &l); err == nil && l.Term == 1 && l.Type != raft.LogConfiguration {
 					t.Fatalf("c's log still holds a stale entry %d (term 1, %q)", i, l.Data)
@@ -354,8 +356,15 @@ func TestRestoreReconcileLogStores(t *testing.T) {
 			if got := terms(t, s); len(got) != 0 {
 				t.Fatalf("short log kept %v", got)
 			}
+			// raft then compacts from FirstIndex 0, through keepingLog.
+			if err := (&keepingLog{LogStore: s}).DeleteRange(0, 2); err != nil {
+				t.Fatalf("compacting the emptied log: %v", err)
+			}
 			if err := s.StoreLogs([]*raft.Log{{Index: 6, Term: 2, Type: raft.LogCommand}}); err != nil {
 				t.Fatalf("appending after the snapshot: %v", err)
+			}
+			if got := terms(t, s); fmt.Sprint(got) != fmt.Sprint(map[uint64]uint64{6: 2}) {
+				t.Fatalf("appended after the snapshot: now %v", got)
 			}
 			// No entry at the index (the log starts after it): the index is written.
 			s = open(t, []uint64{1, 1, 1, 2, 2})
@@ -407,7 +416,7 @@ func TestRestoreReconcileLogStores(t *testing.T) {
 // rewritten entry) instead of removing every entry, which would leave raft's cached last
 // entry pointing at nothing.
 func TestRestoreLogStoreIsNotMonotonic(t *testing.T) {
-	var s raft.LogStore = timedLogStore{raft.NewInmemStore()}
+	var s raft.LogStore = timedLogStore{&keepingLog{LogStore: raft.NewInmemStore()}}
 	if m, ok := s.(raft.MonotonicLogStore); ok && m.IsMonotonic() {
 		t.Fatal("the log store raft gets is monotonic: an install would remove the entry reconcileLog rewrote")
 	}
