@@ -94,12 +94,18 @@ func TestRestoreReplicatesRaisedCounters(t *testing.T) {
 // TestRestoreWhileAFollowerLags restores a backup while a follower is paused (it misses
 // the writes after the backup and the restore): the leader and the other follower are a
 // quorum, so the restore answers at once; the follower, resumed, installs it and ends
-// with the backup's state, then applies what follows.
+// with the backup's state, then applies what follows. With either Raft log store.
 func TestRestoreWhileAFollowerLags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := clustertest.New(t, 3)
+	for _, store := range []string{"bolt", "wal"} {
+		t.Run(store, func(t *testing.T) { restoreWhileAFollowerLags(t, store) })
+	}
+}
+
+func restoreWhileAFollowerLags(t *testing.T, store string) {
+	c := clustertest.New(t, 3, clustertest.WithFlags("--raft-log-store", store))
 	leader := c.WaitLeader(10 * time.Second)
 	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
 		t.Fatalf("create: %d %s", code, body)
