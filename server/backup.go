@@ -105,12 +105,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := s.node.RestoreBackup(r.Context(), f, info)
 	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
-			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
-			code = http.StatusServiceUnavailable
-		}
-		http.Error(w, "restore: "+err.Error(), code)
+		http.Error(w, "restore: "+err.Error(), restoreErrorStatus(err))
 		return
 	}
 	s.log.Info("restored a backup", "bytes", info.Size, "records", info.Records, "from_cluster", info.ClusterID, "from_index", info.AppliedIndex)
@@ -119,6 +114,21 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		Bytes: info.Size, Records: info.Records, FromClusterID: info.ClusterID, FromIndex: info.AppliedIndex,
 		NextID: c.NextID, LastLockToken: c.LastToken, ClockUnixNano: c.Clock,
 	})
+}
+
+// restoreErrorStatus is the HTTP status of a restore that RestoreBackup failed.
+func restoreErrorStatus(err error) int {
+	var behind *raftnode.BehindError
+	switch {
+	case errors.As(err, &behind):
+		return http.StatusConflict // a precondition: retry once the followers caught up
+	case errors.Is(err, raftnode.ErrRestoreUnconfirmed):
+		return http.StatusGatewayTimeout // outcome unknown, like a write that timed out
+	case errors.Is(err, raftnode.ErrNotLeader) || errors.Is(err, raftnode.ErrShutdown) ||
+		errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // spool writes the upload to the spool file; its errors are the server's, not the upload's.

@@ -91,6 +91,69 @@ func TestRestoreReplicatesRaisedCounters(t *testing.T) {
 	}
 }
 
+// TestRestoreWhileAFollowerLags restores a backup while a follower is paused (it misses
+// the writes after the backup and the restore): the leader and the other follower are a
+// quorum, so the restore answers at once; the follower, resumed, installs it and ends
+// with the backup's state, then applies what follows. With either Raft log store.
+func TestRestoreWhileAFollowerLags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	for _, store := range []string{"bolt", "wal"} {
+		t.Run(store, func(t *testing.T) { restoreWhileAFollowerLags(t, store) })
+	}
+}
+
+func restoreWhileAFollowerLags(t *testing.T, store string) {
+	c := clustertest.New(t, 3, clustertest.WithFlags("--raft-log-store", store))
+	leader := c.WaitLeader(10 * time.Second)
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	backup := download(t, leader.URL())
+
+	lagging := c.Follower(leader)
+	c.Pause(lagging)
+	resumed := false
+	defer func() {
+		if !resumed {
+			c.Resume(lagging)
+		}
+	}()
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"later"}`); code != 200 {
+		t.Fatalf("create after the backup: %d %s", code, body)
+	}
+	client := &http.Client{Timeout: 2 * time.Minute} // a restore that never answers fails the test
+	resp, err := client.Post(leader.URL()+"/v1/cluster/snapshot:restore", "application/octet-stream", bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("restore with a follower paused: %d %s", resp.StatusCode, b)
+	}
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"after"}`); code != 200 {
+		t.Fatalf("a write after the restore: %d %s", code, body)
+	}
+
+	c.Resume(lagging)
+	resumed = true
+	waitCaughtUp(t, c, leader, lagging)
+	// Read its state: make it the leader (reads are served by the leader).
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/cluster:transferLeadership", fmt.Sprintf(`{"id":%q}`, lagging.ID)); code != 200 {
+		t.Fatalf("transfer: %d %s", code, body)
+	}
+	if l := c.WaitLeader(30 * time.Second); l != lagging {
+		t.Fatalf("leadership went to %s, not %s", l.ID, lagging.ID)
+	}
+	for name, want := range map[string]int{"jobs": 200, "later": 404, "after": 200} {
+		if code, body := httpDo(t, "GET", lagging.URL()+"/v1/queues/"+name, ""); code != want {
+			t.Fatalf("queue %s on the follower that lagged: %d %s, want %d", name, code, body, want)
+		}
+	}
+}
+
 func download(t *testing.T, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url + "/v1/cluster/snapshot")

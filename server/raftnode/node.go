@@ -122,7 +122,10 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	clock := newLogClock(cfg.Clock, cfg.Logger, cfg.Bootstrap && !existing)
 	f := newFSM(st, rc.LocalID, clock)
 	installContactSink()
-	r, err := raft.NewRaft(rc, f, cachedLogs(timedLogStore{logStore}), logStore, timedSnapshotStore{snaps}, transport)
+	// Snapshots go through agreeingSnapshots (snapshot_agree.go): an installed snapshot makes
+	// the log agree with it, which hashicorp/raft's InstallSnapshot does not.
+	logs, raftSnaps := raftStores(logStore, timedSnapshotStore{snaps}, hl.Named("snapshot"))
+	r, err := raft.NewRaft(rc, f, logs, logStore, raftSnaps, transport)
 	if err != nil {
 		transport.Close()
 		logStore.Close()
