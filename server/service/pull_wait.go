@@ -54,8 +54,10 @@ func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout 
 func (s *Service) pullWait(ctx context.Context, cmd *raftpb.QueuePull, deadline time.Time) (*state.PullResult, *apierr.Error) {
 	key := state.QueueKey(cmd.GetQueue())
 	notify := s.node.Notifier()
+	var seq uint64 // this waiter's place in line, kept when it looks again
 	for {
-		hold := notify.HoldOne(key)
+		hold := notify.HoldOneAt(key, seq)
+		seq = hold.Seq()
 		ready, _, qerr := s.node.PullReady(cmd.GetQueue(), cmd.GetSession())
 		if ready || qerr != nil || !s.node.IsLeader() {
 			// Try: this wakeup, if one came, is used.

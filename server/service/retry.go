@@ -24,6 +24,10 @@ type attempt[T any] struct {
 	ready func() bool
 	// kind names the wait in metrics (waitBegin).
 	kind string
+	// line, when set, takes the attempt's place in a line (Notifier.HoldLock) instead of a
+	// hold on key's channel: only the changes that let it proceed wake it, one waiter per
+	// change. seq keeps the place of an earlier hold (0: a new place at the end).
+	line func(seq uint64) *state.Hold
 
 	wake    *state.Hold
 	pending raftnode.Future[T]
@@ -32,11 +36,16 @@ type attempt[T any] struct {
 // startAttempt submits the first try. The wakeup channel is taken before the submission,
 // so a change applied after the try is never missed.
 func startAttempt[T any](s *Service, kind, key string, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
-	a := &attempt[T]{s: s, kind: kind, key: key, submit: submit, again: again}
+	return startAttemptIn(s, kind, key, nil, submit, timeout, again)
+}
+
+// startAttemptIn is startAttempt waiting in a line (see attempt.line) when line is set.
+func startAttemptIn[T any](s *Service, kind, key string, line func(uint64) *state.Hold, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
+	a := &attempt[T]{s: s, kind: kind, key: key, line: line, submit: submit, again: again}
 	if timeout > 0 {
 		// Without a timeout there is no retry, so nothing to be woken for.
 		a.deadline = time.Now().Add(timeout)
-		a.wake = s.node.Notifier().Hold(key)
+		a.wake = a.hold(0)
 	}
 	a.pending = submit()
 	return a
@@ -77,10 +86,23 @@ func (a *attempt[T]) sleep(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		// The wakeup is used: the waiter looks again, keeping its place in line (a try
+		// that fails leaves it first, so a line is served in order).
+		a.wake.Woke()
+		seq := a.wake.Seq()
 		a.wake.Release()
-		a.wake = a.s.node.Notifier().Hold(a.key)
+		a.wake = a.hold(seq)
 		if a.ready == nil || !a.s.node.IsLeader() || a.ready() {
 			return nil
 		}
 	}
+}
+
+// hold takes the attempt's wait: its place in line (seq: an earlier place, 0: a new one),
+// or a hold on its key's channel.
+func (a *attempt[T]) hold(seq uint64) *state.Hold {
+	if a.line != nil {
+		return a.line(seq)
+	}
+	return a.s.node.Notifier().Hold(a.key)
 }
