@@ -47,8 +47,8 @@ type State struct {
 	lockTouched []lockTouched
 	// keyed: queues that may hold items with a key (a group), whose changes wake every
 	// waiting puller (waits.go). Not replicated: derived, and only for wakeups.
-	keyed map[string]bool
-	events  eventCounters
+	keyed  map[string]bool
+	events eventCounters
 	// commands counts the commands applied (AppliedCommands).
 	commands atomic.Uint64
 }
