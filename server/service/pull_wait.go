@@ -17,8 +17,10 @@ import (
 //
 // The leader serves a pull that would lease nothing from its own state, without a log
 // entry: it waits in the queue's line (Notifier.HoldOne), and proposes a pull only when
-// its state shows an item for the session. An enqueue wakes only as many waiters as it
-// added items; a waiter that leased items and sees more left wakes the next one. An empty
+// its state shows an item for the session. A change wakes only as many waiters as it made
+// items ready (state.wakePullers), each of which leaves the line to try and, when another
+// pull was first, comes back to its place; one woken that gives up passes the wakeup on
+// (Hold.Release). An empty
 // answer (timeout 0, or the wait ran out) is given after a read barrier, so a deposed
 // leader does not answer it. Unlike the proposing pull it replaces, the waiting starts when
 // finish runs: the stream starts waits behind its earlier writes, as reads.
@@ -68,9 +70,6 @@ func (s *Service) pullWait(ctx context.Context, cmd *raftpb.QueuePull, deadline 
 				return nil, fault
 			}
 			if len(pr.Items) > 0 {
-				if s.node.QueueReady(cmd.GetQueue()) {
-					notify.TouchN(key, 1) // more left than this pull took: the next waiter
-				}
 				return pr, nil
 			}
 			// Another pull leased the item first: wait for the next one, if time is left.
