@@ -62,8 +62,9 @@ func (s *Service) pullWait(ctx context.Context, cmd *raftpb.QueuePull, deadline 
 		seq = hold.Seq()
 		ready, _, qerr := s.node.PullReady(cmd.GetQueue(), cmd.GetSession())
 		if ready || qerr != nil || !s.node.IsLeader() {
-			// Try: this wakeup, if one came, is used.
-			hold.Woke()
+			// Try, out of line. A wakeup that came since the place was taken is passed on,
+			// not used: it may be for an item this pull will not take (the check may have
+			// seen another), and waking one too many only costs a look.
 			hold.Release()
 			pr, fault := wait(ctx, s, s.node.Pull(cmd))
 			if fault != nil {

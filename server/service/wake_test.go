@@ -159,7 +159,7 @@ func TestLockWaitersNotWokenByOtherKeys(t *testing.T) {
 // wakes one of them, and each takes a different key.
 func TestLockAnyWaitersOneWakeupPerLockableKey(t *testing.T) {
 	s := fuzzService(t)
-	const n, k = 8, 3
+	const n, k = 32, 3
 	out := make(chan lockResult, n)
 	for i := range n {
 		startLocker(t, s, s.newSession(), true, "", "p/", i+1, out)
@@ -188,8 +188,10 @@ func TestLockAnyWaitersOneWakeupPerLockableKey(t *testing.T) {
 		t.Fatalf("keys taken %v, want p/late among them", seen)
 	}
 	waitFor(t, "the rest to wait", func() bool { return s.node.Notifier().Waiters(state.AnyLockKey("s", []byte("p/"))) == n-k-1 })
-	if got := s.node.Notifier().Woken() - woken; got != k+1 {
-		t.Fatalf("%d lockable keys with %d lock-any waiters woke %d, want %d", k+1, n, got, k+1)
+	// One per key, and one more where a key became lockable while a waiter woken for an
+	// earlier one was looking (it passes the wakeup on).
+	if got := s.node.Notifier().Woken() - woken; got < k+1 || got > 2*(k+1) {
+		t.Fatalf("%d lockable keys with %d lock-any waiters woke %d, want %d to %d", k+1, n, got, k+1, 2*(k+1))
 	}
 }
 
@@ -274,9 +276,10 @@ func TestDelayedItemsWakeOnePullerPerItem(t *testing.T) {
 	}
 	delayedItems(t, s, delays...)
 	collect(t, got, n)
-	// One per item; waking the line at each tick would be n(n+1)/2 = 2080.
-	if w := s.node.Notifier().Woken() - woken; w != n {
-		t.Fatalf("%d delayed items with %d waiting pullers woke %d waiters, want %d", n, n, w, n)
+	// One per item, and one more where a wakeup reached a puller that was about to pull
+	// anyway (it passes it on); waking the line at each tick would be n(n+1)/2 = 2080.
+	if w := s.node.Notifier().Woken() - woken; w < n || w > 2*n {
+		t.Fatalf("%d delayed items with %d waiting pullers woke %d waiters, want %d to %d", n, n, w, n, 2*n)
 	}
 }
 
@@ -371,7 +374,7 @@ func TestCommandsPerItemWith64WaitingConsumers(t *testing.T) {
 	if perItem > 2.7 {
 		t.Fatalf("%.2f commands per item with %d waiting consumers, want at most 2.7", perItem, n)
 	}
-	if wakeups != 1 {
-		t.Fatalf("%.2f wakeups per item with %d waiting consumers, want 1", wakeups, n)
+	if wakeups > 1.25 {
+		t.Fatalf("%.2f wakeups per item with %d waiting consumers, want about 1", wakeups, n)
 	}
 }
