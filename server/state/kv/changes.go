@@ -1,5 +1,7 @@
 package kv
 
+import "bytes"
+
 // Change is a change of a key that may let a waiting lock proceed; the state turns them
 // into wakeups of the lock waiters of that key (state.Notifier.WakeLock).
 type Change struct {
@@ -28,6 +30,6 @@ func (s *Storage) TakeChanges() []Change {
 // changed records a change of e while watched.
 func (s *Storage) changed(e *entry, byName, byAny, gone bool) {
 	if s.watch {
-		s.changes = append(s.changes, Change{Key: e.key, ByName: byName, ByAny: byAny, Gone: gone})
+		s.changes = append(s.changes, Change{Key: bytes.Clone(e.k()), ByName: byName, ByAny: byAny, Gone: gone})
 	}
 }
