@@ -15,6 +15,10 @@ import (
 // (Touch removes it, and so does the last Release), so waits on names that do not exist (a
 // pull from a made-up queue) leave nothing behind. Wait, which is never released, is for
 // the server's own keys (a fixed few): its entry stays until the key's next Touch.
+//
+// Pullers wait in their queue's line (HoldOne), woken as many as a change made items ready
+// (TouchN); lock waiters in their key's or prefix's line (HoldLock), woken one per lock that
+// ended (WakeLock, notify_locks.go).
 type Notifier struct {
 	mu  sync.Mutex
 	ch  map[string]*signal
