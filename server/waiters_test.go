@@ -57,13 +57,13 @@ func TestWaitsOnUnknownNamesLeaveNothing(t *testing.T) {
 	}
 	notifier := srv.Server().Node().State().Notifier()
 	for i := range 50 {
-		for _, key := range []string{state.QueueKey(fmt.Sprint("made-up-", i)), state.StorageKey(fmt.Sprint("made-up-", i))} {
+		for _, key := range []string{state.QueueKey(fmt.Sprint("made-up-", i)), state.LockKey(fmt.Sprint("made-up-", i), []byte("k")), state.AnyLockKey(fmt.Sprint("made-up-", i), nil)} {
 			if n := notifier.Waiters(key); n != 0 {
 				t.Fatalf("the notifier keeps %s (%d waiters) after every waiter ended", key, n)
 			}
 		}
 	}
-	for _, key := range []string{state.QueueKey("real"), state.StorageKey("real")} {
+	for _, key := range []string{state.QueueKey("real"), state.AnyLockKey("real", nil)} {
 		if n := notifier.Waiters(key); n != 0 {
 			t.Fatalf("the notifier keeps %s (%d waiters) after every waiter ended", key, n)
 		}
@@ -110,14 +110,14 @@ func TestDeleteWakesWaiters(t *testing.T) {
 	// A waiter to lock a key its holder deletes.
 	token := lockKey("gone")
 	got := waitFor(t, "POST", u+"/v1/storages/s/keys/gone:lock", `{"timeout":"30s"}`)
-	awaitWaiters(t, srv, state.StorageKey("s"), 1)
+	awaitWaiters(t, srv, state.LockKey("s", []byte("gone")), 1)
 	kvJSON(t, "DELETE", fmt.Sprintf("%s/v1/storages/s/keys/gone?lockToken=%d", u, token), "", http.StatusOK)
 	wantPromptNotFound(t, "key deleted", got)
 
 	// A waiter to lock a key of a storage that is deleted.
 	lockKey("k")
 	got = waitFor(t, "POST", u+"/v1/storages/s/keys/k:lock", `{"timeout":"30s"}`)
-	awaitWaiters(t, srv, state.StorageKey("s"), 1)
+	awaitWaiters(t, srv, state.LockKey("s", []byte("k")), 1)
 	kvJSON(t, "DELETE", u+"/v1/storages/s", "", http.StatusOK)
 	wantPromptNotFound(t, "storage deleted", got)
 
@@ -127,6 +127,6 @@ func TestDeleteWakesWaiters(t *testing.T) {
 	kvJSON(t, "DELETE", u+"/v1/queues/q", "", http.StatusOK)
 	wantPromptNotFound(t, "queue deleted", got)
 
-	awaitWaiters(t, srv, state.StorageKey("s"), 0)
+	awaitWaiters(t, srv, state.LockKey("s", []byte("k")), 0)
 	awaitWaiters(t, srv, state.QueueKey("q"), 0)
 }

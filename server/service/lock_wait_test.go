@@ -35,7 +35,7 @@ func TestLockWaitWritesNothingWhileKeyBusy(t *testing.T) {
 		d, err := op(ctx)
 		got <- locked{d, err}
 	}()
-	waitFor(t, "the lock to wait", func() bool { return s.node.Notifier().Waiters(state.StorageKey("s")) == 1 })
+	waitFor(t, "the lock to wait", func() bool { return s.node.Notifier().Waiters(state.LockKey("s", []byte("k"))) == 1 })
 	const sets = 20
 	for i := range sets {
 		if _, err := s.setOp("s", holder, &pb.StorageSetRequest{Key: []byte(fmt.Sprintf("other-%d", i)), Value: []byte("v")})(ctx); err != nil {

@@ -64,7 +64,8 @@ func (s *Service) lockOp(storage string, session uint64, any bool, key, prefix [
 		return failed[*pb.StorageDataResponse](err)
 	}
 	cmd := &raftpb.StorageLock{Storage: storage, Session: session, Any: any, Key: key, Prefix: prefix, LockTtl: lockTTL}
-	a := startAttempt(s, "lock", state.StorageKey(storage), func() raftnode.Future[kv.Entry] { return s.node.StorageLock(cmd) }, timeout, func(f *apierr.Error) bool {
+	line := func(seq uint64) *state.Hold { return s.node.Notifier().HoldLock(storage, any, key, prefix, seq) }
+	a := startAttemptIn(s, "lock", state.StorageKey(storage), line, func() raftnode.Future[kv.Entry] { return s.node.StorageLock(cmd) }, timeout, func(f *apierr.Error) bool {
 		return f == state.ErrNoKey || f.Status == pb.StatusCode_STATUS_CODE_ITEM_BUSY
 	})
 	a.ready = func() bool { return s.node.LockReady(storage, any, key, prefix) }

@@ -17,8 +17,10 @@ import (
 //
 // The leader serves a pull that would lease nothing from its own state, without a log
 // entry: it waits in the queue's line (Notifier.HoldOne), and proposes a pull only when
-// its state shows an item for the session. An enqueue wakes only as many waiters as it
-// added items; a waiter that leased items and sees more left wakes the next one. An empty
+// its state shows an item for the session. A change wakes only as many waiters as it made
+// items ready (state.wakePullers), each of which leaves the line to try and, when another
+// pull was first, comes back to its place; one woken that gives up passes the wakeup on
+// (Hold.Release). An empty
 // answer (timeout 0, or the wait ran out) is given after a read barrier, so a deposed
 // leader does not answer it. Unlike the proposing pull it replaces, the waiting starts when
 // finish runs: the stream starts waits behind its earlier writes, as reads.
@@ -54,21 +56,21 @@ func (s *Service) pullOp(queue string, session uint64, batchSize int32, timeout 
 func (s *Service) pullWait(ctx context.Context, cmd *raftpb.QueuePull, deadline time.Time) (*state.PullResult, *apierr.Error) {
 	key := state.QueueKey(cmd.GetQueue())
 	notify := s.node.Notifier()
+	var seq uint64 // this waiter's place in line, kept when it looks again
 	for {
-		hold := notify.HoldOne(key)
+		hold := notify.HoldOneAt(key, seq)
+		seq = hold.Seq()
 		ready, _, qerr := s.node.PullReady(cmd.GetQueue(), cmd.GetSession())
 		if ready || qerr != nil || !s.node.IsLeader() {
-			// Try: this wakeup, if one came, is used.
-			hold.Woke()
+			// Try, out of line. A wakeup that came since the place was taken is passed on,
+			// not used: it may be for an item this pull will not take (the check may have
+			// seen another), and waking one too many only costs a look.
 			hold.Release()
 			pr, fault := wait(ctx, s, s.node.Pull(cmd))
 			if fault != nil {
 				return nil, fault
 			}
 			if len(pr.Items) > 0 {
-				if s.node.QueueReady(cmd.GetQueue()) {
-					notify.TouchN(key, 1) // more left than this pull took: the next waiter
-				}
 				return pr, nil
 			}
 			// Another pull leased the item first: wait for the next one, if time is left.

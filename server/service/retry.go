@@ -24,6 +24,12 @@ type attempt[T any] struct {
 	ready func() bool
 	// kind names the wait in metrics (waitBegin).
 	kind string
+	// line, when set, takes the attempt's place in a line (Notifier.HoldLock) instead of a
+	// hold on key's channel: only the changes that let it proceed wake it, one waiter per
+	// change. seq keeps the place of an earlier hold (0: a new place at the end). The
+	// attempt is out of line while it tries (see sleepInLine).
+	line func(seq uint64) *state.Hold
+	seq  uint64
 
 	wake    *state.Hold
 	pending raftnode.Future[T]
@@ -32,11 +38,18 @@ type attempt[T any] struct {
 // startAttempt submits the first try. The wakeup channel is taken before the submission,
 // so a change applied after the try is never missed.
 func startAttempt[T any](s *Service, kind, key string, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
-	a := &attempt[T]{s: s, kind: kind, key: key, submit: submit, again: again}
+	return startAttemptIn(s, kind, key, nil, submit, timeout, again)
+}
+
+// startAttemptIn is startAttempt waiting in a line (see attempt.line) when line is set.
+func startAttemptIn[T any](s *Service, kind, key string, line func(uint64) *state.Hold, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
+	a := &attempt[T]{s: s, kind: kind, key: key, line: line, submit: submit, again: again}
 	if timeout > 0 {
 		// Without a timeout there is no retry, so nothing to be woken for.
 		a.deadline = time.Now().Add(timeout)
-		a.wake = s.node.Notifier().Hold(key)
+		if line == nil {
+			a.wake = s.node.Notifier().Hold(key)
+		}
 	}
 	a.pending = submit()
 	return a
@@ -56,7 +69,11 @@ func (a *attempt[T]) finish(ctx context.Context) (T, *apierr.Error, error) {
 		if err != nil || fault == nil || !a.again(fault) || a.deadline.IsZero() || !time.Now().Before(a.deadline) {
 			return v, fault, err
 		}
-		if err := a.sleep(ctx); err != nil || !time.Now().Before(a.deadline) {
+		sleep := a.sleep
+		if a.line != nil {
+			sleep = a.sleepInLine
+		}
+		if err := sleep(ctx); err != nil || !time.Now().Before(a.deadline) {
 			return v, fault, err
 		}
 		a.pending = a.submit()
@@ -77,10 +94,52 @@ func (a *attempt[T]) sleep(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		// The wakeup is used: the waiter looks again, keeping its place in line (a try
+		// that fails leaves it first, so a line is served in order).
+		a.wake.Woke()
+		seq := a.wake.Seq()
 		a.wake.Release()
-		a.wake = a.s.node.Notifier().Hold(a.key)
+		a.wake = a.hold(seq)
 		if a.ready == nil || !a.s.node.IsLeader() || a.ready() {
 			return nil
 		}
 	}
+}
+
+// sleepInLine is sleep for an attempt in a line: it takes its place (the one it had, once
+// it had one) before it looks at the state, and leaves the line to try, so a change
+// during the try wakes the next waiter rather than this one again. A try that fails comes
+// back to its place: no wakeup is lost (its place is taken before it looks) and the line
+// is served in order.
+func (a *attempt[T]) sleepInLine(ctx context.Context) error {
+	defer waitBegin(a.kind)()
+	timer := time.NewTimer(time.Until(a.deadline))
+	defer timer.Stop()
+	for {
+		a.wake = a.line(a.seq)
+		a.seq = a.wake.Seq()
+		if !a.s.node.IsLeader() || a.ready() {
+			a.wake.Release()
+			a.wake = nil
+			return nil
+		}
+		select {
+		case <-a.wake.C():
+			a.wake.Woke() // used: it looks again
+			a.wake.Release()
+			a.wake = nil
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// hold takes the attempt's wait on its key's channel again, or its place in line (seq).
+func (a *attempt[T]) hold(seq uint64) *state.Hold {
+	if a.line != nil {
+		return a.line(seq)
+	}
+	return a.s.node.Notifier().Hold(a.key)
 }

@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"maps"
+	"runtime"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -29,13 +31,15 @@ type Capture struct {
 	queues       []*queue.Frozen         // by name
 	deadSources  []map[uint64]string     // per queue: item id → the queue that dead-lettered it
 	storages     []*kv.Frozen            // by name
+	// sizeHint is the state's last encoded size (Bytes sizes its buffer by it).
+	sizeHint *atomic.Int64
 }
 
 // Capture takes the state as of now, which includes the log up to appliedIndex.
 func (s *State) Capture(appliedIndex uint64) *Capture {
 	s.mu.Lock() // Freeze marks items and keys as shared: a change, however small
 	defer s.mu.Unlock()
-	c := &Capture{appliedIndex: appliedIndex, clusterID: s.clusterID, counters: s.counters()}
+	c := &Capture{appliedIndex: appliedIndex, clusterID: s.clusterID, counters: s.counters(), sizeHint: &s.snapshotBytes}
 	for _, id := range sortedKeys(s.members) {
 		c.members = append(c.members, proto.Clone(s.members[id]).(*raftpb.SetMemberInfo))
 	}
@@ -70,11 +74,13 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 		if err := put(&raftpb.SnapshotRecord{Record: &raftpb.SnapshotRecord_Queue{Queue: &raftpb.QueueState{Config: q.Config(), Paused: q.Paused()}}}); err != nil {
 			return sw.n, err
 		}
+		// One record reused for every item (EachRecord refills one item record too).
 		rec := &raftpb.SnapshotRecord_Item{}
+		wrap := &raftpb.SnapshotRecord{Record: rec}
 		if err := q.EachRecord(func(it *raftpb.QueueItem) error {
 			it.DeadLetterSource = c.deadSources[i][it.GetId()]
 			rec.Item = it
-			return put(&raftpb.SnapshotRecord{Record: rec})
+			return put(wrap)
 		}); err != nil {
 			return sw.n, err
 		}
@@ -84,9 +90,10 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 			return sw.n, err
 		}
 		rec := &raftpb.SnapshotRecord_Key{}
+		wrap := &raftpb.SnapshotRecord{Record: rec}
 		if err := st.Snapshot(func(k *raftpb.KeyState) error {
 			rec.Key = k
-			return put(&raftpb.SnapshotRecord{Record: rec})
+			return put(wrap)
 		}); err != nil {
 			return sw.n, err
 		}
@@ -94,12 +101,16 @@ func (c *Capture) WriteTo(w io.Writer) (int64, error) {
 	return sw.n, sw.finish()
 }
 
-// Bytes is the capture encoded (WriteTo) in memory.
+// Bytes is the capture encoded (WriteTo) in memory, in a buffer made for the state's last
+// encoded size and a little more: a buffer grown by doubling from nothing allocates about
+// twice the snapshot again, garbage the collector must chase while applies go on.
 func (c *Capture) Bytes() ([]byte, error) {
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
+	hint := int(c.sizeHint.Load())
+	b := bytes.NewBuffer(make([]byte, 0, hint+hint/16))
+	if _, err := c.WriteTo(b); err != nil {
 		return nil, err
 	}
+	c.sizeHint.Store(int64(b.Len()))
 	return b.Bytes(), nil
 }
 
@@ -133,6 +144,15 @@ func (w *snapshotWriter) write(p []byte) {
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
+// sizedDeterministic marshals a record whose size put has just computed (and cached).
+var sizedDeterministic = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+
+// yieldEvery is how many records the encoder writes between yields of its processor
+// (runtime.Gosched): the encoding of a large state is long CPU work beside the applies,
+// and on a box with few cores a goroutine queued behind it (an apply, a network read)
+// would otherwise wait for the scheduler's preemption (about 10 ms).
+const yieldEvery = 256
+
 func (w *snapshotWriter) put(r *raftpb.SnapshotRecord) error {
 	if w.err != nil {
 		return w.err
@@ -142,7 +162,7 @@ func (w *snapshotWriter) put(r *raftpb.SnapshotRecord) error {
 		return fmt.Errorf("snapshot record of %d bytes", size)
 	}
 	b := protowire.AppendVarint(w.rec[:0], uint64(size))
-	b, err := deterministic.MarshalAppend(b, r)
+	b, err := sizedDeterministic.MarshalAppend(b, r)
 	if err != nil {
 		return err
 	}
@@ -151,7 +171,9 @@ func (w *snapshotWriter) put(r *raftpb.SnapshotRecord) error {
 		w.rec = nil
 	}
 	w.write(b)
-	w.count++
+	if w.count++; w.count%yieldEvery == 0 {
+		runtime.Gosched()
+	}
 	return w.err
 }
 

@@ -109,6 +109,7 @@ func (s *State) deleteQueue(now int64, r *pb.DeleteQueueRequest) Result {
 	delete(s.queues, name)
 	delete(s.deadSources, name)
 	delete(s.counts, name)
+	delete(s.keyed, name)
 	s.touch(QueueKey(name))
 	return Result{}
 }
@@ -121,7 +122,7 @@ func (s *State) resizeQueue(now int64, r *pb.ResizeQueueRequest) Result {
 	if err := q.Resize(r.GetMaxSize()); err != nil {
 		return Result{Err: err}
 	}
-	s.touch(QueueKey(r.GetQueueName()))
+	s.wakePullers(r.GetQueueName(), q, readyCount(q)) // room: enqueues waiting for it
 	return Result{}
 }
 
@@ -140,7 +141,7 @@ func (s *State) resumeQueue(now int64, r *pb.ResumeQueueRequest) Result {
 		return Result{Err: err}
 	}
 	q.SetPaused(false)
-	s.touch(QueueKey(r.GetQueueName()))
+	s.wakePullers(r.GetQueueName(), q, 0) // every ready item may be pulled again
 	return Result{}
 }
 
@@ -161,6 +162,7 @@ func (s *State) deleteStorage(now int64, r *pb.DeleteStorageRequest) Result {
 	}
 	delete(s.storages, r.GetStorageName())
 	s.touch(StorageKey(r.GetStorageName()))
+	s.lockTouched = append(s.lockTouched, lockTouched{storage: r.GetStorageName(), all: true})
 	return Result{}
 }
 
@@ -213,12 +215,13 @@ func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	before := readyCount(q)
 	ids, dup, err := q.Enqueue(now, r.GetItems(), s)
 	if err != nil {
 		return Result{Err: err}
 	}
 	s.countEnqueued(r.GetQueue(), dup)
-	s.touchPullers(r.GetQueue(), r.GetItems())
+	s.touchPullers(r.GetQueue(), q, r.GetItems(), before)
 	return Result{Value: &EnqueueResult{IDs: ids, Duplicate: dup}}
 }
 
@@ -246,11 +249,12 @@ func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *api
 	if err != nil {
 		return Result{Err: err}
 	}
+	before := readyCount(q)
 	out := make(PerID, len(r.GetIds()))
 	for i, id := range r.GetIds() {
 		out[i] = f(q, id)
 	}
-	s.touch(QueueKey(r.GetQueue()))
+	s.wakePullers(r.GetQueue(), q, before)
 	return Result{Value: out}
 }
 
@@ -279,6 +283,7 @@ func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	before := readyCount(q)
 	out := make(PerID, len(r.GetItems()))
 	for i, it := range r.GetItems() {
 		dead, err := q.Requeue(now, it)
@@ -287,16 +292,18 @@ func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
 			s.routeDead(now, []*raftpb.QueueItem{dead})
 		}
 	}
-	s.touch(QueueKey(r.GetQueue()))
+	s.wakePullers(r.GetQueue(), q, before)
 	return Result{Value: out}
 }
 
 func (s *State) closeSession(now int64, r *raftpb.CloseSession) Result {
 	for _, name := range sortedKeys(s.queues) {
-		if dead := s.queues[name].CloseSession(now, r.GetSession()); len(dead) > 0 {
+		q := s.queues[name]
+		before := readyCount(q)
+		if dead := q.CloseSession(now, r.GetSession()); len(dead) > 0 {
 			s.routeDead(now, dead)
 		}
-		s.touch(QueueKey(name))
+		s.wakePullers(name, q, before)
 	}
 	return Result{}
 }
@@ -313,9 +320,11 @@ func (s *State) routeDead(now int64, dead []*raftpb.QueueItem) {
 		if !ok {
 			continue
 		}
+		before := readyCount(dlq)
 		dlq.AddDead(now, it)
 		s.noteDeadSource(src.Config().GetDeadLetterQueue(), it.GetId(), it.GetQueue())
-		s.touch(QueueKey(src.Config().GetDeadLetterQueue()))
+		s.markKeyed(src.Config().GetDeadLetterQueue(), it)
+		s.wakePullers(src.Config().GetDeadLetterQueue(), dlq, before)
 	}
 }
 
@@ -326,11 +335,12 @@ func (s *State) storageSet(now int64, r *raftpb.StorageSet) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	s.watch(st)
 	id, err := st.Set(now, r.GetSession(), r.GetRequest(), s)
+	s.storageChanged(r.GetStorage(), st)
 	if err != nil {
 		return Result{Err: err}
 	}
-	s.touch(StorageKey(r.GetStorage()))
 	return Result{Value: id}
 }
 
@@ -339,11 +349,13 @@ func (s *State) storageDelete(now int64, r *raftpb.StorageDelete) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	if err := st.Delete(now, r.GetSession(), r.GetRequest().GetKey(), r.GetRequest().GetLockToken()); err != nil {
+	s.watch(st)
+	err = st.Delete(now, r.GetSession(), r.GetRequest().GetKey(), r.GetRequest().GetLockToken())
+	// Waiters to lock the deleted key learn at once that it is gone.
+	s.storageChanged(r.GetStorage(), st)
+	if err != nil {
 		return Result{Err: err}
 	}
-	// Waiters to lock the deleted key learn at once that it is gone.
-	s.touch(StorageKey(r.GetStorage()))
 	return Result{}
 }
 
@@ -362,6 +374,8 @@ func (s *State) storageLock(now int64, r *raftpb.StorageLock) Result {
 	if r.GetLockTtl() != nil {
 		ttl = r.GetLockTtl().AsDuration()
 	}
+	s.watch(st)
+	defer s.storageChanged(r.GetStorage(), st)
 	if r.GetAny() {
 		e, ok := st.LockAny(now, r.GetSession(), r.GetPrefix(), ttl, s)
 		if !ok {
@@ -384,9 +398,11 @@ func (s *State) storageRelease(now int64, r *raftpb.StorageRelease) Result {
 		return Result{Err: err}
 	}
 	req := r.GetRequest()
-	if err := st.Release(now, r.GetSession(), req.GetId(), req.GetDelete(), req.GetLockToken()); err != nil {
+	s.watch(st)
+	err = st.Release(now, r.GetSession(), req.GetId(), req.GetDelete(), req.GetLockToken())
+	s.storageChanged(r.GetStorage(), st)
+	if err != nil {
 		return Result{Err: err}
 	}
-	s.touch(StorageKey(r.GetStorage()))
 	return Result{}
 }

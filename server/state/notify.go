@@ -1,6 +1,9 @@
 package state
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Notifier wakes waiters in this process when a queue or storage changes in a way that may
 // let them proceed (an item became visible, room was freed, a key was unlocked, the queue
@@ -12,9 +15,20 @@ import "sync"
 // (Touch removes it, and so does the last Release), so waits on names that do not exist (a
 // pull from a made-up queue) leave nothing behind. Wait, which is never released, is for
 // the server's own keys (a fixed few): its entry stays until the key's next Touch.
+//
+// Pullers wait in their queue's line (HoldOne), woken as many as a change made items ready
+// (TouchN); lock waiters in their key's or prefix's line (HoldLock), woken one per lock that
+// ended (WakeLock, notify_locks.go).
 type Notifier struct {
-	mu sync.Mutex
-	ch map[string]*signal
+	mu  sync.Mutex
+	ch  map[string]*signal
+	seq uint64 // the last HoldOne's place in time (lines are kept in seq order)
+	// locks indexes the lock waiters' lines by storage (notify_locks.go).
+	locks     map[string]*storageLines
+	lockLines atomic.Int64 // the number of lock lines (LockWaiting)
+	// woken counts the waiters woken (each Hold of a closed channel, each HoldOne), for
+	// tests and measurements: what a change costs in look-ups at the state.
+	woken atomic.Uint64
 }
 
 // signal is one key's waiters: the channel of its Holds (and their number) and the line
@@ -24,12 +38,15 @@ type signal struct {
 	waiters     int
 	first, last *Hold // the line (HoldOne), linked through next/prev
 	inLine      int
+	lock        *lockLine // a lock waiters' line: what it waits for (notify_locks.go)
 }
 
 func (s *signal) empty() bool { return s.waiters == 0 && s.inLine == 0 }
 
 // NewNotifier returns an empty notifier.
-func NewNotifier() *Notifier { return &Notifier{ch: map[string]*signal{}} }
+func NewNotifier() *Notifier {
+	return &Notifier{ch: map[string]*signal{}, locks: map[string]*storageLines{}}
+}
 
 // Hold is one waiter's hold on a key: on the key's shared channel (Hold), or its own place
 // in the key's line (HoldOne).
@@ -41,10 +58,14 @@ type Hold struct {
 	c chan struct{} // the key's (Hold) or its own (HoldOne)
 	// A HoldOne's place in the line and what became of it.
 	one        bool
+	seq        uint64 // its place in time: lines are oldest first
 	prev, next *Hold
 	queued     bool // in the line (not woken, not released)
 	woken      bool // woken and not yet acknowledged (Woke)
 	released   bool
+	// pass is the lock change that woke it (nil: a Touch): a wakeup not acknowledged is
+	// passed on by running that change again (notify_locks.go).
+	pass *lockWake
 }
 
 // C is closed at the next Touch of the key after the hold was taken (for a HoldOne: when
@@ -77,7 +98,11 @@ func (w *Hold) Release() {
 			w.n.unlink(w)
 		} else if w.woken {
 			w.woken = false
-			w.n.wakeLine(w.key, 1)
+			if w.pass != nil {
+				w.n.wakeLock(*w.pass)
+			} else {
+				w.n.wakeLine(w.key, 1)
+			}
 		}
 		return
 	}
@@ -86,7 +111,7 @@ func (w *Hold) Release() {
 	}
 	if cur := w.n.ch[w.key]; cur == w.sig {
 		if cur.waiters--; cur.empty() {
-			delete(w.n.ch, w.key)
+			w.n.drop(w.key, cur)
 		}
 	}
 	w.sig = nil
@@ -109,20 +134,45 @@ func (n *Notifier) Hold(key string) *Hold {
 // of them. It is for waiters that each take something one change makes available a
 // countable number of (items for pullers). The caller must Release it, and call Woke when
 // it tries again after a wakeup.
-func (n *Notifier) HoldOne(key string) *Hold {
+func (n *Notifier) HoldOne(key string) *Hold { return n.HoldOneAt(key, 0) }
+
+// HoldOneAt is HoldOne keeping the place in line of an earlier hold (seq, its Seq; 0: a
+// new place at the end): a waiter woken that found nothing it could take goes back where
+// it stood, so lines stay first come, first served.
+func (n *Notifier) HoldOneAt(key string, seq uint64) *Hold {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	sig := n.signal(key)
-	h := &Hold{n: n, key: key, one: true, c: make(chan struct{}), queued: true, prev: sig.last}
-	if sig.last != nil {
-		sig.last.next = h
-	} else {
-		sig.first = h
+	return n.holdOne(n.signal(key), key, seq)
+}
+
+// holdOne puts a new HoldOne into sig's line (key's) in seq order. n.mu is held.
+func (n *Notifier) holdOne(sig *signal, key string, seq uint64) *Hold {
+	if seq == 0 {
+		n.seq++
+		seq = n.seq
 	}
-	sig.last = h
+	h := &Hold{n: n, key: key, one: true, seq: seq, c: make(chan struct{}), queued: true}
+	after := sig.last // h goes after this one (nil: first)
+	for after != nil && after.seq > seq {
+		after = after.prev
+	}
+	h.prev = after
+	if after != nil {
+		h.next, after.next = after.next, h
+	} else {
+		h.next, sig.first = sig.first, h
+	}
+	if h.next != nil {
+		h.next.prev = h
+	} else {
+		sig.last = h
+	}
 	sig.inLine++
 	return h
 }
+
+// Seq is a HoldOne's place in time (see HoldOneAt).
+func (w *Hold) Seq() uint64 { return w.seq }
 
 // signal returns key's entry, made if missing. n.mu is held.
 func (n *Notifier) signal(key string) *signal {
@@ -149,7 +199,15 @@ func (n *Notifier) unlink(h *Hold) {
 	}
 	h.prev, h.next, h.queued = nil, nil, false
 	if sig.inLine--; sig.empty() {
-		delete(n.ch, h.key)
+		n.drop(h.key, sig)
+	}
+}
+
+// drop removes key's entry sig, which has no waiter left. n.mu is held.
+func (n *Notifier) drop(key string, sig *signal) {
+	delete(n.ch, key)
+	if sig.lock != nil {
+		n.unindexLock(key, sig.lock)
 	}
 }
 
@@ -160,12 +218,19 @@ func (n *Notifier) wakeLine(key string, k int) {
 		return
 	}
 	for sig.first != nil && k != 0 {
-		h := sig.first
-		n.unlink(h)
-		h.woken = true
-		close(h.c)
+		n.wake(sig.first, nil)
 		k--
 	}
+}
+
+// wake takes h (first in its line) out and wakes it; pass is the lock change that woke it
+// (nil: a Touch). n.mu is held.
+func (n *Notifier) wake(h *Hold, pass *lockWake) {
+	n.unlink(h)
+	h.woken = true
+	h.pass = pass
+	close(h.c)
+	n.woken.Add(1)
 }
 
 // Wait returns a channel closed at the next Touch of key: a hold never released, for the
@@ -187,11 +252,13 @@ func (n *Notifier) TouchN(key string, k int) {
 	if sig.c != nil {
 		close(sig.c)
 		sig.c = nil
+		n.woken.Add(uint64(sig.waiters))
 		// The Holds of the closed channel are done with this entry: what remains is the
 		// rest of the line, in a fresh entry their Releases do not touch.
-		delete(n.ch, key)
 		if sig.inLine > 0 {
-			n.ch[key] = &signal{first: sig.first, last: sig.last, inLine: sig.inLine}
+			n.ch[key] = &signal{first: sig.first, last: sig.last, inLine: sig.inLine, lock: sig.lock}
+		} else {
+			n.drop(key, sig)
 		}
 	}
 }
@@ -208,6 +275,10 @@ func (n *Notifier) TouchAll() {
 		n.Touch(k)
 	}
 }
+
+// Woken is the number of waiters woken so far (each Hold of a closed channel, each
+// HoldOne): what changes cost in waiters looking at the state again.
+func (n *Notifier) Woken() uint64 { return n.woken.Load() }
 
 // Len is the number of keys somebody waits on.
 func (n *Notifier) Len() int {

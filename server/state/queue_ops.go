@@ -90,7 +90,7 @@ func (s *State) purge(now int64, r *raftpb.QueuePurge) Result {
 	}
 	n := q.Purge()
 	// Room under max_size: enqueues waiting for it may proceed.
-	s.touch(QueueKey(r.GetQueue()))
+	s.wakePullers(r.GetQueue(), q, readyCount(q))
 	return Result{Value: &PurgeResult{Count: n}}
 }
 
@@ -132,6 +132,7 @@ func (s *State) redrive(now int64, r *raftpb.QueueRedrive) Result {
 	if room := q.Room(); room >= 0 && room < limit {
 		limit = room
 	}
+	before, dlqBefore := readyCount(q), readyCount(dlq)
 	for _, id := range ids[:limit] {
 		rec := dlq.Get(id)
 		_ = dlq.Delete(now, id)
@@ -139,10 +140,11 @@ func (s *State) redrive(now int64, r *raftpb.QueueRedrive) Result {
 		rec.Queue = name
 		rec.DeliveryCount = 0
 		q.AddDead(now, rec)
+		s.markKeyed(name, rec)
 	}
 	if limit > 0 {
-		s.touch(QueueKey(name))
-		s.touch(QueueKey(dlqName))
+		s.wakePullers(name, q, before)
+		s.wakePullers(dlqName, dlq, dlqBefore)
 	}
 	return Result{Value: &RedriveResult{Moved: limit, Remaining: len(ids) - limit}}
 }

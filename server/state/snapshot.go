@@ -32,7 +32,8 @@ func (s *State) Restore(r io.Reader) error {
 	s.clusterID = fresh.clusterID
 	s.queues, s.storages, s.members = fresh.queues, fresh.storages, fresh.members
 	s.deadSources, s.counts = fresh.deadSources, fresh.counts
-	s.touched = nil
+	s.keyed = fresh.keyed
+	s.touched, s.lockTouched = nil, nil
 	s.mu.Unlock()
 	s.notify.TouchAll()
 	return nil
@@ -171,6 +172,9 @@ func (d *decoder) record(rec *raftpb.SnapshotRecord, n uint64) error {
 			return snapErr("corrupt snapshot: record %d: item %d has priority %d, queue %q has %d", n+1, it.GetId(), it.GetPriority(), it.GetQueue(), d.q.Config().GetPriorities())
 		}
 		d.q.Restore(it)
+		if len(it.GetKey()) > 0 {
+			s.keyed[it.GetQueue()] = true
+		}
 		if src := it.GetDeadLetterSource(); src != "" {
 			s.noteDeadSource(it.GetQueue(), it.GetId(), src)
 		}

@@ -43,9 +43,16 @@ type State struct {
 
 	notify  *Notifier
 	touched []touched // keys to notify after the current Apply
-	events  eventCounters
+	// lockTouched: key changes to wake lock waiters of after the current Apply (waits.go).
+	lockTouched []lockTouched
+	// keyed: queues that may hold items with a key (a group), whose changes wake every
+	// waiting puller (waits.go). Not replicated: derived, and only for wakeups.
+	keyed  map[string]bool
+	events eventCounters
 	// commands counts the commands applied (AppliedCommands).
 	commands atomic.Uint64
+	// snapshotBytes is the size of the last snapshot encoded in memory (Capture.Bytes).
+	snapshotBytes atomic.Int64
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -68,6 +75,7 @@ func (s *State) reset() {
 	s.members = map[string]*raftpb.SetMemberInfo{}
 	s.deadSources = map[string]map[uint64]string{}
 	s.counts = map[string]*QueueCounters{}
+	s.keyed = map[string]bool{}
 }
 
 // Notifier returns the notifier the state signals.
@@ -99,12 +107,13 @@ func (s *State) Apply(e *raftpb.Entry) []Result {
 	for i, c := range e.GetCommands() {
 		out[i] = s.dispatch(now, c)
 	}
-	touched := s.touched
-	s.touched = nil
+	touched, lockTouched := s.touched, s.lockTouched
+	s.touched, s.lockTouched = nil, nil
 	s.mu.Unlock()
 	for _, t := range touched {
 		s.notify.TouchN(t.key, t.n)
 	}
+	s.wakeLocks(lockTouched)
 	return out
 }
 
@@ -116,15 +125,17 @@ func (s *State) advance(now int64) {
 	for _, name := range sortedKeys(s.queues) {
 		q := s.queues[name]
 		if d := q.NextDeadline(); d != 0 && d <= now {
+			before := readyCount(q)
 			s.routeDead(now, q.Advance(now))
-			s.touch(QueueKey(name))
+			s.wakePullers(name, q, before)
 		}
 	}
 	for _, name := range sortedKeys(s.storages) {
 		st := s.storages[name]
 		if d := st.NextDeadline(); d != 0 && d <= now {
+			s.watch(st)
 			st.Advance(now)
-			s.touch(StorageKey(name))
+			s.storageChanged(name, st)
 		}
 	}
 }

@@ -2,12 +2,16 @@ package state
 
 import (
 	"github.com/clbs-io/octopusmq/gen/pb"
+	"github.com/clbs-io/octopusmq/gen/raftpb"
 	"github.com/clbs-io/octopusmq/server/apierr"
+	"github.com/clbs-io/octopusmq/server/state/kv"
+	"github.com/clbs-io/octopusmq/server/state/queue"
 )
 
 // Waiters' reads: the leader answers a pull that would lease nothing from its own state
 // and waits without writing to the log; a change wakes only as many waiting pullers as it
-// made items visible (see Notifier.HoldOne).
+// made items visible (see Notifier.HoldOne), and a lock waiter only when its key (or a key
+// of its prefix) can be locked (notify_locks.go).
 
 // PullReady reports whether a pull of queue by session would lease an item now, and
 // whether the queue is paused.
@@ -37,20 +41,88 @@ type touched struct {
 	n   int
 }
 
-// touchPullers records an enqueue of items into queue: its Holds wake, and as many of its
-// line (waiting pullers) as items were added. Items with a key (a group, possibly bound
-// to one stream) wake every waiter, since not every waiter can take them; delayed items
-// wake waiters that find nothing yet, and the tick that makes them visible wakes all.
-// Waking too many costs only a look at the leader's state.
-func (s *State) touchPullers(queue string, items []*pb.InputItem) {
-	n := len(items)
+// touchPullers records an enqueue of items into queue q (before: its ready count before):
+// its Holds wake, and as many of its line (waiting pullers) as items became visible.
+// Items with a key (a group, possibly bound to one stream) mark the queue keyed (see
+// wakePullers); delayed items wake no puller: the tick that makes them visible does.
+func (s *State) touchPullers(name string, q *queue.Queue, items []*pb.InputItem, before int) {
 	for _, it := range items {
 		if len(it.GetKey()) > 0 {
-			n = -1
+			s.keyed[name] = true
 			break
 		}
 	}
-	s.touched = append(s.touched, touched{QueueKey(queue), n})
+	s.wakePullers(name, q, before)
+}
+
+// readyCount is the number of q's waiting items that are visible (not delayed), in O(1).
+func readyCount(q *queue.Queue) int {
+	waiting, _ := q.Counts()
+	delayed, _ := q.DelayedActive()
+	return int(waiting) - int(delayed)
+}
+
+// wakePullers records a change of queue name (q), whose ready count was before: its Holds
+// wake (enqueues waiting for room), and as many of its line (waiting pullers) as items
+// became visible, none while it is paused. A tick, a requeue, a lease that ended, a closed
+// session or an enqueue thus wakes one puller per item it made ready, never the whole
+// line. A keyed queue (items with a key may be in it: a group bound to one stream can be
+// taken only by that stream, and a commit frees its group) wakes the whole line instead,
+// since not every waiter can take what became ready; it is keyed until it is empty.
+func (s *State) wakePullers(name string, q *queue.Queue, before int) {
+	n := max(readyCount(q)-before, 0)
+	if s.keyed[name] {
+		if waiting, active := q.Counts(); waiting+active == 0 {
+			delete(s.keyed, name)
+		} else {
+			n = -1
+		}
+	}
+	if q.Paused() {
+		n = 0
+	}
+	s.touched = append(s.touched, touched{QueueKey(name), n})
+}
+
+// markKeyed marks queue name keyed when the item it received has a key.
+func (s *State) markKeyed(name string, it *raftpb.QueueItem) {
+	if len(it.GetKey()) > 0 {
+		s.keyed[name] = true
+	}
+}
+
+// lockTouched is a change of a storage's key for its lock waiters (all: the storage was
+// deleted, every lock waiter of it wakes).
+type lockTouched struct {
+	storage string
+	change  kv.Change
+	all     bool
+}
+
+// watch has st record the changes lock waiters care about while any lock waits. A waiter
+// that starts waiting after this looks at the state after this Apply (it takes its place
+// first, then reads under the state's lock), so it misses nothing.
+func (s *State) watch(st *kv.Storage) { st.Watch(s.notify.LockWaiting()) }
+
+// storageChanged collects what st (storage name) recorded during the last change.
+func (s *State) storageChanged(name string, st *kv.Storage) {
+	for _, c := range st.TakeChanges() {
+		s.lockTouched = append(s.lockTouched, lockTouched{storage: name, change: c})
+	}
+}
+
+// wakeLocks wakes the lock waiters of the changes of an Apply, after it.
+func (s *State) wakeLocks(changes []lockTouched) {
+	for _, t := range changes {
+		switch {
+		case t.all:
+			s.notify.WakeStorage(t.storage)
+		case t.change.Gone:
+			s.notify.WakeKeyGone(t.storage, t.change.Key)
+		default:
+			s.notify.WakeLock(t.storage, t.change.Key, t.change.ByName, t.change.ByAny)
+		}
+	}
 }
 
 // LockReady reports whether a lock of storage (see kv.Storage.Lockable) could be tried

@@ -87,6 +87,10 @@ type Storage struct {
 
 	probe  entry // the key of write-path lookups (readers allocate their own)
 	locked int   // number of locked keys
+
+	// watch says whether to record changes lock waiters care about (changes.go).
+	watch   bool
+	changes []Change
 }
 
 // entry is one stored key. Invariants, after every method:
@@ -306,6 +310,9 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 		e.setKey(bytes.Clone(key))
 		e.setValue(req.GetValue())
 		s.insert(e)
+		if visibleAt == 0 {
+			s.changed(e, false, true, false)
+		}
 		return e.id, nil
 	}
 	if err := checkHolder(e, session, req.GetLockToken()); err != nil {
@@ -334,6 +341,7 @@ func (s *Storage) Set(now int64, session uint64, req *pb.StorageSetRequest, c Co
 			s.deadlines.ReplaceOrInsert(deadline{visibleAt, deadlineVisible, e.id})
 		} else if e.lk == nil {
 			s.lockable.ReplaceOrInsert(e)
+			s.changed(e, false, true, false)
 		}
 	}
 	return e.id, nil
@@ -550,6 +558,7 @@ func (s *Storage) Advance(now int64) {
 			e.visibleAt = 0
 			if e.lk == nil {
 				s.lockable.ReplaceOrInsert(e)
+				s.changed(e, false, true, false)
 			}
 		}
 	}
@@ -684,6 +693,7 @@ func (s *Storage) insert(e *entry) {
 
 // remove deletes e from every index, with its lock and pending deadlines.
 func (s *Storage) remove(e *entry) {
+	s.changed(e, false, false, true)
 	s.byKey.Delete(e)
 	delete(s.byID, e.id)
 	if e.expiresAt != 0 {
@@ -728,6 +738,7 @@ func (s *Storage) unlock(e *entry) {
 	if e.visibleAt == 0 {
 		s.lockable.ReplaceOrInsert(e)
 	}
+	s.changed(e, true, e.visibleAt == 0, false)
 }
 
 // expired reports whether e's ttl has run out at now.
