@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,18 +28,9 @@ func TestProfile(t *testing.T) {
 	if err := c.check(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errw bytes.Buffer
-	if err := run(ctx, c, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
-	if strings.Contains(errw.String(), "warning") {
-		t.Fatalf("warnings: %s", errw.String())
-	}
-	var r jsonReport
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	r, stderr := runJSON(t, c, time.Minute)
+	if strings.Contains(stderr, "warning") {
+		t.Fatalf("warnings: %s", stderr)
 	}
 	if len(r.Profiles) != 2 {
 		t.Fatalf("profiles %+v, want a cpu profile and a trace", r.Profiles)
@@ -153,16 +143,7 @@ func TestProfileCluster(t *testing.T) {
 	}
 	cfg := config{addr: follower.Addr, queue: "prof", workload: "enqueue", producers: 2, items: 1, duration: 2 * time.Second,
 		batch: 1, size: 128, inflight: 1, kvop: "all", output: "json", metrics: "none", profileDir: t.TempDir()}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errw bytes.Buffer
-	if err := run(ctx, cfg, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
-	var r jsonReport
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
+	r, _ := runJSON(t, cfg, 2*time.Minute)
 	roles := map[string]string{}
 	for _, p := range r.Profiles {
 		if p.Kind != "cpu" || p.CPUSeconds <= 0 {

@@ -53,16 +53,7 @@ func TestWorkloads(t *testing.T) {
 			if err := c.check(); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			var out, errw bytes.Buffer
-			if err := run(ctx, c, &out, &errw); err != nil {
-				t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-			}
-			var r jsonReport
-			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-				t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-			}
+			r, stderr := runJSON(t, c, time.Minute)
 			if len(r.Results) != len(tc.want) {
 				t.Fatalf("results %+v, want %v", r.Results, tc.want)
 			}
@@ -76,7 +67,7 @@ func TestWorkloads(t *testing.T) {
 				t.Errorf("%s: %d items, want %d", r.Results[0].Name, got, tc.items)
 			}
 			if r.Server == nil || r.Server.After.RSSBytes <= 0 || r.Server.After.HeapBytes <= 0 || r.Server.CPUSeconds < 0 || r.Server.CPUMicrosPerItm < 0 {
-				t.Errorf("server stats %+v, want CPU and memory from /metrics (stderr: %s)", r.Server, errw.String())
+				t.Errorf("server stats %+v, want CPU and memory from /metrics (stderr: %s)", r.Server, stderr)
 			}
 			if tc.memory && r.Server != nil && r.Server.HeapPerItem == 0 && r.Server.RSSPerItem == 0 {
 				t.Errorf("fill: no memory per item: %+v", r.Server)
@@ -121,4 +112,22 @@ func TestWorkloadDefaults(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// runJSON runs c (whose output is json) within timeout and decodes its report; the test
+// fails if the run fails or the report is not JSON. It returns the report and what the run
+// wrote to stderr.
+func runJSON(t *testing.T, c config, timeout time.Duration) (jsonReport, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out, errw bytes.Buffer
+	if err := run(ctx, c, &out, &errw); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
+	}
+	var r jsonReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	return r, errw.String()
 }

@@ -127,18 +127,7 @@ func TestRestoreWaitsForAQuorumCaughtUp(t *testing.T) {
 	}
 	// A write after the restore reaches every node: each applies it on the restored state.
 	propose("after")
-	for _, n := range nodes {
-		for n.State().HasQueue("after") != nil {
-			select {
-			case <-n.AppliedChanged():
-			case <-ctx.Done():
-				t.Fatalf("%s did not apply the write after the restore", n.ID())
-			}
-		}
-		if n.State().HasQueue("kept") != nil || n.State().HasQueue("gone") == nil {
-			t.Fatalf("%s's state after the restore: kept %v, gone %v", n.ID(), n.State().HasQueue("kept"), n.State().HasQueue("gone"))
-		}
-	}
+	awaitWriteAfterRestore(ctx, t, nodes)
 }
 
 // TestRestoreBoundedWhenFollowersCannotInstall: both followers answer Raft but cannot
@@ -214,6 +203,14 @@ func TestRestoreBoundedWhenFollowersCannotInstall(t *testing.T) {
 	if _, err := after.Wait(ctx); err != nil {
 		t.Fatalf("the write proposed after the unconfirmed restore: %v", err)
 	}
+	awaitWriteAfterRestore(ctx, t, nodes)
+}
+
+// awaitWriteAfterRestore waits until every node applied the queue "after" (proposed after a
+// restore of a backup holding "kept" but not "gone") and checks each one's state is the
+// backup's plus that write.
+func awaitWriteAfterRestore(ctx context.Context, t *testing.T, nodes []*Node) {
+	t.Helper()
 	for _, n := range nodes {
 		for n.State().HasQueue("after") != nil {
 			select {
