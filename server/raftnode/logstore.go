@@ -12,23 +12,27 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
+	walfs "github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
+	"github.com/hashicorp/raft-wal/types"
 	"go.etcd.io/bbolt"
 )
 
 // Log stores: where a node keeps its Raft log and stable store (term, vote). Both fsync
 // every batch Raft writes before it counts as stored.
 const (
-	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
-	// data pages, then the meta page). <data dir>/raft/raft.db. The default.
-	LogStoreBolt = "bolt"
 	// LogStoreWAL is hashicorp/raft-wal: a batch is appended to a preallocated segment
-	// file and fsynced once. <data dir>/raft/wal/.
+	// file and fsynced once. <data dir>/raft/wal/. The default for a new data folder.
 	LogStoreWAL = "wal"
+	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
+	// data pages, then the meta page). <data dir>/raft/raft.db. The default before
+	// this version: folders created then keep it.
+	LogStoreBolt = "bolt"
 )
 
 // LogStores lists the log store names, the default first.
-var LogStores = []string{LogStoreBolt, LogStoreWAL}
+var LogStores = []string{LogStoreWAL, LogStoreBolt}
 
 // logStore is a Raft log and stable store.
 type logStore interface {
@@ -61,23 +65,26 @@ func existingLogStore(raftDir string) (string, error) {
 	return "", nil
 }
 
-// openLogStore opens the log store of raftDir. kind ("" = bolt) is the store a new data
-// folder gets; a folder that already holds a log must hold one of that kind: the log is
-// the node's data and is never converted silently. With inUseTimeout > 0 (offline tools),
-// a store another process has open fails after that long instead of waiting.
+// openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
+// whichever store the folder holds and gives a new folder the default (wal); a named kind
+// must be the one the folder holds, if it holds a log: the log is the node's data and is
+// never converted silently. With inUseTimeout > 0 (offline tools), a store another process
+// has open fails after that long instead of waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
-	if kind == "" {
-		kind = LogStoreBolt
-	}
-	if kind != LogStoreBolt && kind != LogStoreWAL {
-		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreBolt, LogStoreWAL)
+	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
+		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreWAL, LogStoreBolt)
 	}
 	have, err := existingLogStore(raftDir)
 	if err != nil {
 		return nil, err
 	}
-	if have != "" && have != kind {
+	switch {
+	case have != "" && kind != "" && have != kind:
 		return nil, fmt.Errorf("the data folder holds a %q Raft log, not %q: the log store is chosen when a data folder is created", have, kind)
+	case have != "":
+		kind = have
+	case kind == "":
+		kind = LogStoreWAL
 	}
 	if kind == LogStoreBolt {
 		s, err := raftboltdb.New(raftboltdb.Options{Path: boltPath(raftDir), BoltOptions: &bbolt.Options{Timeout: inUseTimeout}})
@@ -106,12 +113,37 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 		}
 	}
 	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithLogger(logger), wal.WithMetaStore(meta))
+	w, err := wal.Open(dir, wal.WithLogger(logger), wal.WithMetaStore(meta),
+		wal.WithSegmentFiler(segment.NewFiler(dir, privateFS{walfs.New()})))
+	if err == nil {
+		// raft-wal creates its metadata database 0644 (umask permitting); the rest of a
+		// data folder is the owner's only.
+		err = os.Chmod(filepath.Join(dir, metadb.FileName), 0o600)
+		if err != nil {
+			w.Close()
+		}
+	}
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
 	return walStore{WAL: w, meta: meta}, nil
+}
+
+// privateFS creates raft-wal's segment files readable by the owner only (raft-wal's own
+// file system makes them 0644, umask permitting).
+type privateFS struct{ *walfs.FS }
+
+func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, error) {
+	file, err := f.FS.Create(dir, name, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(filepath.Join(dir, name), 0o600); err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
 }
 
 // walStore closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it

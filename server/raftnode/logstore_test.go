@@ -57,7 +57,7 @@ func TestWALLogStore(t *testing.T) {
 		t.Fatalf("a bolt log next to the WAL: %v", err)
 	}
 
-	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true,
+	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true, LogStore: LogStoreBolt,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"wal"`) {
 		t.Fatalf("a WAL data folder opened as bolt: %v", err)
@@ -80,5 +80,73 @@ func TestUnknownLogStoreRefused(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"rocks"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A node that names no log store gives a new data folder the WAL, its files the owner's
+// only, and opens a folder created with bolt as bolt (an upgrade keeps its log).
+func TestDefaultLogStore(t *testing.T) {
+	enqueue := func(n *Node, i int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if i == 0 {
+			if _, err := n.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := n.Propose(ctx, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: []byte{byte(i)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(n *Node) uint32 {
+		t.Helper()
+		info, err := n.State().Queue("q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.GetCount()
+	}
+
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNodeStore(t, dir, addr, "")
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	walDir := filepath.Join(dir, "raft", "wal")
+	files, err := os.ReadDir(walDir)
+	if err != nil {
+		t.Fatalf("a new folder without a named store: %v", err)
+	}
+	if len(files) < 2 { // the metadata database and a segment
+		t.Fatalf("wal holds %d files", len(files))
+	}
+	for _, f := range files {
+		info, err := f.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v", f.Name(), perm)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); !os.IsNotExist(err) {
+		t.Fatalf("a bolt log in a new folder: %v", err)
+	}
+
+	boltDir := t.TempDir()
+	n = startNodeStore(t, boltDir, addr, LogStoreBolt)
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNodeStore(t, boltDir, addr, "")
+	enqueue(n, 1)
+	if got := count(n); got != 2 {
+		t.Fatalf("bolt folder reopened without a named store: %d items, want 2", got)
+	}
+	if _, err := os.Stat(filepath.Join(boltDir, "raft", "wal")); !os.IsNotExist(err) {
+		t.Fatalf("a WAL next to the bolt log: %v", err)
 	}
 }
