@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -148,5 +149,78 @@ func TestDefaultLogStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(boltDir, "raft", "wal")); !os.IsNotExist(err) {
 		t.Fatalf("a WAL next to the bolt log: %v", err)
+	}
+}
+
+// A backup restored on a node of the WAL log store: Raft skips one index for the restore
+// and must empty the WAL (it takes only consecutive indexes), so writes after it succeed and
+// survive a restart.
+func TestWALRestoreThenWrite(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNodeStore(t, dir, addr, LogStoreWAL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	enqueue := func(k int) {
+		t.Helper()
+		for i := range k {
+			if _, err := n.Propose(ctx, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: []byte{byte(i)}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() uint32 {
+		t.Helper()
+		info, err := n.State().Queue("q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.GetCount()
+	}
+	if _, err := n.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(3)
+	backup, _, err := n.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := state.CheckSnapshot(bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(4)
+	if _, err := n.RestoreBackup(ctx, bytes.NewReader(backup), info); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 3 {
+		t.Fatalf("after the restore: %d items, want 3", got)
+	}
+	enqueue(5)
+	if got := count(); got != 8 {
+		t.Fatalf("writes after the restore: %d items, want 8", got)
+	}
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNodeStore(t, dir, addr, LogStoreWAL)
+	if got := count(); got != 8 {
+		t.Fatalf("after a restart: %d items, want 8", got)
+	}
+}
+
+func TestTimedLogStoreMonotonic(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		want bool
+	}{{LogStoreWAL, true}, {LogStoreBolt, false}} {
+		s, err := openLogStore(t.TempDir(), tc.kind, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := raft.LogStore(timedLogStore{s}).(raft.MonotonicLogStore)
+		if got := ok && m.IsMonotonic(); got != tc.want {
+			t.Errorf("%s: monotonic %v, want %v", tc.kind, got, tc.want)
+		}
+		s.Close()
 	}
 }

@@ -51,6 +51,15 @@ type timedLogStore struct{ raft.LogStore }
 
 func (s timedLogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
+// IsMonotonic passes on the wrapped store's raft.MonotonicLogStore answer. raft-wal takes
+// only consecutive indexes: after installing a snapshot (a follower's InstallSnapshot, a
+// backup restore, which skips one index) Raft must empty such a store instead of compacting
+// it, or the next append after the gap fails ("non-monotonic log entries") forever.
+func (s timedLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 func (s timedLogStore) StoreLogs(logs []*raft.Log) error {
 	start := time.Now()
 	err := s.LogStore.StoreLogs(logs)
