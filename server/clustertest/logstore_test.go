@@ -8,13 +8,13 @@ import (
 
 // TestBoltFollowerRestartCatchesUp runs TestFollowerRestartCatchesUp on the bolt log store
 // (--raft-log-store bolt, the default before raft-wal): a follower killed mid-run restarts
-// from its bolt log and catches up; every node keeps its log in raft/raft.db and has no
-// WAL. (TestFollowerRestartCatchesUp runs the default, raft-wal, and checks its files.)
+// from its bolt log and catches up by snapshot; every node keeps its log in raft/raft.db and
+// has no WAL. (TestFollowerRestartCatchesUp runs the default, raft-wal.)
 func TestBoltFollowerRestartCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c, _ := followerRestartCatchesUp(t, false, "--raft-log-store", "bolt")
+	c, _ := followerRestartCatchesUp(t, true, "--raft-log-store", "bolt")
 	for _, n := range c.Running() {
 		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil {
 			t.Fatalf("%s: %v", n.ID, err)

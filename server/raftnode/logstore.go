@@ -153,6 +153,23 @@ type walStore struct {
 	meta *metadb.BoltMetaDB
 }
 
+// GetLog answers raft.ErrLogNotFound below the first index. raft-wal truncates the head of
+// its log logically and keeps serving the truncated entries still in its current segment;
+// Raft then replicates them instead of a snapshot to a follower that fell behind the
+// leader's compaction. They are committed entries, so that is safe, but the log would say
+// one thing (FirstIndex) and do another; a follower behind the compaction catches up by
+// snapshot on either store.
+func (s walStore) GetLog(index uint64, log *raft.Log) error {
+	first, err := s.WAL.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if index < first {
+		return raft.ErrLogNotFound
+	}
+	return s.WAL.GetLog(index, log)
+}
+
 func (s walStore) Close() error {
 	err := s.WAL.Close()
 	if cerr := s.meta.Close(); err == nil {
