@@ -19,7 +19,7 @@ import (
 var (
 	storeSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "octopusmq_raft_log_store_seconds",
-		Help:    "Time to store a batch of Raft log entries in the log store (bbolt commit and fsync).",
+		Help:    "Time to store a batch of Raft log entries in the log store (write and fsync).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
 	})
 	storeEntries = promauto.NewCounter(prometheus.CounterOpts{
