@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -112,9 +113,21 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 			db.Close()
 		}
 	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithLogger(logger), wal.WithMetaStore(meta),
-		wal.WithSegmentFiler(segment.NewFiler(dir, privateFS{walfs.New()})))
+	ws, err := openWAL(dir, logger, privateFS{walfs.New()}, 0)
+	if err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
+
+// openWAL opens the raft-wal log in dir on the file system vfs with segments of
+// segmentSize bytes (0: raft-wal's 64 MiB). Tests give their own vfs and size.
+func openWAL(dir string, logger hclog.Logger, vfs types.VFS, segmentSize int) (*walStore, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	s := &walStore{dir: dir, logger: logger, vfs: vfs, segmentSize: segmentSize, meta: &metadb.BoltMetaDB{}}
+	w, err := s.open()
 	if err == nil {
 		// raft-wal creates its metadata database 0644 (umask permitting); the rest of a
 		// data folder is the owner's only.
@@ -124,10 +137,11 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 		}
 	}
 	if err != nil {
-		meta.Close()
+		s.meta.Close()
 		return nil, err
 	}
-	return walStore{WAL: w, meta: meta}, nil
+	s.w = w
+	return s, nil
 }
 
 // privateFS creates raft-wal's segment files readable by the owner only (raft-wal's own
@@ -146,11 +160,50 @@ func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, er
 	return file, nil
 }
 
-// walStore closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
-// open, and its lock would keep the folder from being opened again in this process.
+// walStore is raft-wal with three corrections (see DESIGN "Raft log"):
+//   - Close closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
+//     open, and its lock would keep the folder from being opened again in this process.
+//   - GetLog answers raft.ErrLogNotFound below the first index (truncated entries).
+//   - A failed append or segment rotation (a full disk) does not stick: raft-wal then
+//     answers every later append with an error even once there is room again (ErrSealed
+//     after a failed rotation; "non-monotonic append" after a failed write, its writer
+//     having counted the entries it could not write). A failed append reopens the WAL in
+//     place (what a restart does: recovery reads what is on disk, drops a torn batch,
+//     resumes or creates the next segment) and tries once more; while there is no room
+//     the append keeps failing and reads keep working.
 type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
+	dir         string
+	logger      hclog.Logger
+	vfs         types.VFS
+	segmentSize int
+	meta        *metadb.BoltMetaDB // shared by every WAL opened here; raft-wal's Close leaves it open
+
+	mu sync.RWMutex // write-held only to swap w
+	w  *wal.WAL
+}
+
+func (s *walStore) open() (*wal.WAL, error) {
+	// A segment size of 0 is raft-wal's default.
+	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(s.meta),
+		wal.WithSegmentFiler(segment.NewFiler(s.dir, s.vfs)), wal.WithSegmentSize(s.segmentSize))
+}
+
+// current returns the open WAL and a func to call once done with it.
+func (s *walStore) current() (*wal.WAL, func()) {
+	s.mu.RLock()
+	return s.w, s.mu.RUnlock
+}
+
+func (s *walStore) FirstIndex() (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.FirstIndex()
+}
+
+func (s *walStore) LastIndex() (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.LastIndex()
 }
 
 // GetLog answers raft.ErrLogNotFound below the first index. raft-wal truncates the head of
@@ -159,19 +212,90 @@ type walStore struct {
 // leader's compaction. They are committed entries, so that is safe, but the log would say
 // one thing (FirstIndex) and do another; a follower behind the compaction catches up by
 // snapshot on either store.
-func (s walStore) GetLog(index uint64, log *raft.Log) error {
-	first, err := s.WAL.FirstIndex()
+func (s *walStore) GetLog(index uint64, log *raft.Log) error {
+	w, done := s.current()
+	defer done()
+	first, err := w.FirstIndex()
 	if err != nil {
 		return err
 	}
 	if index < first {
 		return raft.ErrLogNotFound
 	}
-	return s.WAL.GetLog(index, log)
+	return w.GetLog(index, log)
 }
 
-func (s walStore) Close() error {
-	err := s.WAL.Close()
+func (s *walStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
+
+func (s *walStore) StoreLogs(logs []*raft.Log) error {
+	w, done := s.current()
+	err := w.StoreLogs(logs)
+	done()
+	if err == nil {
+		return nil
+	}
+	if rerr := s.reopen(w); rerr != nil {
+		return fmt.Errorf("%w; reopening the WAL for a new segment: %v", err, rerr)
+	}
+	w, done = s.current()
+	defer done()
+	return w.StoreLogs(logs)
+}
+
+// reopen replaces failed, the WAL an append failed on, with a newly opened one (unless
+// another append did so already). The old WAL stays in use when opening fails.
+func (s *walStore) reopen(failed *wal.WAL) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != failed {
+		return nil
+	}
+	w, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.w = w
+	s.logger.Warn("reopened the WAL after a failed append")
+	return failed.Close()
+}
+
+func (s *walStore) DeleteRange(min, max uint64) error {
+	w, done := s.current()
+	defer done()
+	return w.DeleteRange(min, max)
+}
+
+func (s *walStore) Set(key, val []byte) error {
+	w, done := s.current()
+	defer done()
+	return w.Set(key, val)
+}
+
+func (s *walStore) Get(key []byte) ([]byte, error) {
+	w, done := s.current()
+	defer done()
+	return w.Get(key)
+}
+
+func (s *walStore) SetUint64(key []byte, val uint64) error {
+	w, done := s.current()
+	defer done()
+	return w.SetUint64(key, val)
+}
+
+func (s *walStore) GetUint64(key []byte) (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.GetUint64(key)
+}
+
+// IsMonotonic: raft-wal takes only consecutive indexes (raft.MonotonicLogStore).
+func (s *walStore) IsMonotonic() bool { return true }
+
+func (s *walStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.w.Close()
 	if cerr := s.meta.Close(); err == nil {
 		err = cerr
 	}
