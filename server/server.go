@@ -55,7 +55,7 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	// RaftLogStore is the Raft log store asked for (see raftnode.Config.LogStore): empty
-	// keeps an existing folder's store and gives a new folder raftnode.LogStoreWAL.
+	// keeps an existing folder's store and gives a new folder raftnode.LogStoreBolt.
 	RaftLogStore string
 	Limits       service.Limits
 	// LeaderWait bounds how long a request waits for a leader during an election.

@@ -84,8 +84,8 @@ func TestUnknownLogStoreRefused(t *testing.T) {
 	}
 }
 
-// A node that names no log store gives a new data folder the WAL, its files the owner's
-// only, and opens a folder created with bolt as bolt (an upgrade keeps its log).
+// A node that names no log store gives a new data folder bolt, and opens a folder created
+// with the WAL as the WAL (its files the owner's only): a folder keeps its store.
 func TestDefaultLogStore(t *testing.T) {
 	enqueue := func(n *Node, i int) {
 		t.Helper()
@@ -115,10 +115,23 @@ func TestDefaultLogStore(t *testing.T) {
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	walDir := filepath.Join(dir, "raft", "wal")
+	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err != nil {
+		t.Fatalf("a new folder without a named store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft", "wal")); !os.IsNotExist(err) {
+		t.Fatalf("a WAL in a new folder: %v", err)
+	}
+
+	walFolder := t.TempDir()
+	n = startNodeStore(t, walFolder, addr, LogStoreWAL)
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	walDir := filepath.Join(walFolder, "raft", "wal")
 	files, err := os.ReadDir(walDir)
 	if err != nil {
-		t.Fatalf("a new folder without a named store: %v", err)
+		t.Fatal(err)
 	}
 	if len(files) < 2 { // the metadata database and a segment
 		t.Fatalf("wal holds %d files", len(files))
@@ -132,23 +145,13 @@ func TestDefaultLogStore(t *testing.T) {
 			t.Errorf("%s has mode %v", f.Name(), perm)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); !os.IsNotExist(err) {
-		t.Fatalf("a bolt log in a new folder: %v", err)
-	}
-
-	boltDir := t.TempDir()
-	n = startNodeStore(t, boltDir, addr, LogStoreBolt)
-	enqueue(n, 0)
-	if err := n.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	n = startNodeStore(t, boltDir, addr, "")
+	n = startNodeStore(t, walFolder, addr, "")
 	enqueue(n, 1)
 	if got := count(n); got != 2 {
-		t.Fatalf("bolt folder reopened without a named store: %d items, want 2", got)
+		t.Fatalf("WAL folder reopened without a named store: %d items, want 2", got)
 	}
-	if _, err := os.Stat(filepath.Join(boltDir, "raft", "wal")); !os.IsNotExist(err) {
-		t.Fatalf("a WAL next to the bolt log: %v", err)
+	if _, err := os.Stat(filepath.Join(walFolder, "raft", "raft.db")); !os.IsNotExist(err) {
+		t.Fatalf("a bolt log next to the WAL: %v", err)
 	}
 }
 
