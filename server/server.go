@@ -54,8 +54,8 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
-	// RaftLogStore is the Raft log store of a new data folder (raftnode.LogStoreBolt when
-	// empty, or raftnode.LogStoreWAL).
+	// RaftLogStore is the Raft log store asked for (see raftnode.Config.LogStore): empty
+	// keeps an existing folder's store and gives a new folder raftnode.LogStoreBolt.
 	RaftLogStore string
 	Limits       service.Limits
 	// LeaderWait bounds how long a request waits for a leader during an election.

@@ -58,7 +58,7 @@ func run(args []string) error {
 		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries between automatic snapshots")
 		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due")
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
-		raftLogStore  = fs.String("raft-log-store", raftnode.LogStoreBolt, "Raft log store of a new data folder: bolt (raft-boltdb) or wal (raft-wal: one fsync per batch instead of two); a folder keeps the store it was created with")
+		raftLogStore  = fs.String("raft-log-store", "", "Raft log store of a new data folder: bolt (raft-boltdb, two fsyncs per batch; the default) or wal (raft-wal, one); a folder keeps the store it was created with, and naming the other refuses it")
 		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
 		join          = fs.String("join", "", "client addresses (host:port,...) of running members to join through, for a new node added to a running cluster")
 		peerCert      = fs.String("peer-tls-cert", "", "PEM certificate of this node for mutual TLS on the Raft port (with --peer-tls-key and --peer-tls-ca; reloaded when the file changes)")
@@ -107,7 +107,7 @@ func run(args []string) error {
 	if *firstBytes < 0 {
 		return fmt.Errorf("--first-bytes-timeout %v: want a positive duration", *firstBytes)
 	}
-	if !slices.Contains(raftnode.LogStores, *raftLogStore) {
+	if *raftLogStore != "" && !slices.Contains(raftnode.LogStores, *raftLogStore) {
 		return fmt.Errorf("--raft-log-store %q: want one of %s", *raftLogStore, strings.Join(raftnode.LogStores, ", "))
 	}
 	peers, err := parseInitialCluster(*initial)

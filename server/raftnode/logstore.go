@@ -6,13 +6,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
+	walfs "github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
+	"github.com/hashicorp/raft-wal/types"
 	"go.etcd.io/bbolt"
 )
 
@@ -20,7 +24,8 @@ import (
 // every batch Raft writes before it counts as stored.
 const (
 	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
-	// data pages, then the meta page). <data dir>/raft/raft.db. The default.
+	// data pages, then the meta page). <data dir>/raft/raft.db. The default for a new
+	// data folder.
 	LogStoreBolt = "bolt"
 	// LogStoreWAL is hashicorp/raft-wal: a batch is appended to a preallocated segment
 	// file and fsynced once. <data dir>/raft/wal/.
@@ -61,23 +66,26 @@ func existingLogStore(raftDir string) (string, error) {
 	return "", nil
 }
 
-// openLogStore opens the log store of raftDir. kind ("" = bolt) is the store a new data
-// folder gets; a folder that already holds a log must hold one of that kind: the log is
-// the node's data and is never converted silently. With inUseTimeout > 0 (offline tools),
-// a store another process has open fails after that long instead of waiting.
+// openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
+// whichever store the folder holds and gives a new folder the default (bolt); a named kind
+// must be the one the folder holds, if it holds a log: the log is the node's data and is
+// never converted silently. With inUseTimeout > 0 (offline tools), a store another process
+// has open fails after that long instead of waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
-	if kind == "" {
-		kind = LogStoreBolt
-	}
-	if kind != LogStoreBolt && kind != LogStoreWAL {
+	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
 		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreBolt, LogStoreWAL)
 	}
 	have, err := existingLogStore(raftDir)
 	if err != nil {
 		return nil, err
 	}
-	if have != "" && have != kind {
+	switch {
+	case have != "" && kind != "" && have != kind:
 		return nil, fmt.Errorf("the data folder holds a %q Raft log, not %q: the log store is chosen when a data folder is created", have, kind)
+	case have != "":
+		kind = have
+	case kind == "":
+		kind = LogStoreBolt
 	}
 	if kind == LogStoreBolt {
 		s, err := raftboltdb.New(raftboltdb.Options{Path: boltPath(raftDir), BoltOptions: &bbolt.Options{Timeout: inUseTimeout}})
@@ -105,24 +113,189 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 			db.Close()
 		}
 	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithLogger(logger), wal.WithMetaStore(meta))
+	ws, err := openWAL(dir, logger, privateFS{walfs.New()}, 0)
 	if err != nil {
-		meta.Close()
 		return nil, err
 	}
-	return walStore{WAL: w, meta: meta}, nil
+	return ws, nil
 }
 
-// walStore closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
-// open, and its lock would keep the folder from being opened again in this process.
+// openWAL opens the raft-wal log in dir on the file system vfs with segments of
+// segmentSize bytes (0: raft-wal's 64 MiB). Tests give their own vfs and size.
+func openWAL(dir string, logger hclog.Logger, vfs types.VFS, segmentSize int) (*walStore, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	s := &walStore{dir: dir, logger: logger, vfs: vfs, segmentSize: segmentSize, meta: &metadb.BoltMetaDB{}}
+	w, err := s.open()
+	if err == nil {
+		// raft-wal creates its metadata database 0644 (umask permitting); the rest of a
+		// data folder is the owner's only.
+		err = os.Chmod(filepath.Join(dir, metadb.FileName), 0o600)
+		if err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		s.meta.Close()
+		return nil, err
+	}
+	s.w = w
+	return s, nil
+}
+
+// privateFS creates raft-wal's segment files readable by the owner only (raft-wal's own
+// file system makes them 0644, umask permitting).
+type privateFS struct{ *walfs.FS }
+
+func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, error) {
+	file, err := f.FS.Create(dir, name, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(filepath.Join(dir, name), 0o600); err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+// walStore is raft-wal with three corrections (see DESIGN "Raft log"):
+//   - Close closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
+//     open, and its lock would keep the folder from being opened again in this process.
+//   - GetLog answers raft.ErrLogNotFound below the first index (truncated entries).
+//   - A failed append or segment rotation (a full disk) does not stick: raft-wal then
+//     answers every later append with an error even once there is room again (ErrSealed
+//     after a failed rotation; "non-monotonic append" after a failed write, its writer
+//     having counted the entries it could not write). A failed append reopens the WAL in
+//     place (what a restart does: recovery reads what is on disk, drops a torn batch,
+//     resumes or creates the next segment) and tries once more; while there is no room
+//     the append keeps failing and reads keep working.
 type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
+	dir         string
+	logger      hclog.Logger
+	vfs         types.VFS
+	segmentSize int
+	meta        *metadb.BoltMetaDB // shared by every WAL opened here; raft-wal's Close leaves it open
+
+	mu sync.RWMutex // write-held only to swap w
+	w  *wal.WAL
 }
 
-func (s walStore) Close() error {
-	err := s.WAL.Close()
+func (s *walStore) open() (*wal.WAL, error) {
+	// A segment size of 0 is raft-wal's default.
+	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(s.meta),
+		wal.WithSegmentFiler(segment.NewFiler(s.dir, s.vfs)), wal.WithSegmentSize(s.segmentSize))
+}
+
+// current returns the open WAL and a func to call once done with it.
+func (s *walStore) current() (*wal.WAL, func()) {
+	s.mu.RLock()
+	return s.w, s.mu.RUnlock
+}
+
+func (s *walStore) FirstIndex() (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.FirstIndex()
+}
+
+func (s *walStore) LastIndex() (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.LastIndex()
+}
+
+// GetLog answers raft.ErrLogNotFound below the first index. raft-wal truncates the head of
+// its log logically and keeps serving the truncated entries still in its current segment;
+// Raft then replicates them instead of a snapshot to a follower that fell behind the
+// leader's compaction. They are committed entries, so that is safe, but the log would say
+// one thing (FirstIndex) and do another; a follower behind the compaction catches up by
+// snapshot on either store.
+func (s *walStore) GetLog(index uint64, log *raft.Log) error {
+	w, done := s.current()
+	defer done()
+	first, err := w.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if index < first {
+		return raft.ErrLogNotFound
+	}
+	return w.GetLog(index, log)
+}
+
+func (s *walStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
+
+func (s *walStore) StoreLogs(logs []*raft.Log) error {
+	w, done := s.current()
+	err := w.StoreLogs(logs)
+	done()
+	if err == nil {
+		return nil
+	}
+	if rerr := s.reopen(w); rerr != nil {
+		return fmt.Errorf("%w; reopening the WAL for a new segment: %v", err, rerr)
+	}
+	w, done = s.current()
+	defer done()
+	return w.StoreLogs(logs)
+}
+
+// reopen replaces failed, the WAL an append failed on, with a newly opened one (unless
+// another append did so already). The old WAL stays in use when opening fails.
+func (s *walStore) reopen(failed *wal.WAL) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != failed {
+		return nil
+	}
+	w, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.w = w
+	s.logger.Warn("reopened the WAL after a failed append")
+	return failed.Close()
+}
+
+func (s *walStore) DeleteRange(min, max uint64) error {
+	w, done := s.current()
+	defer done()
+	return w.DeleteRange(min, max)
+}
+
+func (s *walStore) Set(key, val []byte) error {
+	w, done := s.current()
+	defer done()
+	return w.Set(key, val)
+}
+
+func (s *walStore) Get(key []byte) ([]byte, error) {
+	w, done := s.current()
+	defer done()
+	return w.Get(key)
+}
+
+func (s *walStore) SetUint64(key []byte, val uint64) error {
+	w, done := s.current()
+	defer done()
+	return w.SetUint64(key, val)
+}
+
+func (s *walStore) GetUint64(key []byte) (uint64, error) {
+	w, done := s.current()
+	defer done()
+	return w.GetUint64(key)
+}
+
+// IsMonotonic: raft-wal takes only consecutive indexes (raft.MonotonicLogStore).
+func (s *walStore) IsMonotonic() bool { return true }
+
+func (s *walStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.w.Close()
 	if cerr := s.meta.Close(); err == nil {
 		err = cerr
 	}

@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -57,7 +58,7 @@ func TestWALLogStore(t *testing.T) {
 		t.Fatalf("a bolt log next to the WAL: %v", err)
 	}
 
-	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true,
+	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true, LogStore: LogStoreBolt,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"wal"`) {
 		t.Fatalf("a WAL data folder opened as bolt: %v", err)
@@ -80,5 +81,149 @@ func TestUnknownLogStoreRefused(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
 	if err == nil || !strings.Contains(err.Error(), `"rocks"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A node that names no log store gives a new data folder bolt, and opens a folder created
+// with the WAL as the WAL (its files the owner's only): a folder keeps its store.
+func TestDefaultLogStore(t *testing.T) {
+	enqueue := func(n *Node, i int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if i == 0 {
+			if _, err := n.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := n.Propose(ctx, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: []byte{byte(i)}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(n *Node) uint32 {
+		t.Helper()
+		info, err := n.State().Queue("q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.GetCount()
+	}
+
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNodeStore(t, dir, addr, "")
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err != nil {
+		t.Fatalf("a new folder without a named store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft", "wal")); !os.IsNotExist(err) {
+		t.Fatalf("a WAL in a new folder: %v", err)
+	}
+
+	walFolder := t.TempDir()
+	n = startNodeStore(t, walFolder, addr, LogStoreWAL)
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	walDir := filepath.Join(walFolder, "raft", "wal")
+	files, err := os.ReadDir(walDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 { // the metadata database and a segment
+		t.Fatalf("wal holds %d files", len(files))
+	}
+	for _, f := range files {
+		info, err := f.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v", f.Name(), perm)
+		}
+	}
+	n = startNodeStore(t, walFolder, addr, "")
+	enqueue(n, 1)
+	if got := count(n); got != 2 {
+		t.Fatalf("WAL folder reopened without a named store: %d items, want 2", got)
+	}
+	if _, err := os.Stat(filepath.Join(walFolder, "raft", "raft.db")); !os.IsNotExist(err) {
+		t.Fatalf("a bolt log next to the WAL: %v", err)
+	}
+}
+
+// A backup restored on a node of the WAL log store: Raft skips one index for the restore
+// and must empty the WAL (it takes only consecutive indexes), so writes after it succeed and
+// survive a restart.
+func TestWALRestoreThenWrite(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNodeStore(t, dir, addr, LogStoreWAL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	enqueue := func(k int) {
+		t.Helper()
+		for i := range k {
+			if _, err := n.Propose(ctx, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: []byte{byte(i)}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() uint32 {
+		t.Helper()
+		info, err := n.State().Queue("q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.GetCount()
+	}
+	if _, err := n.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(3)
+	backup, _, err := n.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := state.CheckSnapshot(bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(4)
+	if _, err := n.RestoreBackup(ctx, bytes.NewReader(backup), info); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 3 {
+		t.Fatalf("after the restore: %d items, want 3", got)
+	}
+	enqueue(5)
+	if got := count(); got != 8 {
+		t.Fatalf("writes after the restore: %d items, want 8", got)
+	}
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNodeStore(t, dir, addr, LogStoreWAL)
+	if got := count(); got != 8 {
+		t.Fatalf("after a restart: %d items, want 8", got)
+	}
+}
+
+func TestTimedLogStoreMonotonic(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		want bool
+	}{{LogStoreWAL, true}, {LogStoreBolt, false}} {
+		s, err := openLogStore(t.TempDir(), tc.kind, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := raft.LogStore(timedLogStore{s}).(raft.MonotonicLogStore)
+		if got := ok && m.IsMonotonic(); got != tc.want {
+			t.Errorf("%s: monotonic %v, want %v", tc.kind, got, tc.want)
+		}
+		s.Close()
 	}
 }

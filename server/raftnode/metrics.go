@@ -19,7 +19,7 @@ import (
 var (
 	storeSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "octopusmq_raft_log_store_seconds",
-		Help:    "Time to store a batch of Raft log entries in the log store (bbolt commit and fsync).",
+		Help:    "Time to store a batch of Raft log entries in the log store (write and fsync).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
 	})
 	storeEntries = promauto.NewCounter(prometheus.CounterOpts{
@@ -50,6 +50,15 @@ func observeEntry(n int) { commandsPerEntry.Observe(float64(n)) }
 type timedLogStore struct{ raft.LogStore }
 
 func (s timedLogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+// IsMonotonic passes on the wrapped store's raft.MonotonicLogStore answer. raft-wal takes
+// only consecutive indexes: after installing a snapshot (a follower's InstallSnapshot, a
+// backup restore, which skips one index) Raft must empty such a store instead of compacting
+// it, or the next append after the gap fails ("non-monotonic log entries") forever.
+func (s timedLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
 
 func (s timedLogStore) StoreLogs(logs []*raft.Log) error {
 	start := time.Now()

@@ -1,5 +1,5 @@
-// Package raftnode runs OctopusMQ's Raft core: hashicorp/raft with raft-boltdb for the log
-// and stable store, file snapshots and the TCP transport (mutual TLS optional), the FSM adapter over
+// Package raftnode runs OctopusMQ's Raft core: hashicorp/raft with raft-boltdb (or raft-wal)
+// for the log and stable store, file snapshots and the TCP transport (mutual TLS optional), the FSM adapter over
 // state.State, the group-commit proposer, linearizable read barriers and the leader's
 // deadline ticker. See DESIGN.md in this folder.
 package raftnode
@@ -44,8 +44,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
 	Clock Clock
-	// LogStore is the Raft log store a new data folder gets (LogStoreBolt when empty,
-	// LogStoreWAL); a folder that holds a log must hold one of this kind.
+	// LogStore is the Raft log store asked for: empty opens whichever store the data
+	// folder holds and gives a new folder LogStoreBolt; LogStoreBolt or LogStoreWAL makes
+	// a new folder with that store and refuses a folder that holds the other.
 	LogStore string
 }
 
