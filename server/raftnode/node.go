@@ -66,6 +66,7 @@ type Node struct {
 	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  logStore
 	log       *slog.Logger
+	snapTrig  *snapshotTrigger // snapshot_policy.go
 
 	leaders *leaderWatch
 	verify  verifier
@@ -142,7 +143,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, clock: clock, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps,
+		cfg: cfg, raft: r, fsm: f, state: st, clock: clock, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps, snapTrig: snapTrigger,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r, clock.stamp)

@@ -1,7 +1,6 @@
 package raftnode
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -127,19 +126,23 @@ func (t *snapshotTrigger) run(r *raft.Raft, stop <-chan struct{}) {
 			return
 		case <-time.After(wait):
 		}
-		s, last := t.since()
-		if !t.policy.due(s, last) {
-			continue
-		}
-		err := r.Snapshot().Error()
-		switch {
-		case err == nil:
-			t.taken.Add(1)
-		case errors.Is(err, raft.ErrNothingNewToSnapshot), errors.Is(err, raft.ErrRaftShutdown):
-		default:
-			// raft has logged it; the next check tries again.
-		}
+		t.check(r)
 	}
+}
+
+// check takes a snapshot if the policy says one is due, and reports whether it did.
+func (t *snapshotTrigger) check(r *raft.Raft) bool {
+	s, last := t.since()
+	if !t.policy.due(s, last) {
+		return false
+	}
+	if err := r.Snapshot().Error(); err != nil {
+		// ErrNothingNewToSnapshot, shutdown, or a failure raft has logged: the next
+		// check tries again.
+		return false
+	}
+	t.taken.Add(1)
+	return true
 }
 
 // logs wraps the log store to count what is written.
