@@ -54,6 +54,8 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// SnapshotLogRatio: see raftnode.Config.SnapshotLogRatio.
+	SnapshotLogRatio float64
 	// RaftLogStore is the Raft log store asked for (see raftnode.Config.LogStore): empty
 	// keeps an existing folder's store and gives a new folder raftnode.LogStoreBolt.
 	RaftLogStore string
@@ -169,7 +171,8 @@ func Start(cfg Config) (*Server, error) {
 		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise, PeerTLS: cfg.PeerTLS,
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		Logger: cfg.Logger, Clock: cfg.Clock,
+		SnapshotLogRatio: cfg.SnapshotLogRatio,
+		Logger:           cfg.Logger, Clock: cfg.Clock,
 		LogStore: cfg.RaftLogStore,
 	}, st)
 	if err != nil {

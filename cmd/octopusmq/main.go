@@ -55,8 +55,9 @@ func run(args []string) error {
 		advertise     = fs.String("advertise", "", "client address other nodes give to clients (default: derived from --listen and --raft-advertise)")
 		raftBind      = fs.String("raft-bind", "127.0.0.1:4124", "Raft transport listen address")
 		raftAdvertise = fs.String("raft-advertise", "", "Raft address peers dial (default: --raft-bind)")
-		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries between automatic snapshots")
-		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due")
+		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries since the last snapshot before an automatic one, at least")
+		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due (a random time between one and two intervals)")
+		snapRatio     = fs.Float64("snapshot-log-ratio", raftnode.DefaultSnapshotLogRatio, "an automatic snapshot also waits until the log since the last one is this many times that snapshot's size, so snapshot work per item stays flat as the state grows; 0: entries only")
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
 		raftLogStore  = fs.String("raft-log-store", "", "Raft log store of a new data folder: bolt (raft-boltdb, two fsyncs per batch; the default) or wal (raft-wal, one); a folder keeps the store it was created with, and naming the other refuses it")
 		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
@@ -110,6 +111,10 @@ func run(args []string) error {
 	if *raftLogStore != "" && !slices.Contains(raftnode.LogStores, *raftLogStore) {
 		return fmt.Errorf("--raft-log-store %q: want one of %s", *raftLogStore, strings.Join(raftnode.LogStores, ", "))
 	}
+	ratio, err := snapshotLogRatio(*snapRatio)
+	if err != nil {
+		return err
+	}
 	peers, err := parseInitialCluster(*initial)
 	if err != nil {
 		return err
@@ -150,7 +155,8 @@ func run(args []string) error {
 		PeerTLS:   raftnode.PeerTLS{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA},
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs, RaftLogStore: *raftLogStore,
-		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
+		SnapshotLogRatio: ratio,
+		Limits:           *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
 		Auth: authCfg, Insecure: *sec.insecure, CORSOrigins: origins,
 		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
 		Logger: logger,

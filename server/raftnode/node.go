@@ -41,7 +41,11 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	// TrailingLogs is the number of entries kept after a snapshot for followers to catch up.
 	TrailingLogs uint64
-	Logger       *slog.Logger
+	// SnapshotLogRatio: a snapshot also waits until the log since the last one is this many
+	// times that snapshot's size (0: DefaultSnapshotLogRatio; negative: no size rule). See
+	// snapshot_policy.go.
+	SnapshotLogRatio float64
+	Logger           *slog.Logger
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
 	Clock Clock
 	// LogStore is the Raft log store asked for: empty opens whichever store the data
@@ -63,6 +67,7 @@ type Node struct {
 	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  logStore
 	log       *slog.Logger
+	snapTrig  *snapshotTrigger // snapshot_policy.go
 
 	leaders *leaderWatch
 	verify  verifier
@@ -126,14 +131,20 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	// Snapshots go through agreeingSnapshots (snapshot_agree.go): an installed snapshot makes
 	// the log agree with it, which hashicorp/raft's InstallSnapshot does not.
 	logs, raftSnaps := raftStores(logStore, timedSnapshotStore{snaps}, hl.Named("snapshot"))
-	r, err := raft.NewRaft(rc, f, logs, logStore, raftSnaps, transport)
+	snapTrigger, err := newSnapshotTrigger(cfg, rc, logStore, snaps) // takes over rc's threshold
+	if err != nil {
+		transport.Close()
+		logStore.Close()
+		return nil, err
+	}
+	r, err := raft.NewRaft(rc, f, snapTrigger.logs(logs), logStore, snapTrigger.snapshots(raftSnaps), transport)
 	if err != nil {
 		transport.Close()
 		logStore.Close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, raft: r, fsm: f, state: st, clock: clock, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps,
+		cfg: cfg, raft: r, fsm: f, state: st, clock: clock, transport: transport, peerTLS: peerTLS, logStore: logStore, snaps: snaps, snapTrig: snapTrigger,
 		log: cfg.Logger, leaderReady: make(chan struct{}), stop: make(chan struct{}),
 	}
 	n.prop = newProposer(r, clock.stamp)
@@ -153,8 +164,9 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		}
 	}
 	n.watchLeader()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.leaderLoop()
+	go func() { defer n.wg.Done(); snapTrigger.run(r, n.stop) }()
 	return n, nil
 }
 
