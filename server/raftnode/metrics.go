@@ -51,10 +51,10 @@ type timedLogStore struct{ raft.LogStore }
 
 func (s timedLogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
-// IsMonotonic passes on the wrapped store's raft.MonotonicLogStore answer. raft-wal takes
-// only consecutive indexes: after installing a snapshot (a follower's InstallSnapshot, a
-// backup restore, which skips one index) Raft must empty such a store instead of compacting
-// it, or the next append after the gap fails ("non-monotonic log entries") forever.
+// IsMonotonic passes on the wrapped store's raft.MonotonicLogStore answer (raft-wal takes
+// only consecutive indexes). In a node the store under it is keepingLog, which answers
+// no: agreeingSnapshots then empties or rewrites the log after an install or a backup
+// restore (snapshot_agree.go), so the next append after the restore's gap is consecutive.
 func (s timedLogStore) IsMonotonic() bool {
 	m, ok := s.LogStore.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
@@ -85,8 +85,9 @@ func (s timedSnapshotStore) Create(version raft.SnapshotVersion, index, term uin
 
 type timedSink struct {
 	raft.SnapshotSink
-	start time.Time
-	n     int64
+	start  time.Time
+	n      int64
+	closed bool // raft closes the sink again after the FSM's Persist closed it: count once
 }
 
 func (s *timedSink) Write(p []byte) (int, error) {
@@ -96,7 +97,11 @@ func (s *timedSink) Write(p []byte) (int, error) {
 }
 
 func (s *timedSink) Close() error {
+	if s.closed {
+		return s.SnapshotSink.Close()
+	}
 	err := s.SnapshotSink.Close()
+	s.closed = err == nil
 	if err != nil {
 		snapshotsFailed.Inc()
 		return err

@@ -96,23 +96,35 @@ type agreeingSink struct {
 	raft.SnapshotSink
 	store       agreeingSnapshots
 	index, term uint64
+	closed      bool
 }
 
 // Close finishes the snapshot, then reconciles the log with it. A failure to reconcile is
 // logged, not returned: the snapshot is already stored, and failing its Close would make
-// raft treat a stored snapshot as never written.
+// raft treat a stored snapshot as never written. A second Close (raft closes the sink
+// again after the FSM's Persist closed it) only closes the wrapped sink again.
 func (k *agreeingSink) Close() error {
+	if k.closed {
+		return k.SnapshotSink.Close()
+	}
 	if err := k.SnapshotSink.Close(); err != nil {
 		return err
 	}
+	k.closed = true
+	// An earlier install's kept entry must not stop reconcileLog from deleting it; it is
+	// kept again unless this snapshot changed the log (then the new one supersedes it).
+	var prev uint64
 	if k.store.keep != nil {
-		k.store.keep.keep.Store(0) // an earlier install's kept entry is superseded by this one
+		prev = k.store.keep.keep.Swap(0)
 	}
 	did, err := reconcileLog(k.store.logs, k.index, k.term)
-	if did != "" && k.store.keep != nil {
-		keep := uint64(0)
-		if last, lerr := k.store.logs.LastIndex(); lerr == nil && last > k.index {
-			keep = k.index // a stale suffix follows: raft reads k.index next
+	if k.store.keep != nil {
+		keep := prev
+		if did != "" {
+			keep = 0
+			if last, lerr := k.store.logs.LastIndex(); lerr == nil && last > k.index {
+				keep = k.index // a stale suffix follows: raft reads k.index next
+			}
 		}
 		k.store.keep.keep.Store(keep)
 	}
