@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"net"
 	"testing"
 	"time"
 
@@ -70,12 +69,7 @@ const oldEntry = "088094ebdc031209080112050a036f6c641215080a12110a036f6c6412042a
 // appended and when the log is replayed at a restart.
 func TestOldEnvelopeEntriesReplay(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	n := startNodeAt(t, dir, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

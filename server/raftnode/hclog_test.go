@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -39,12 +38,7 @@ func TestRaftLogsThroughSlog(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError} {
 		t.Run(level.String(), func(t *testing.T) {
 			out := &lockedBuffer{}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := l.Addr().String()
-			l.Close()
+			addr := freeAddr(t)
 			logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
 			n, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: addr, Bootstrap: true, Logger: logger}, state.New(nil))
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -271,11 +270,4 @@ func TestLogFormatGate(t *testing.T) {
 }
 
 // dead is a 127.0.0.1 address nothing listens on.
-func dead(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func dead(t *testing.T) string { return freeAddr(t) }

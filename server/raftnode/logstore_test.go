@@ -19,7 +19,8 @@ import (
 	"github.com/clbs-io/octopusmq/server/state"
 )
 
-func freeAddr(t *testing.T) string {
+// freeAddr is a 127.0.0.1 address nothing listens on (a port the system just handed out).
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

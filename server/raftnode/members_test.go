@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -34,12 +33,7 @@ func TestLearnerPromotedOnlyOnceCaughtUp(t *testing.T) {
 	n := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := freeAddr(t)
 	if err := n.Raft().AddNonvoter("l", raft.ServerAddress(dead), 0, 5*time.Second).Error(); err != nil {
 		t.Fatal(err)
 	}

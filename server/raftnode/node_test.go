@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/raft"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ import (
 
 func startNode(t testing.TB) *Node {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	return startNodeAt(t, t.TempDir(), addr)
 }
 

@@ -3,7 +3,6 @@ package raftnode
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -36,12 +35,7 @@ func BenchmarkPropose(b *testing.B) {
 
 func benchmarkPropose(b *testing.B, store string, callers int) {
 	b.ReportAllocs()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(b)
 	n := startNodeStore(b, b.TempDir(), addr, store)
 	ctx := context.Background()
 	if _, err := n.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"}); err != nil {

@@ -3,7 +3,6 @@ package raftnode
 import (
 	"bytes"
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -47,12 +46,7 @@ func TestSnapshotPolicyDue(t *testing.T) {
 // returns the snapshots taken over those entries and the node.
 func snapshotsPerEntries(t *testing.T, ratio float64, prefill, entries int) (int, *Node) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	n := startNodeConfig(t, Config{NodeID: "n1", DataDir: t.TempDir(), RaftBind: addr, ClientAddress: "n1:client",
 		Bootstrap: true, SnapshotThreshold: 8, TrailingLogs: 8, SnapshotInterval: time.Hour, SnapshotLogRatio: ratio})
 	ctx := context.Background()
@@ -127,12 +121,7 @@ func TestSnapshotsProportionalToState(t *testing.T) {
 // let the log grow past the bound.
 func TestSnapshotTriggerAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfg := Config{NodeID: "n1", DataDir: dir, RaftBind: addr, ClientAddress: "n1:client", Bootstrap: true,
 		SnapshotThreshold: 8, TrailingLogs: 8, SnapshotInterval: time.Hour}
 	n := startNodeConfig(t, cfg)
