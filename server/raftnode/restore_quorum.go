@@ -86,13 +86,18 @@ func (n *Node) caughtUp(ctx context.Context, probe MemberProbe, voters []raft.Se
 	)
 	for _, srv := range voters {
 		id := string(srv.ID)
+		// caught and behind are shared with the probes already started: under mu.
 		if id == n.cfg.NodeID {
+			mu.Lock()
 			caught++
+			mu.Unlock()
 			continue
 		}
 		rec := n.state.MemberRecord(id)
 		if rec == nil || rec.GetClientAddress() == "" {
+			mu.Lock()
 			behind = append(behind, id+" (no client address recorded)")
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
