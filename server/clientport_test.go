@@ -52,7 +52,7 @@ func TestMaxConnections(t *testing.T) {
 	srv := servertest.Start(t, func(c *server.Config) { c.MaxConnections = 2 })
 	http.DefaultClient.CloseIdleConnections() // WaitReady's keep-alive connection
 	ctx := ctxT(t)
-	health := healthpb.NewHealthClient(dial(t, srv.Addr)) // connection 1
+	health := healthpb.NewHealthClient(servertest.Dial(t, srv.Addr)) // connection 1
 	if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func (c *rawConn) wait(d time.Duration) error {
 // At most MaxConcurrentStreams streams are open on one connection; the next waits.
 func TestMaxConcurrentStreams(t *testing.T) {
 	srv := servertest.Start(t, func(c *server.Config) { c.MaxConcurrentStreams = 1 })
-	health := healthpb.NewHealthClient(dial(t, srv.Addr))
+	health := healthpb.NewHealthClient(servertest.Dial(t, srv.Addr))
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
 	first, err := health.Watch(ctx1, &healthpb.HealthCheckRequest{})
@@ -188,7 +188,7 @@ func grpcContentType(t *testing.T, url, ct string) {
 func TestIdleGRPCClientKeepsItsConnection(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	srv := servertest.Start(t, func(c *server.Config) { c.FirstBytesTimeout = deadline })
-	conn := dial(t, srv.Addr)
+	conn := servertest.Dial(t, srv.Addr)
 	ctx := ctxT(t)
 	conn.Connect()
 	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {

@@ -191,7 +191,7 @@ func TestSizeLimitsAtTheEdge(t *testing.T) {
 	if err := e.admin.CreateStorage(e.ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
-	conn := dial(t, e.srv.Addr)
+	conn := servertest.Dial(t, e.srv.Addr)
 	data := octopusmqv1.NewQueueDataServiceClient(conn)
 	kv := octopusmqv1.NewStorageDataServiceClient(conn)
 	enq := func(items ...*pb.InputItem) error {

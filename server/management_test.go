@@ -26,7 +26,7 @@ func queueNames(l *pb.ListQueuesResponse) []string {
 
 func TestManagementGRPC(t *testing.T) {
 	srv := servertest.Start(t)
-	conn := dial(t, srv.Addr)
+	conn := servertest.Dial(t, srv.Addr)
 	m := managementpb.NewManagementServiceClient(conn)
 	sm := managementpb.NewStorageManagementServiceClient(conn)
 	ctx := ctxT(t)
@@ -112,7 +112,7 @@ func TestManagementGRPC(t *testing.T) {
 
 func TestManagementBadInput(t *testing.T) {
 	srv := servertest.Start(t)
-	conn := dial(t, srv.Addr)
+	conn := servertest.Dial(t, srv.Addr)
 	m := managementpb.NewManagementServiceClient(conn)
 	sm := managementpb.NewStorageManagementServiceClient(conn)
 	ctx := ctxT(t)

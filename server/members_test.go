@@ -177,7 +177,7 @@ func TestUnreachableMemberStaysLearner(t *testing.T) {
 func TestAddAndRemoveMemberBadInput(t *testing.T) {
 	srv := servertest.Start(t)
 	ctx := ctxT(t)
-	cl := octopusmqv1.NewClusterServiceClient(dial(t, srv.Addr))
+	cl := octopusmqv1.NewClusterServiceClient(servertest.Dial(t, srv.Addr))
 	_, err := cl.RemoveMember(ctx, &octopusmqv1.RemoveMemberRequest{Id: "nobody"})
 	wantCode(t, err, codes.NotFound, `"nobody"`)
 	_, err = cl.RemoveMember(ctx, &octopusmqv1.RemoveMemberRequest{})

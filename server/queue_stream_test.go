@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
@@ -28,11 +27,7 @@ type rawQueue struct {
 
 func rawConnect(t *testing.T, addr string) *rawQueue {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	st, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctx)
@@ -117,11 +112,7 @@ func TestQueueStreamBadInput(t *testing.T) {
 	srv := servertest.Start(t, servertest.WithMaxValueBytes(1024))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Dial(t, srv.Addr)
 	if _, err := managementpb.NewManagementServiceClient(conn).CreateQueue(ctx, &pb.CreateQueueRequest{QueueName: "jobs", Priorities: 8}); err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +217,7 @@ func TestQueueStreamLongPollDoesNotBlock(t *testing.T) {
 	srv := servertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Dial(t, srv.Addr)
 	if _, err := managementpb.NewManagementServiceClient(conn).CreateQueue(ctx, &pb.CreateQueueRequest{QueueName: "lp"}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestServesSpecHealthAndReflection(t *testing.T) {
 			t.Fatalf("metrics %d lack %q", code, want)
 		}
 	}
-	conn := dial(t, srv.Addr)
+	conn := servertest.Dial(t, srv.Addr)
 	ctx := ctxT(t)
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -135,7 +135,7 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	if code, body := servertest.HTTP(t, "POST", srv.URL+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
-	conn := dial(t, srv.Addr)
+	conn := servertest.Dial(t, srv.Addr)
 	stream, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctxT(t))
 	if err != nil {
 		t.Fatal(err)

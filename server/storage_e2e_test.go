@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/client"
@@ -671,9 +670,7 @@ type rawStorage struct {
 
 func kvRaw(t *testing.T, e *kvEnv) *rawStorage {
 	t.Helper()
-	conn, err := grpc.NewClient(e.srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	kvMust(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, e.srv.Addr)
 	stream, err := grpcpb.NewStorageServiceClient(conn).StorageConnect(e.ctx)
 	kvMust(t, err)
 	t.Cleanup(func() { stream.CloseSend() })

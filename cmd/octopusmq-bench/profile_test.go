@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"os"
@@ -87,12 +86,9 @@ func TestProfileRefusals(t *testing.T) {
 	srv := servertest.Start(t) // no --pprof
 	c := base
 	c.addr, c.queue, c.profSeconds = srv.Addr, "noprof", time.Second
-	var out, errw bytes.Buffer
-	if err := run(context.Background(), c, &out, &errw); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(errw.String(), "--pprof") || !strings.Contains(out.String(), "enqueue workload") {
-		t.Errorf("stdout %q, stderr %q: want the report and a warning naming --pprof", out.String(), errw.String())
+	out, stderr := runOut(t, c, time.Minute)
+	if !strings.Contains(stderr, "--pprof") || !strings.Contains(out, "enqueue workload") {
+		t.Errorf("stdout %q, stderr %q: want the report and a warning naming --pprof", out, stderr)
 	}
 }
 

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +19,7 @@ func TestSnapshotWorkload(t *testing.T) {
 	if err := c.check(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errw bytes.Buffer
-	if err := run(ctx, c, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
-	var r jsonReport
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
+	r, _ := runJSON(t, c, time.Minute)
 	names := []string{"enqueue", "in snapshot", "outside", "snapshot"}
 	if len(r.Results) != len(names) {
 		t.Fatalf("results %+v, want %v", r.Results, names)
@@ -60,13 +48,10 @@ func TestSnapshotWorkload(t *testing.T) {
 	}
 
 	c.output, c.queue, c.prefill, c.snapshots = "text", "snap-text", 0, 1
-	out.Reset()
-	if err := run(ctx, c, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
+	text, _ := runOut(t, c, time.Minute)
 	for _, want := range []string{"snapshot workload", "in snapshot", "outside", "p999", "1 snapshots"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
 		}
 	}
 }
@@ -112,16 +97,7 @@ func TestSweep(t *testing.T) {
 	if err := c.check(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errw bytes.Buffer
-	if err := run(ctx, c, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
-	var r jsonReport
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
+	r, _ := runJSON(t, c, time.Minute)
 	if len(r.Results) != 2 || len(r.Sweep) != 2 {
 		t.Fatalf("results %+v (sweep %v), want one per step", r.Results, r.Sweep)
 	}
@@ -137,13 +113,10 @@ func TestSweep(t *testing.T) {
 
 	c.workload, c.output, c.storage, c.items, c.sweep = "kv", "text", "sweep-kv", 4, []int{2}
 	c.kvop = "lock"
-	out.Reset()
-	if err := run(ctx, c, &out, &errw); err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
-	}
+	text, _ := runOut(t, c, time.Minute)
 	for _, want := range []string{"swept over [2]", "lock+unlock x2", "CPU per item"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
 		}
 	}
 }

@@ -103,21 +103,17 @@ func TestWorkloadDefaults(t *testing.T) {
 
 	srv := servertest.Start(t)
 	c := config{addr: srv.Addr, queue: "text", workload: "enqueue", producers: 1, items: 5, batch: 1, size: 8, inflight: 1, kvop: "all", output: "text"}
-	var out, errw bytes.Buffer
-	if err := run(context.Background(), c, &out, &errw); err != nil {
-		t.Fatal(err)
-	}
+	text, _ := runOut(t, c, time.Minute)
 	for _, want := range []string{"enqueue workload", "p999", "server:", "CPU per item"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
 		}
 	}
 }
 
-// runJSON runs c (whose output is json) within timeout and decodes its report; the test
-// fails if the run fails or the report is not JSON. It returns the report and what the run
-// wrote to stderr.
-func runJSON(t *testing.T, c config, timeout time.Duration) (jsonReport, string) {
+// runOut runs c within timeout and returns what it wrote to stdout and stderr; the test
+// fails if the run fails.
+func runOut(t *testing.T, c config, timeout time.Duration) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -125,9 +121,18 @@ func runJSON(t *testing.T, c config, timeout time.Duration) (jsonReport, string)
 	if err := run(ctx, c, &out, &errw); err != nil {
 		t.Fatalf("run: %v\nstderr: %s", err, errw.String())
 	}
+	return out.String(), errw.String()
+}
+
+// runJSON runs c (whose output is json) within timeout and decodes its report; the test
+// fails if the run fails or the report is not JSON. It returns the report and what the run
+// wrote to stderr.
+func runJSON(t *testing.T, c config, timeout time.Duration) (jsonReport, string) {
+	t.Helper()
+	out, stderr := runOut(t, c, timeout)
 	var r jsonReport
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
 	}
-	return r, errw.String()
+	return r, stderr
 }

@@ -8,26 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
 // openQueueStream opens a raw queue stream to addr (no client library: what it answers is
 // what is tested).
 func openQueueStream(t *testing.T, ctx context.Context, addr string) grpcpb.QueuesService_ConnectClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Dial(t, addr)
 	st, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctx)
 	if err != nil {
 		t.Fatal(err)

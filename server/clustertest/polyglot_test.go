@@ -20,8 +20,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
 // The examples in other languages (examples/python, examples/typescript) and grpcurl run
@@ -238,11 +237,7 @@ func requireRelay(t *testing.T, f *clustertest.Node) {
 	if code, body := httpDo(t, "POST", f.URL()+"/v1/queues", `{"queueName":"relay-probe"}`); code != 200 {
 		t.Fatalf("create queue: %d %s", code, body)
 	}
-	conn, err := grpc.NewClient(f.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Dial(t, f.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stream, err := grpcpb.NewQueuesServiceClient(conn).Connect(ctx)

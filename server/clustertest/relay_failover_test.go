@@ -14,6 +14,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
 // relayProducer enqueues distinct values through node addr on raw relayed streams until
@@ -21,7 +22,7 @@ import (
 // acknowledged. It returns the acknowledged values.
 func relayProducer(t *testing.T, ctx context.Context, addr, queue, prefix string, stop <-chan struct{}) map[string]bool {
 	acked := map[string]bool{}
-	conn := rawConn(t, addr)
+	conn := servertest.Dial(t, addr)
 	var st grpcpb.QueuesService_ConnectClient
 	n := 0
 	for {

@@ -7,41 +7,36 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
 // Streams through a follower, with raw generated stubs that know nothing of leaders (no
 // LEADER_SWITCH handling): the follower relays them to the leader.
 
-// rawConn is one client connection (the stubs' own, no client library).
-func rawConn(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 func openStorageStream(t *testing.T, ctx context.Context, addr string) grpcpb.StorageService_StorageConnectClient {
 	t.Helper()
-	st, err := grpcpb.NewStorageServiceClient(rawConn(t, addr)).StorageConnect(ctx)
+	st, err := grpcpb.NewStorageServiceClient(servertest.Dial(t, addr)).StorageConnect(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
 }
 
-// qCall sends req and returns the next response (nothing else in flight on st).
-func qCall(t *testing.T, st grpcpb.QueuesService_ConnectClient, req *pb.QueueRequest) *pb.QueueResponse {
+// correlated is a stream request or response.
+type correlated interface{ GetCorrelationId() uint64 }
+
+// call sends req on st and returns the next response, which must answer it (nothing else
+// in flight on st).
+func call[Req, Resp correlated](t *testing.T, st interface {
+	Send(Req) error
+	Recv() (Resp, error)
+}, req Req) Resp {
 	t.Helper()
 	if err := st.Send(req); err != nil {
 		t.Fatalf("send %v: %v", req, err)
@@ -56,19 +51,15 @@ func qCall(t *testing.T, st grpcpb.QueuesService_ConnectClient, req *pb.QueueReq
 	return resp
 }
 
+// qCall and sCall are call on a queue and a storage stream.
+func qCall(t *testing.T, st grpcpb.QueuesService_ConnectClient, req *pb.QueueRequest) *pb.QueueResponse {
+	t.Helper()
+	return call[*pb.QueueRequest, *pb.QueueResponse](t, st, req)
+}
+
 func sCall(t *testing.T, st grpcpb.StorageService_StorageConnectClient, req *pb.StorageRequest) *pb.StorageResponse {
 	t.Helper()
-	if err := st.Send(req); err != nil {
-		t.Fatalf("send %v: %v", req, err)
-	}
-	resp, err := st.Recv()
-	if err != nil {
-		t.Fatalf("answer to %v: %v", req, err)
-	}
-	if resp.GetCorrelationId() != req.GetCorrelationId() {
-		t.Fatalf("answer %v to request %v: correlation id differs", resp, req)
-	}
-	return resp
+	return call[*pb.StorageRequest, *pb.StorageResponse](t, st, req)
 }
 
 func enqueueReq(corr uint64, key, value string) *pb.QueueRequest {
