@@ -14,6 +14,7 @@ import (
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
 	"github.com/clbs-io/octopusmq/server/clustertest"
+	"github.com/clbs-io/octopusmq/server/metricstest"
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
@@ -249,7 +250,7 @@ func TestRelayLeaderTransfer(t *testing.T) {
 		if err := local.Send(pullReq(1, 1, 30*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond) // the pulls wait on the leader
+		awaitWaitingPulls(t, old.URL(), 2) // both pulls wait on the leader
 		if code, body := httpDo(t, "POST", old.URL()+"/v1/cluster:transferLeadership", `{}`); code != 200 {
 			t.Fatalf("transfer: %d %s", code, body)
 		}
@@ -295,5 +296,20 @@ func TestRelayLeaderTransfer(t *testing.T) {
 	}
 	if transparent == 0 {
 		t.Fatal("no round carried a waiting pull across the transfer")
+	}
+}
+
+// awaitWaitingPulls waits until the node at url has at least n pulls waiting for an item
+// (its octopusmq_waiting_commands gauge).
+func awaitWaitingPulls(t *testing.T, url string, n float64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, _ := metricstest.Value(metricstest.Scrape(t, url, ""), "octopusmq_waiting_commands", "kind", "pull")
+		if v >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v pulls waiting, want %v", url, v, n)
+		}
 	}
 }
