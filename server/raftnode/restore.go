@@ -135,7 +135,9 @@ func (n *Node) startRestore(meta *raft.SnapshotMeta, r io.Reader) *restoreRun {
 	run := &restoreRun{started: make(chan struct{}), read: make(chan struct{}), done: make(chan struct{})}
 	rr := &restoreReader{r: r, run: run}
 	go func() {
+		n.snapTrig.taking.Lock() // no snapshot of this node's overlaps the restore (snapshot_policy.go)
 		run.err = n.raft.Restore(meta, rr, restoreEnqueueTimeout)
+		n.snapTrig.taking.Unlock()
 		close(run.done)
 	}()
 	return run
@@ -173,7 +175,7 @@ func (n *Node) snapshotAfterRestore() {
 		n.log.Warn("snapshot after a restore: barrier", "err", err)
 		return
 	}
-	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+	if err := n.snapTrig.snapshot(n.raft); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		n.log.Warn("snapshot after a restore", "err", err)
 	}
 }

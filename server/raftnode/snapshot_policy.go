@@ -73,6 +73,20 @@ type snapshotTrigger struct {
 	store raft.LogStore // the log store raft writes through (set by logs)
 
 	taken atomic.Uint64 // snapshots this trigger asked for and raft took (tests)
+
+	// taking is held while this node asks raft for a snapshot and while it runs a backup
+	// restore, so the two never overlap: a snapshot raft started before a restore and
+	// finished after it would set raft's last snapshot back below the restore's index, and
+	// the leader, unable to read the entry before its next one (the restore's hole), would
+	// send the restore's snapshot to every follower forever.
+	taking sync.Mutex
+}
+
+// snapshot asks raft for a snapshot, never while a restore runs.
+func (t *snapshotTrigger) snapshot(r *raft.Raft) error {
+	t.taking.Lock()
+	defer t.taking.Unlock()
+	return r.Snapshot().Error()
 }
 
 // newSnapshotTrigger starts from what the stores hold. rc's own threshold is disabled:
@@ -136,7 +150,7 @@ func (t *snapshotTrigger) check(r *raft.Raft) bool {
 	if !t.policy.due(s, last) {
 		return false
 	}
-	if err := r.Snapshot().Error(); err != nil {
+	if err := t.snapshot(r); err != nil {
 		// ErrNothingNewToSnapshot, shutdown, or a failure raft has logged: the next
 		// check tries again.
 		return false
