@@ -160,31 +160,38 @@ func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, er
 	return file, nil
 }
 
-// walStore is raft-wal with three corrections (see DESIGN "Raft log"):
-//   - Close closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
-//     open, and its lock would keep the folder from being opened again in this process.
+// walStore is raft-wal with two corrections (see DESIGN "Raft log"):
 //   - GetLog answers raft.ErrLogNotFound below the first index (truncated entries).
-//   - A failed append or segment rotation (a full disk) does not stick: raft-wal then
-//     answers every later append with an error even once there is room again (ErrSealed
-//     after a failed rotation; "non-monotonic append" after a failed write, its writer
-//     having counted the entries it could not write). A failed append reopens the WAL in
-//     place (what a restart does: recovery reads what is on disk, drops a torn batch,
-//     resumes or creates the next segment) and tries once more; while there is no room
-//     the append keeps failing and reads keep working.
+//   - A failed segment rotation (a full disk) does not stick: raft-wal (v0.4.2) then
+//     answers every later append with ErrSealed, even once there is room again. A failed
+//     append reopens the WAL in place (what a restart does: recovery reads what is on
+//     disk, drops a torn batch, resumes or creates the next segment) and tries once more;
+//     while there is no room the append keeps failing and reads keep working.
+//
+// The WALs a walStore opens in turn share one metadata database (bbolt's file lock allows
+// one open per process, and the failed WAL serves reads until its successor is open), so
+// each sees it through sharedMeta and walStore.Close closes it.
 type walStore struct {
 	dir         string
 	logger      hclog.Logger
 	vfs         types.VFS
 	segmentSize int
-	meta        *metadb.BoltMetaDB // shared by every WAL opened here; raft-wal's Close leaves it open
+	meta        *metadb.BoltMetaDB // shared by every WAL opened here, closed by Close
 
 	mu sync.RWMutex // write-held only to swap w
 	w  *wal.WAL
 }
 
+// sharedMeta is a walStore's metadata database as one of its WALs sees it: raft-wal's
+// Close closes its metadata database (since v0.4.1), which would pull it from under the WAL
+// a reopen just opened on it.
+type sharedMeta struct{ *metadb.BoltMetaDB }
+
+func (sharedMeta) Close() error { return nil }
+
 func (s *walStore) open() (*wal.WAL, error) {
 	// A segment size of 0 is raft-wal's default.
-	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(s.meta),
+	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(sharedMeta{s.meta}),
 		wal.WithSegmentFiler(segment.NewFiler(s.dir, s.vfs)), wal.WithSegmentSize(s.segmentSize))
 }
 
