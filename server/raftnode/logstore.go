@@ -23,17 +23,17 @@ import (
 // Log stores: where a node keeps its Raft log and stable store (term, vote). Both fsync
 // every batch Raft writes before it counts as stored.
 const (
-	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
-	// data pages, then the meta page). <data dir>/raft/raft.db. The default for a new
-	// data folder.
-	LogStoreBolt = "bolt"
 	// LogStoreWAL is hashicorp/raft-wal: a batch is appended to a preallocated segment
-	// file and fsynced once. <data dir>/raft/wal/.
+	// file and fsynced once. <data dir>/raft/wal/. The default for a new data folder.
 	LogStoreWAL = "wal"
+	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
+	// data pages, then the meta page). <data dir>/raft/raft.db. The default for data
+	// folders created before raft-wal was.
+	LogStoreBolt = "bolt"
 )
 
 // LogStores lists the log store names, the default first.
-var LogStores = []string{LogStoreBolt, LogStoreWAL}
+var LogStores = []string{LogStoreWAL, LogStoreBolt}
 
 // logStore is a Raft log and stable store.
 type logStore interface {
@@ -67,13 +67,13 @@ func existingLogStore(raftDir string) (string, error) {
 }
 
 // openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
-// whichever store the folder holds and gives a new folder the default (bolt); a named kind
-// must be the one the folder holds, if it holds a log: the log is the node's data and is
-// never converted silently. With inUseTimeout > 0 (offline tools), a store another process
+// whichever store the folder holds and gives a new folder the default (the WAL; a folder
+// created by bolt stays bolt); a named kind must be the one the folder holds, if it holds
+// a log: the log is the node's data and is never converted silently. With inUseTimeout > 0 (offline tools), a store another process
 // has open fails after that long instead of waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
 	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
-		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreBolt, LogStoreWAL)
+		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreWAL, LogStoreBolt)
 	}
 	have, err := existingLogStore(raftDir)
 	if err != nil {
@@ -85,7 +85,7 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 	case have != "":
 		kind = have
 	case kind == "":
-		kind = LogStoreBolt
+		kind = LogStoreWAL
 	}
 	if kind == LogStoreBolt {
 		s, err := raftboltdb.New(raftboltdb.Options{Path: boltPath(raftDir), BoltOptions: &bbolt.Options{Timeout: inUseTimeout}})
