@@ -69,8 +69,9 @@ func existingLogStore(raftDir string) (string, error) {
 // openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
 // whichever store the folder holds and gives a new folder the default (the WAL; a folder
 // created by bolt stays bolt); a named kind must be the one the folder holds, if it holds
-// a log: the log is the node's data and is never converted silently. With inUseTimeout > 0 (offline tools), a store another process
-// has open fails after that long instead of waiting.
+// a log: the log is the node's data and is never converted silently. With inUseTimeout >
+// 0 (offline tools), a store another process has open fails after that long instead of
+// waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
 	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
 		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreWAL, LogStoreBolt)
@@ -163,14 +164,15 @@ func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, er
 // walStore is raft-wal with two corrections (see DESIGN "Raft log"):
 //   - GetLog answers raft.ErrLogNotFound below the first index (truncated entries).
 //   - A failed segment rotation (a full disk) does not stick: raft-wal (v0.4.2) then
-//     answers every later append with ErrSealed, even once there is room again. A failed
-//     append reopens the WAL in place (what a restart does: recovery reads what is on
-//     disk, drops a torn batch, resumes or creates the next segment) and tries once more;
-//     while there is no room the append keeps failing and reads keep working.
+//     answers every later append with ErrSealed, even once there is room again (a failed
+//     write no longer sticks: its writer rolls back). A failed append reopens the WAL in
+//     place (what a restart does: recovery reads what is on disk, drops a torn batch,
+//     resumes or creates the next segment) and tries once more; while there is no room
+//     the append keeps failing and reads keep working.
 //
-// The WALs a walStore opens in turn share one metadata database (bbolt's file lock allows
-// one open per process, and the failed WAL serves reads until its successor is open), so
-// each sees it through sharedMeta and walStore.Close closes it.
+// The WALs a walStore opens in turn share one metadata database (bbolt's file lock keeps
+// a second open waiting, even in this process, and the failed WAL serves reads until its
+// successor is open), so each sees it through sharedMeta and walStore.Close closes it.
 type walStore struct {
 	dir         string
 	logger      hclog.Logger
