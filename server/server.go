@@ -57,7 +57,7 @@ type Config struct {
 	// SnapshotLogRatio: see raftnode.Config.SnapshotLogRatio.
 	SnapshotLogRatio float64
 	// RaftLogStore is the Raft log store asked for (see raftnode.Config.LogStore): empty
-	// keeps an existing folder's store and gives a new folder raftnode.LogStoreBolt.
+	// keeps an existing folder's store and gives a new folder raftnode.LogStoreWAL.
 	RaftLogStore string
 	Limits       service.Limits
 	// LeaderWait bounds how long a request waits for a leader during an election.

@@ -59,7 +59,7 @@ func run(args []string) error {
 		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due (a random time between one and two intervals)")
 		snapRatio     = fs.Float64("snapshot-log-ratio", raftnode.DefaultSnapshotLogRatio, "an automatic snapshot also waits until the log since the last one is this many times that snapshot's size, so snapshot work per item stays flat as the state grows; 0: entries only")
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
-		raftLogStore  = fs.String("raft-log-store", "", "Raft log store of a new data folder: bolt (raft-boltdb, two fsyncs per batch; the default) or wal (raft-wal, one); a folder keeps the store it was created with, and naming the other refuses it")
+		raftLogStore  = fs.String("raft-log-store", "", "Raft log store of a new data folder: wal (raft-wal, one fsync per batch; the default) or bolt (raft-boltdb, two); a folder keeps the store it was created with, and naming the other refuses it")
 		initial       = fs.String("initial-cluster", "", "static initial cluster, the same on every member: id=raft-host:port,... (a fresh node bootstraps it; default: a single-node cluster of this node)")
 		join          = fs.String("join", "", "client addresses (host:port,...) of running members to join through, for a new node added to a running cluster")
 		peerCert      = fs.String("peer-tls-cert", "", "PEM certificate of this node for mutual TLS on the Raft port (with --peer-tls-key and --peer-tls-ca; reloaded when the file changes)")

@@ -72,7 +72,7 @@ func TestDataFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files < 3 { // raft.db, a snapshot's state.bin and meta.json
+	if files < 3 { // the Raft log (raft/wal: its metadata database and a segment), a snapshot
 		t.Fatalf("only %d files under %s", files, srv.DataDir)
 	}
 }

@@ -6,21 +6,21 @@ import (
 	"testing"
 )
 
-// TestWALFollowerRestartCatchesUp runs TestFollowerRestartCatchesUp on the WAL log store
-// (--raft-log-store wal): a follower killed mid-run restarts from its WAL and catches up by
-// snapshot (the WAL answers no entry below its first index); every node keeps its log in
-// raft/wal and has no bolt log.
-func TestWALFollowerRestartCatchesUp(t *testing.T) {
+// TestBoltFollowerRestartCatchesUp runs TestFollowerRestartCatchesUp (the default store,
+// raft-wal) on the bolt log store (--raft-log-store bolt, the default of data folders
+// created before): a follower killed mid-run restarts from its bolt log and catches up by
+// snapshot; every node keeps its log in raft/raft.db and has no WAL.
+func TestBoltFollowerRestartCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c, _ := followerRestartCatchesUp(t, true, "--raft-log-store", "wal")
+	c, _ := followerRestartCatchesUp(t, true, "--raft-log-store", "bolt")
 	for _, n := range c.Running() {
-		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "wal")); err != nil {
+		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil {
 			t.Fatalf("%s: %v", n.ID, err)
 		}
-		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); !os.IsNotExist(err) {
-			t.Fatalf("%s has a bolt log: %v", n.ID, err)
+		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "wal")); !os.IsNotExist(err) {
+			t.Fatalf("%s has a WAL: %v", n.ID, err)
 		}
 	}
 }

@@ -23,17 +23,17 @@ import (
 // Log stores: where a node keeps its Raft log and stable store (term, vote). Both fsync
 // every batch Raft writes before it counts as stored.
 const (
-	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
-	// data pages, then the meta page). <data dir>/raft/raft.db. The default for a new
-	// data folder.
-	LogStoreBolt = "bolt"
 	// LogStoreWAL is hashicorp/raft-wal: a batch is appended to a preallocated segment
-	// file and fsynced once. <data dir>/raft/wal/.
+	// file and fsynced once. <data dir>/raft/wal/. The default for a new data folder.
 	LogStoreWAL = "wal"
+	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
+	// data pages, then the meta page). <data dir>/raft/raft.db. The default for data
+	// folders created before raft-wal was.
+	LogStoreBolt = "bolt"
 )
 
 // LogStores lists the log store names, the default first.
-var LogStores = []string{LogStoreBolt, LogStoreWAL}
+var LogStores = []string{LogStoreWAL, LogStoreBolt}
 
 // logStore is a Raft log and stable store.
 type logStore interface {
@@ -67,13 +67,14 @@ func existingLogStore(raftDir string) (string, error) {
 }
 
 // openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
-// whichever store the folder holds and gives a new folder the default (bolt); a named kind
-// must be the one the folder holds, if it holds a log: the log is the node's data and is
-// never converted silently. With inUseTimeout > 0 (offline tools), a store another process
-// has open fails after that long instead of waiting.
+// whichever store the folder holds and gives a new folder the default (the WAL; a folder
+// created by bolt stays bolt); a named kind must be the one the folder holds, if it holds
+// a log: the log is the node's data and is never converted silently. With inUseTimeout >
+// 0 (offline tools), a store another process has open fails after that long instead of
+// waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
 	if kind != "" && kind != LogStoreBolt && kind != LogStoreWAL {
-		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreBolt, LogStoreWAL)
+		return nil, fmt.Errorf("unknown Raft log store %q (want %s or %s)", kind, LogStoreWAL, LogStoreBolt)
 	}
 	have, err := existingLogStore(raftDir)
 	if err != nil {
@@ -85,7 +86,7 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 	case have != "":
 		kind = have
 	case kind == "":
-		kind = LogStoreBolt
+		kind = LogStoreWAL
 	}
 	if kind == LogStoreBolt {
 		s, err := raftboltdb.New(raftboltdb.Options{Path: boltPath(raftDir), BoltOptions: &bbolt.Options{Timeout: inUseTimeout}})
@@ -160,31 +161,39 @@ func (f privateFS) Create(dir, name string, size uint64) (types.WritableFile, er
 	return file, nil
 }
 
-// walStore is raft-wal with three corrections (see DESIGN "Raft log"):
-//   - Close closes the WAL's metadata database too: raft-wal's Close (v0.4.0) leaves it
-//     open, and its lock would keep the folder from being opened again in this process.
+// walStore is raft-wal with two corrections (see DESIGN "Raft log"):
 //   - GetLog answers raft.ErrLogNotFound below the first index (truncated entries).
-//   - A failed append or segment rotation (a full disk) does not stick: raft-wal then
-//     answers every later append with an error even once there is room again (ErrSealed
-//     after a failed rotation; "non-monotonic append" after a failed write, its writer
-//     having counted the entries it could not write). A failed append reopens the WAL in
+//   - A failed segment rotation (a full disk) does not stick: raft-wal (v0.4.2) then
+//     answers every later append with ErrSealed, even once there is room again (a failed
+//     write no longer sticks: its writer rolls back). A failed append reopens the WAL in
 //     place (what a restart does: recovery reads what is on disk, drops a torn batch,
 //     resumes or creates the next segment) and tries once more; while there is no room
 //     the append keeps failing and reads keep working.
+//
+// The WALs a walStore opens in turn share one metadata database (bbolt's file lock keeps
+// a second open waiting, even in this process, and the failed WAL serves reads until its
+// successor is open), so each sees it through sharedMeta and walStore.Close closes it.
 type walStore struct {
 	dir         string
 	logger      hclog.Logger
 	vfs         types.VFS
 	segmentSize int
-	meta        *metadb.BoltMetaDB // shared by every WAL opened here; raft-wal's Close leaves it open
+	meta        *metadb.BoltMetaDB // shared by every WAL opened here, closed by Close
 
 	mu sync.RWMutex // write-held only to swap w
 	w  *wal.WAL
 }
 
+// sharedMeta is a walStore's metadata database as one of its WALs sees it: raft-wal's
+// Close closes its metadata database (since v0.4.1), which would pull it from under the WAL
+// a reopen just opened on it.
+type sharedMeta struct{ *metadb.BoltMetaDB }
+
+func (sharedMeta) Close() error { return nil }
+
 func (s *walStore) open() (*wal.WAL, error) {
 	// A segment size of 0 is raft-wal's default.
-	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(s.meta),
+	return wal.Open(s.dir, wal.WithLogger(s.logger), wal.WithMetaStore(sharedMeta{s.meta}),
 		wal.WithSegmentFiler(segment.NewFiler(s.dir, s.vfs)), wal.WithSegmentSize(s.segmentSize))
 }
 

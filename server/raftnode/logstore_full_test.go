@@ -11,26 +11,66 @@ import (
 	"github.com/hashicorp/raft-wal/types"
 )
 
-// fullFS fails segment creation with ENOSPC while full is set, like a full disk.
+// fullFS is a full disk while full is set: segment creation fails with ENOSPC, and with
+// writes set so do writes to segment files (after writing half, a torn batch).
 type fullFS struct {
 	privateFS
-	full *atomic.Bool
+	full   *atomic.Bool
+	writes bool
 }
 
 func (f fullFS) Create(dir, name string, size uint64) (types.WritableFile, error) {
 	if f.full.Load() {
 		return nil, syscall.ENOSPC
 	}
-	return f.privateFS.Create(dir, name, size)
+	return f.wrap(f.privateFS.Create(dir, name, size))
 }
 
-// A full disk fails the WAL's segment rotation: appends fail while it lasts, reads go on,
-// and once there is room again appends resume without a restart (raft-wal alone answers
-// every later append with ErrSealed), with no entry lost or out of place.
+func (f fullFS) OpenWriter(dir, name string) (types.WritableFile, error) {
+	return f.wrap(f.privateFS.OpenWriter(dir, name))
+}
+
+func (f fullFS) wrap(file types.WritableFile, err error) (types.WritableFile, error) {
+	if err != nil || !f.writes {
+		return file, err
+	}
+	return fullFile{file, f.full}, nil
+}
+
+type fullFile struct {
+	types.WritableFile
+	full *atomic.Bool
+}
+
+func (f fullFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.full.Load() {
+		n, err := f.WritableFile.WriteAt(p[:len(p)/2], off)
+		if err == nil {
+			err = syscall.ENOSPC
+		}
+		return n, err
+	}
+	return f.WritableFile.WriteAt(p, off)
+}
+
+// A full disk fails the WAL's segment rotation ("rotation") or its writes ("write"):
+// appends fail while it lasts, reads go on, and once there is room again appends resume
+// without a restart (raft-wal alone answers every append after a failed rotation with
+// ErrSealed), with no entry lost or out of place, before and after a reopen.
 func TestWALRecoversFromFullDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		writes  bool
+		wantErr error
+	}{{"rotation", false, types.ErrSealed}, {"write", true, syscall.ENOSPC}} {
+		t.Run(tc.name, func(t *testing.T) { walRecoversFromFullDisk(t, tc.writes, tc.wantErr) })
+	}
+}
+
+func walRecoversFromFullDisk(t *testing.T, writes bool, wantErr error) {
 	dir := t.TempDir()
 	full := new(atomic.Bool)
-	s, err := openWAL(dir, nil, fullFS{privateFS{walfs.New()}, full}, 16<<10)
+	s, err := openWAL(dir, nil, fullFS{privateFS{walfs.New()}, full, writes}, 16<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +92,11 @@ func TestWALRecoversFromFullDisk(t *testing.T) {
 		}
 	}
 	if failed == 0 {
-		t.Fatal("the segment never rotated")
+		t.Fatal("no append failed on a full disk")
 	}
 	for range 3 {
-		if err := s.StoreLogs([]*raft.Log{entry(next)}); err == nil || !errors.Is(err, types.ErrSealed) {
-			t.Fatalf("append on a full disk: %v, want ErrSealed", err)
+		if err := s.StoreLogs([]*raft.Log{entry(next)}); !errors.Is(err, wantErr) {
+			t.Fatalf("append on a full disk: %v, want %v", err, wantErr)
 		}
 	}
 	var got raft.Log

@@ -85,8 +85,9 @@ func TestUnknownLogStoreRefused(t *testing.T) {
 	}
 }
 
-// A node that names no log store gives a new data folder bolt, and opens a folder created
-// with the WAL as the WAL (its files the owner's only): a folder keeps its store.
+// A node that names no log store gives a new data folder the WAL (its files the owner's
+// only), and opens a folder created by bolt (the default before) as bolt: a folder keeps
+// its store.
 func TestDefaultLogStore(t *testing.T) {
 	enqueue := func(n *Node, i int) {
 		t.Helper()
@@ -110,24 +111,14 @@ func TestDefaultLogStore(t *testing.T) {
 		return info.GetCount()
 	}
 
-	dir, addr := t.TempDir(), freeAddr(t)
-	n := startNodeStore(t, dir, addr, "")
+	walFolder, addr := t.TempDir(), freeAddr(t)
+	n := startNodeStore(t, walFolder, addr, "")
 	enqueue(n, 0)
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err != nil {
-		t.Fatalf("a new folder without a named store: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "raft", "wal")); !os.IsNotExist(err) {
-		t.Fatalf("a WAL in a new folder: %v", err)
-	}
-
-	walFolder := t.TempDir()
-	n = startNodeStore(t, walFolder, addr, LogStoreWAL)
-	enqueue(n, 0)
-	if err := n.Shutdown(); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(walFolder, "raft", "raft.db")); !os.IsNotExist(err) {
+		t.Fatalf("a bolt log in a new folder: %v", err)
 	}
 	walDir := filepath.Join(walFolder, "raft", "wal")
 	files, err := os.ReadDir(walDir)
@@ -151,8 +142,26 @@ func TestDefaultLogStore(t *testing.T) {
 	if got := count(n); got != 2 {
 		t.Fatalf("WAL folder reopened without a named store: %d items, want 2", got)
 	}
-	if _, err := os.Stat(filepath.Join(walFolder, "raft", "raft.db")); !os.IsNotExist(err) {
-		t.Fatalf("a bolt log next to the WAL: %v", err)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	boltFolder := t.TempDir()
+	n = startNodeStore(t, boltFolder, addr, LogStoreBolt)
+	enqueue(n, 0)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	n = startNodeStore(t, boltFolder, addr, "")
+	enqueue(n, 1)
+	if got := count(n); got != 2 {
+		t.Fatalf("bolt folder reopened without a named store: %d items, want 2", got)
+	}
+	if _, err := os.Stat(filepath.Join(boltFolder, "raft", "raft.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(boltFolder, "raft", "wal")); !os.IsNotExist(err) {
+		t.Fatalf("a WAL next to the bolt log: %v", err)
 	}
 }
 

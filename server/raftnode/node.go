@@ -49,7 +49,7 @@ type Config struct {
 	// Clock is the time source entry times come from (nil: the system's). See clock.go.
 	Clock Clock
 	// LogStore is the Raft log store asked for: empty opens whichever store the data
-	// folder holds and gives a new folder LogStoreBolt; LogStoreBolt or LogStoreWAL makes
+	// folder holds and gives a new folder LogStoreWAL; LogStoreWAL or LogStoreBolt makes
 	// a new folder with that store and refuses a folder that holds the other.
 	LogStore string
 }
