@@ -52,17 +52,8 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// RestoreResult is the answer of a successful restore: what the backup held (its records,
-// the cluster and Raft index it was taken at) and the cluster's counters after the restore.
-type RestoreResult struct {
-	Bytes         int64  `json:"bytes"`
-	Records       uint64 `json:"records"`
-	FromClusterID string `json:"fromClusterId"`
-	FromIndex     uint64 `json:"fromAppliedIndex,string"`
-	NextID        uint64 `json:"nextId,string"`
-	LastLockToken uint64 `json:"lastLockToken,string"`
-	ClockUnixNano int64  `json:"clockUnixNano,string"`
-}
+// RestoreResult is the answer of a successful restore (state.RestoreResult).
+type RestoreResult = state.RestoreResult
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	if s.redirectToLeader(w, r) {
