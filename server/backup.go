@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +95,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c, err := s.node.RestoreBackup(r.Context(), f, info)
+	c, err := s.restoreBackup(r.Context(), f, info)
 	if err != nil {
 		http.Error(w, "restore: "+err.Error(), restoreErrorStatus(err))
 		return
@@ -105,6 +106,17 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		Bytes: info.Size, Records: info.Records, FromClusterID: info.ClusterID, FromIndex: info.AppliedIndex,
 		NextID: c.NextID, LastLockToken: c.LastToken, ClockUnixNano: c.Clock,
 	})
+}
+
+// restoreFunc is the signature of raftnode.Node.RestoreBackup.
+type restoreFunc func(context.Context, io.ReaderAt, *state.SnapshotInfo) (state.Counters, error)
+
+// restoreBackup is s.node.RestoreBackup, unless a test set s.restoreHook.
+func (s *Server) restoreBackup(ctx context.Context, f io.ReaderAt, info *state.SnapshotInfo) (state.Counters, error) {
+	if h := s.restoreHook.Load(); h != nil {
+		return (*h)(ctx, f, info)
+	}
+	return s.node.RestoreBackup(ctx, f, info)
 }
 
 // restoreErrorStatus is the HTTP status of a restore that RestoreBackup failed.
