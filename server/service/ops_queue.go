@@ -42,12 +42,12 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 	a := startAttemptIn(s, "enqueue", key, line, func() raftnode.Future[*state.EnqueueResult] { return s.node.Enqueue(cmd) }, timeout,
 		func(f *apierr.Error) bool { return f.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
 	a.ready = func() bool {
-		room, ok := s.node.QueueRoom(queue)
-		return !ok || room < 0 || room >= len(prepared) // a queue gone: the try answers NOT_FOUND
+		fits, _ := s.node.EnqueueFits(queue, prepared)
+		return fits
 	}
 	a.passOn = func() bool {
-		room, ok := s.node.QueueRoom(queue)
-		return ok && room > 0 // some room, too little for this batch: maybe enough for the next
+		_, room := s.node.EnqueueFits(queue, prepared)
+		return room > 0 // some room, too little for this batch: maybe enough for the next
 	}
 	return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
 		r, fault, err := a.finish(ctx)

@@ -159,7 +159,7 @@ func TestFullQueueBatchPassesRoomOn(t *testing.T) {
 	}
 	free(raftpb.Type_TYPE_QUEUE_DELETE, singleID[0]) // room 2
 	takeEnqueued(t, batch, 1)
-	if room, _ := s.node.QueueRoom("b"); room != 0 {
+	if _, room := s.node.EnqueueFits("b", nil); room != 0 {
 		t.Fatalf("room %d after the batch, want 0", room)
 	}
 }

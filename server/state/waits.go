@@ -34,16 +34,19 @@ func (s *State) QueueReady(queue string) bool {
 	return ok && q.Ready(0)
 }
 
-// QueueRoom is the room of queue under its max_size (-1: unlimited), and whether the queue
-// exists: what an enqueue waiting for room looks at before it tries again.
-func (s *State) QueueRoom(queue string) (room int, ok bool) {
+// EnqueueFits is what an enqueue of items waiting for room in queue looks at before it
+// tries again: whether they fit now (true for a queue that does not exist: the try answers
+// that), and the queue's room under its max_size (-1: unlimited; 0 without the queue).
+// Items that are duplicates of a unique key in the queue need no room.
+func (s *State) EnqueueFits(queue string, items []*pb.InputItem) (fits bool, room int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	q, ok := s.queues[queue]
 	if !ok {
-		return 0, false
+		return true, 0
 	}
-	return q.Room(), true
+	room = q.Room()
+	return room < 0 || q.Fresh(items) <= room, room
 }
 
 // touched is a notifier key to touch after the current Apply, and how many of its line to
