@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,17 +53,8 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// RestoreResult is the answer of a successful restore: what the backup held (its records,
-// the cluster and Raft index it was taken at) and the cluster's counters after the restore.
-type RestoreResult struct {
-	Bytes         int64  `json:"bytes"`
-	Records       uint64 `json:"records"`
-	FromClusterID string `json:"fromClusterId"`
-	FromIndex     uint64 `json:"fromAppliedIndex,string"`
-	NextID        uint64 `json:"nextId,string"`
-	LastLockToken uint64 `json:"lastLockToken,string"`
-	ClockUnixNano int64  `json:"clockUnixNano,string"`
-}
+// RestoreResult is the answer of a successful restore (state.RestoreResult).
+type RestoreResult = state.RestoreResult
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	if s.redirectToLeader(w, r) {
@@ -103,7 +95,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c, err := s.node.RestoreBackup(r.Context(), f, info)
+	c, err := s.restoreBackup(r.Context(), f, info)
 	if err != nil {
 		http.Error(w, "restore: "+err.Error(), restoreErrorStatus(err))
 		return
@@ -114,6 +106,17 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		Bytes: info.Size, Records: info.Records, FromClusterID: info.ClusterID, FromIndex: info.AppliedIndex,
 		NextID: c.NextID, LastLockToken: c.LastToken, ClockUnixNano: c.Clock,
 	})
+}
+
+// restoreFunc is the signature of raftnode.Node.RestoreBackup.
+type restoreFunc func(context.Context, io.ReaderAt, *state.SnapshotInfo) (state.Counters, error)
+
+// restoreBackup is s.node.RestoreBackup, unless a test set s.restoreHook.
+func (s *Server) restoreBackup(ctx context.Context, f io.ReaderAt, info *state.SnapshotInfo) (state.Counters, error) {
+	if h := s.restoreHook.Load(); h != nil {
+		return (*h)(ctx, f, info)
+	}
+	return s.node.RestoreBackup(ctx, f, info)
 }
 
 // restoreErrorStatus is the HTTP status of a restore that RestoreBackup failed.

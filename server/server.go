@@ -110,6 +110,8 @@ type Server struct {
 	internal *auth.InternalListener
 	fwd      *forwarder
 	svc      *service.Service
+	// restoreHook, when set (tests: export_test.go), stands in for node.RestoreBackup.
+	restoreHook atomic.Pointer[restoreFunc]
 
 	serveErr  chan error // the client port's failure (see Err)
 	failOnce  sync.Once

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/clbs-io/octopusmq/client"
+	"github.com/clbs-io/octopusmq/cmd/internal/backupfile"
 )
 
 // Exit codes, documented in the root command's help.
@@ -67,7 +68,7 @@ func exitCode(err error) int {
 	var ue *usageError
 	var re *runError
 	var xe *exitError
-	var he *httpError
+	var he *backupfile.StatusError
 	var une *unavailableError
 	switch {
 	case err == nil:
@@ -77,7 +78,7 @@ func exitCode(err error) int {
 	case errors.As(err, &une):
 		return exitUnavailable
 	case errors.As(err, &he):
-		return httpExitCode(he.status)
+		return httpExitCode(he.Code)
 	case errors.As(err, &ue):
 		return exitUsage
 	case !errors.As(err, &re):

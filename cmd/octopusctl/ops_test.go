@@ -141,6 +141,21 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	exits(t, "127.0.0.1:1", exitUnavailable, "snapshot", "save", file+"2")
 }
 
+// TestSnapshotRestoreRefused: the server's refusal of a restore (a backup over
+// --max-backup-bytes, 413) is reported with its message and picks the exit code.
+func TestSnapshotRestoreRefused(t *testing.T) {
+	s := servertest.Start(t, servertest.WithMaxBackupBytes(1024))
+	a := s.Addr
+	ok(t, a, "", "storage", "create", "big")
+	ok(t, a, "", "kv", "set", "big", "k", strings.Repeat("x", 3000))
+	file := filepath.Join(t.TempDir(), "big.snap")
+	ok(t, a, "", "snapshot", "save", file)
+	r := exits(t, a, exitUsage, "snapshot", "restore", file, "--yes")
+	if !strings.Contains(r.stderr, "snapshot restore: 413") || !strings.Contains(r.stderr, "--max-backup-bytes") {
+		t.Fatalf("stderr: %q", r.stderr)
+	}
+}
+
 // TestBench runs octopusmq-bench through octopusctl bench (found next to octopusctl), and
 // says how to get it when it is missing.
 func TestBench(t *testing.T) {

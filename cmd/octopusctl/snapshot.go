@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,14 +94,6 @@ func (g *globals) addrs() []string {
 	}
 	return out
 }
-
-// httpError is an HTTP answer other than 200; its status picks the exit code.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
 
 // doFirst sends the request build makes to each address of --addr until one answers.
 func (g *globals) doFirst(hc *http.Client, scheme string, build func(base string) (*http.Request, error)) (*http.Response, error) {
@@ -238,9 +228,8 @@ place, printing a summary. Needs an admin token on a secured cluster.`,
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(resp.Body)
-				return &httpError{resp.StatusCode, fmt.Sprintf("snapshot save: %s: %s", resp.Status, bytes.TrimSpace(b))}
+			if err := backupfile.CheckStatus(resp); err != nil {
+				return fmt.Errorf("snapshot save: %w", err)
 			}
 			p := &progressBar{w: cmd.ErrOrStderr(), label: "saving", total: resp.ContentLength, show: show}
 			info, err := backupfile.Save(&progressReader{resp.Body, p}, file)
@@ -294,76 +283,33 @@ backup is lost, so restore acts only with --yes.`,
 			if err != nil {
 				return err
 			}
-			// POST bodies are not replayed on a redirect by every client: follow it here.
-			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			in, err := os.Open(file)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+			backupfile.NoRedirects(hc)
 			start := time.Now()
-			target := ""
-			for range 4 {
-				if _, err := in.Seek(0, io.SeekStart); err != nil {
-					return err
-				}
+			res, err := backupfile.Restore(file, 4, func(url string, body io.Reader) (*http.Response, error) {
 				p := &progressBar{w: cmd.ErrOrStderr(), label: "restoring", total: info.Size, show: show}
+				defer p.finish()
 				build := func(base string) (*http.Request, error) {
-					url := base + "/v1/cluster/snapshot:restore"
-					if target != "" {
-						url = target
-					}
-					req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, io.NopCloser(&progressReader{in, p}))
-					if err != nil {
-						return nil, err
-					}
-					req.ContentLength = info.Size
-					req.Header.Set("Content-Type", "application/octet-stream")
-					return req, nil
+					return backupfile.NewRestoreRequest(cmd.Context(), base+"/v1/cluster/snapshot:restore", &progressReader{body, p}, info.Size)
 				}
-				var resp *http.Response
-				if target != "" {
-					req, berr := build("")
-					if berr != nil {
-						return berr
-					}
-					g.authorize(req)
-					resp, err = hc.Do(req)
-				} else {
-					resp, err = g.doFirst(hc, scheme, build)
+				if url == "" {
+					return g.doFirst(hc, scheme, build)
 				}
-				p.finish()
+				req, err := backupfile.NewRestoreRequest(cmd.Context(), url, &progressReader{body, p}, info.Size)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == http.StatusTemporaryRedirect:
-					target = resp.Header.Get("Location")
-					continue
-				case resp.StatusCode != http.StatusOK:
-					return &httpError{resp.StatusCode, fmt.Sprintf("snapshot restore: %s: %s", resp.Status, bytes.TrimSpace(b))}
-				}
-				var res struct {
-					Bytes         int64  `json:"bytes"`
-					Records       uint64 `json:"records"`
-					FromClusterID string `json:"fromClusterId"`
-					FromIndex     uint64 `json:"fromAppliedIndex,string"`
-					NextID        uint64 `json:"nextId,string"`
-					LastLockToken uint64 `json:"lastLockToken,string"`
-				}
-				if err := json.Unmarshal(b, &res); err != nil {
-					return fmt.Errorf("snapshot restore: unexpected answer %q: %w", b, err)
-				}
-				s := snapshotSummary{Action: "restored", File: file, Bytes: res.Bytes, Records: res.Records, ClusterID: res.FromClusterID,
-					AppliedIndex: res.FromIndex, NextID: res.NextID, LastLockToken: res.LastLockToken, Seconds: time.Since(start).Seconds()}
-				t := &table{}
-				t.add(fmt.Sprintf("restored %s from %s in %.1fs: %d records of cluster %s at applied index %d; next id %d, last lock token %d",
-					size(s.Bytes), file, s.Seconds, s.Records, s.ClusterID, s.AppliedIndex, s.NextID, s.LastLockToken))
-				return emit(cmd.OutOrStdout(), g.output, s, t)
+				g.authorize(req)
+				return hc.Do(req)
+			})
+			if err != nil {
+				return fmt.Errorf("snapshot restore: %w", err)
 			}
-			return errors.New("snapshot restore: too many redirects")
+			s := snapshotSummary{Action: "restored", File: file, Bytes: res.Bytes, Records: res.Records, ClusterID: res.FromClusterID,
+				AppliedIndex: res.FromIndex, NextID: res.NextID, LastLockToken: res.LastLockToken, Seconds: time.Since(start).Seconds()}
+			t := &table{}
+			t.add(fmt.Sprintf("restored %s from %s in %.1fs: %d records of cluster %s at applied index %d; next id %d, last lock token %d",
+				size(s.Bytes), file, s.Seconds, s.Records, s.ClusterID, s.AppliedIndex, s.NextID, s.LastLockToken))
+			return emit(cmd.OutOrStdout(), g.output, s, t)
 		}),
 	}
 	f.add(c)

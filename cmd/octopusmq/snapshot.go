@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/clbs-io/octopusmq/cmd/internal/backupfile"
-	"github.com/clbs-io/octopusmq/server"
 )
 
 // runSnapshot implements `octopusmq snapshot save|restore [--addr host:port] FILE`.
@@ -55,9 +51,8 @@ func saveSnapshot(hc *http.Client, rf *remote, url, file string, out io.Writer) 
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("snapshot: %s: %s", resp.Status, bytes.TrimSpace(b))
+	if err := backupfile.CheckStatus(resp); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	info, err := backupfile.Save(resp.Body, file)
 	if err != nil {
@@ -73,44 +68,22 @@ func restoreSnapshot(hc *http.Client, rf *remote, target, file string, out io.Wr
 	if err != nil {
 		return fmt.Errorf("restore: %s is not a valid backup (nothing sent): %w", file, err)
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	// POST bodies are not replayed on a redirect by every client: follow it ourselves.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	for range 3 {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
+	backupfile.NoRedirects(hc)
+	res, err := backupfile.Restore(file, 3, func(url string, body io.Reader) (*http.Response, error) {
+		if url == "" {
+			url = target
 		}
-		req, err := http.NewRequest(http.MethodPost, target, io.NopCloser(f))
+		req, err := backupfile.NewRestoreRequest(context.Background(), url, body, info.Size)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		req.ContentLength = info.Size
-		req.Header.Set("Content-Type", "application/octet-stream")
 		rf.authorize(req)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusTemporaryRedirect:
-			target = resp.Header.Get("Location")
-			continue
-		case resp.StatusCode != http.StatusOK:
-			return fmt.Errorf("restore: %s: %s", resp.Status, bytes.TrimSpace(b))
-		}
-		var res server.RestoreResult
-		if err := json.Unmarshal(b, &res); err != nil {
-			return fmt.Errorf("restore: unexpected answer %q: %w", b, err)
-		}
-		fmt.Fprintf(out, "restored %d records (%d bytes) of cluster %s at applied index %d; next id %d, last lock token %d\n",
-			res.Records, res.Bytes, res.FromClusterID, res.FromIndex, res.NextID, res.LastLockToken)
-		return nil
+		return hc.Do(req)
+	})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
-	return errors.New("restore: too many redirects")
+	fmt.Fprintf(out, "restored %d records (%d bytes) of cluster %s at applied index %d; next id %d, last lock token %d\n",
+		res.Records, res.Bytes, res.FromClusterID, res.FromIndex, res.NextID, res.LastLockToken)
+	return nil
 }

@@ -1,6 +1,19 @@
 // Package apierr is the error type shared by the state machine, the services and the
 // gateway: a wire StatusCode (what stream clients see), the matching gRPC code (what unary
 // and REST clients see) and a message naming the problem.
+//
+// HTTP statuses: REST answers carry the HTTP status grpc-gateway's default error handler
+// gives the gRPC code (runtime.HTTPStatusFromCode); the server adds no mapping of its own.
+// An operation the current state does not allow (a paused queue's pull at its timeout, a
+// commit of an item that is not active, a resize below the count, deleting a queue that is
+// another's dead-letter queue, redriving a queue without one) is FailedPrecondition, which
+// is 400: the contract allows 400 or 412 and the README promises 400, and a retry of the
+// same request does not help until something else changes the state. Conflicts with another
+// holder are Aborted (409: ITEM_BUSY, a lock-any that found every key held), a full queue
+// ResourceExhausted (429), no leader Unavailable (503). TestHTTPStatuses pins the table. The
+// backup endpoints are plain HTTP handlers with their own statuses (server/backup.go: a
+// restore refused because followers have not caught up is 409, one not confirmed in time
+// 504).
 package apierr
 
 import (

@@ -18,10 +18,52 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
+// ackCount counts acknowledged enqueues across producers, and lets a test await a number
+// of them.
+type ackCount struct {
+	mu      sync.Mutex
+	n       int
+	waiters map[chan struct{}]int // closed once n reaches the value
+}
+
+func (a *ackCount) add() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n++
+	for c, at := range a.waiters {
+		if a.n >= at {
+			close(c)
+			delete(a.waiters, c)
+		}
+	}
+}
+
+// await waits until k more enqueues than now are acknowledged, failing the test after
+// timeout.
+func (a *ackCount) await(t *testing.T, k int, timeout time.Duration, what string) {
+	t.Helper()
+	c := make(chan struct{})
+	a.mu.Lock()
+	at := a.n + k
+	if a.waiters == nil {
+		a.waiters = map[chan struct{}]int{}
+	}
+	a.waiters[c] = at
+	a.mu.Unlock()
+	select {
+	case <-c:
+	case <-time.After(timeout):
+		a.mu.Lock()
+		n := a.n
+		a.mu.Unlock()
+		t.Fatalf("%s: %d acknowledged enqueues after %v, want %d", what, n, timeout, at)
+	}
+}
+
 // relayProducer enqueues distinct values through node addr on raw relayed streams until
 // stop, reconnecting (and re-sending the value) when a stream ends or a request is not
-// acknowledged. It returns the acknowledged values.
-func relayProducer(t *testing.T, ctx context.Context, addr, queue, prefix string, stop <-chan struct{}) map[string]bool {
+// acknowledged. It counts each acknowledgement in acks and returns the acknowledged values.
+func relayProducer(t *testing.T, ctx context.Context, addr, queue, prefix string, stop <-chan struct{}, acks *ackCount) map[string]bool {
 	acked := map[string]bool{}
 	conn := servertest.Dial(t, addr)
 	var st grpcpb.QueuesService_ConnectClient
@@ -62,6 +104,7 @@ func relayProducer(t *testing.T, ctx context.Context, addr, queue, prefix string
 		if r.GetEnqueue().GetId() != 0 {
 			acked[v] = true
 			n++
+			acks.add()
 		}
 	}
 }
@@ -125,12 +168,13 @@ func TestRelayLeaderKilled(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	acks := &ackCount{}
 	for i, f := range followers {
 		for j := range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				a := relayProducer(t, ctx, f.Addr, "jobs", fmt.Sprintf("p%d.%d", i, j), stop)
+				a := relayProducer(t, ctx, f.Addr, "jobs", fmt.Sprintf("p%d.%d", i, j), stop, acks)
 				mu.Lock()
 				for v := range a {
 					acked[v] = true
@@ -139,7 +183,8 @@ func TestRelayLeaderKilled(t *testing.T) {
 			}()
 		}
 	}
-	time.Sleep(time.Second) // let the producers run before the kill
+	// The producers are under way (their writes in flight when the leader dies).
+	acks.await(t, 20, 30*time.Second, "before the kill")
 	c.Kill(leader)
 	killed := time.Now()
 	newLeader := c.WaitLeader(15 * time.Second)
@@ -186,7 +231,8 @@ func TestRelayLeaderKilled(t *testing.T) {
 	acked["idle-before"], acked["idle-after"] = true, true
 	t.Logf("idle stream served %v after the kill", time.Since(killed))
 
-	time.Sleep(time.Second) // producers run on the new leader
+	// The producers go on through the new leader.
+	acks.await(t, 20, 30*time.Second, "on the new leader")
 	close(stop)
 	wg.Wait()
 	t.Logf("producers stopped %v after the kill", time.Since(killed))

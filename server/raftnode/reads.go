@@ -68,6 +68,11 @@ func (n *Node) QueueReady(queue string) bool { return n.state.QueueReady(queue) 
 // Notifier wakes this process's waiters when the state changes (state.Notifier).
 func (n *Node) Notifier() *state.Notifier { return n.state.Notifier() }
 
+// EnqueueFits reports whether items fit into queue now, and its room (state.EnqueueFits).
+func (n *Node) EnqueueFits(queue string, items []*pb.InputItem) (bool, int) {
+	return n.state.EnqueueFits(queue, items)
+}
+
 // LockReady reports whether a lock of storage could be tried now (state.LockReady).
 func (n *Node) LockReady(storage string, any bool, key, prefix []byte) bool {
 	return n.state.LockReady(storage, any, key, prefix)

@@ -35,8 +35,20 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 			return r, fault
 		}
 	}
-	a := startAttempt(s, "enqueue", state.QueueKey(queue), func() raftnode.Future[*state.EnqueueResult] { return s.node.Enqueue(cmd) }, timeout,
+	// An enqueue into a full queue waits in the queue's room line, woken one per slot freed
+	// (state.RoomKey), and tries again once the leader's state shows room for all its items.
+	key := state.RoomKey(queue)
+	line := func(seq uint64) *state.Hold { return s.node.Notifier().HoldOneAt(key, seq) }
+	a := startAttemptIn(s, "enqueue", key, line, func() raftnode.Future[*state.EnqueueResult] { return s.node.Enqueue(cmd) }, timeout,
 		func(f *apierr.Error) bool { return f.Status == pb.StatusCode_STATUS_CODE_QUEUE_FULL })
+	a.ready = func() bool {
+		fits, _ := s.node.EnqueueFits(queue, prepared)
+		return fits
+	}
+	a.passOn = func() bool {
+		_, room := s.node.EnqueueFits(queue, prepared)
+		return room > 0 // some room, too little for this batch: maybe enough for the next
+	}
 	return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
 		r, fault, err := a.finish(ctx)
 		if err != nil {

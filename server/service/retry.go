@@ -30,6 +30,11 @@ type attempt[T any] struct {
 	// attempt is out of line while it tries (see sleepInLine).
 	line func(seq uint64) *state.Hold
 	seq  uint64
+	// passOn, when set, says whether a wakeup this attempt cannot use (ready is false) may
+	// be of use to those behind it in line: it then passes it on (Hold.PassOn) instead of
+	// using it up (a batch enqueue too large for the room one freed slot makes leaves it to
+	// a smaller one behind it).
+	passOn func() bool
 
 	wake    *state.Hold
 	pending raftnode.Future[T]
@@ -125,8 +130,12 @@ func (a *attempt[T]) sleepInLine(ctx context.Context) error {
 		}
 		select {
 		case <-a.wake.C():
-			a.wake.Woke() // used: it looks again
-			a.wake.Release()
+			if a.passOn != nil && !a.ready() && a.passOn() {
+				a.wake.PassOn() // to the next behind it; it looks again itself
+			} else {
+				a.wake.Woke() // used: it looks again
+				a.wake.Release()
+			}
 			a.wake = nil
 		case <-timer.C:
 			return nil

@@ -111,6 +111,7 @@ func (s *State) deleteQueue(now int64, r *pb.DeleteQueueRequest) Result {
 	delete(s.counts, name)
 	delete(s.keyed, name)
 	s.touch(QueueKey(name))
+	s.touch(RoomKey(name))
 	return Result{}
 }
 
@@ -119,10 +120,11 @@ func (s *State) resizeQueue(now int64, r *pb.ResizeQueueRequest) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	before := levels(q)
 	if err := q.Resize(r.GetMaxSize()); err != nil {
 		return Result{Err: err}
 	}
-	s.wakePullers(r.GetQueueName(), q, readyCount(q)) // room: enqueues waiting for it
+	s.wakePullers(r.GetQueueName(), q, before) // room: enqueues waiting for it
 	return Result{}
 }
 
@@ -141,7 +143,7 @@ func (s *State) resumeQueue(now int64, r *pb.ResumeQueueRequest) Result {
 		return Result{Err: err}
 	}
 	q.SetPaused(false)
-	s.wakePullers(r.GetQueueName(), q, 0) // every ready item may be pulled again
+	s.wakePullers(r.GetQueueName(), q, level{ready: 0, room: q.Room()}) // every ready item may be pulled again
 	return Result{}
 }
 
@@ -215,7 +217,7 @@ func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	before := readyCount(q)
+	before := levels(q)
 	ids, dup, err := q.Enqueue(now, r.GetItems(), s)
 	if err != nil {
 		return Result{Err: err}
@@ -249,7 +251,7 @@ func (s *State) perID(r *raftpb.QueueIds, f func(q *queue.Queue, id uint64) *api
 	if err != nil {
 		return Result{Err: err}
 	}
-	before := readyCount(q)
+	before := levels(q)
 	out := make(PerID, len(r.GetIds()))
 	for i, id := range r.GetIds() {
 		out[i] = f(q, id)
@@ -283,7 +285,7 @@ func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	before := readyCount(q)
+	before := levels(q)
 	out := make(PerID, len(r.GetItems()))
 	for i, it := range r.GetItems() {
 		dead, err := q.Requeue(now, it)
@@ -299,7 +301,7 @@ func (s *State) requeue(now int64, r *raftpb.QueueRequeue) Result {
 func (s *State) closeSession(now int64, r *raftpb.CloseSession) Result {
 	for _, name := range sortedKeys(s.queues) {
 		q := s.queues[name]
-		before := readyCount(q)
+		before := levels(q)
 		if dead := q.CloseSession(now, r.GetSession()); len(dead) > 0 {
 			s.routeDead(now, dead)
 		}
@@ -320,7 +322,7 @@ func (s *State) routeDead(now int64, dead []*raftpb.QueueItem) {
 		if !ok {
 			continue
 		}
-		before := readyCount(dlq)
+		before := levels(dlq)
 		dlq.AddDead(now, it)
 		s.noteDeadSource(src.Config().GetDeadLetterQueue(), it.GetId(), it.GetQueue())
 		s.markKeyed(src.Config().GetDeadLetterQueue(), it)

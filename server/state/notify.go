@@ -17,7 +17,8 @@ import (
 // the server's own keys (a fixed few): its entry stays until the key's next Touch.
 //
 // Pullers wait in their queue's line (HoldOne), woken as many as a change made items ready
-// (TouchN); lock waiters in their key's or prefix's line (HoldLock), woken one per lock that
+// (TouchN); enqueues waiting for room in the queue's room line (RoomKey), woken one per
+// slot freed; lock waiters in their key's or prefix's line (HoldLock), woken one per lock that
 // ended (WakeLock, notify_locks.go).
 type Notifier struct {
 	mu  sync.Mutex
@@ -115,6 +116,35 @@ func (w *Hold) Release() {
 		}
 	}
 	w.sig = nil
+}
+
+// PassOn ends a woken HoldOne whose waiter cannot use the wakeup (a batch enqueue needs
+// more room than was freed) but leaves it to those behind: the first in line with a later
+// place is woken instead. A wakeup thus goes down the line at most once, never back to a
+// waiter that passed it on and took its place again. Release after it does nothing.
+func (w *Hold) PassOn() {
+	w.n.mu.Lock()
+	defer w.n.mu.Unlock()
+	if !w.one || w.released {
+		return
+	}
+	w.released = true
+	if w.queued {
+		w.n.unlink(w)
+		return
+	}
+	if !w.woken {
+		return
+	}
+	w.woken = false
+	if sig, ok := w.n.ch[w.key]; ok {
+		for h := sig.first; h != nil; h = h.next {
+			if h.seq > w.seq {
+				w.n.wake(h, nil)
+				return
+			}
+		}
+	}
 }
 
 // Hold returns a hold on key's channel, closed at the next Touch of key. The caller must
@@ -297,8 +327,12 @@ func (n *Notifier) Waiters(key string) int {
 	return 0
 }
 
-// QueueKey is the notifier key of a queue.
+// QueueKey is the notifier key of a queue: the line of its waiting pullers.
 func QueueKey(name string) string { return "q/" + name }
+
+// RoomKey is the notifier key of the line of enqueues waiting for room in a queue at its
+// max_size, woken one per slot freed.
+func RoomKey(name string) string { return "r/" + name }
 
 // StorageKey is the notifier key of a storage.
 func StorageKey(name string) string { return "s/" + name }

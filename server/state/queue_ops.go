@@ -88,9 +88,10 @@ func (s *State) purge(now int64, r *raftpb.QueuePurge) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	before := levels(q)
 	n := q.Purge()
 	// Room under max_size: enqueues waiting for it may proceed.
-	s.wakePullers(r.GetQueue(), q, readyCount(q))
+	s.wakePullers(r.GetQueue(), q, before)
 	return Result{Value: &PurgeResult{Count: n}}
 }
 
@@ -132,7 +133,7 @@ func (s *State) redrive(now int64, r *raftpb.QueueRedrive) Result {
 	if room := q.Room(); room >= 0 && room < limit {
 		limit = room
 	}
-	before, dlqBefore := readyCount(q), readyCount(dlq)
+	before, dlqBefore := levels(q), levels(dlq)
 	for _, id := range ids[:limit] {
 		rec := dlq.Get(id)
 		_ = dlq.Delete(now, id)

@@ -72,6 +72,20 @@ type SnapshotInfo struct {
 	recordsEnd int64 // offset of the end marker
 }
 
+// RestoreResult is the JSON answer of a successful restore of a backup (POST
+// /v1/cluster/snapshot:restore): what the backup held (its size, records, and the cluster and
+// Raft index it was taken at) and the cluster's counters after the restore. The server
+// writes it; the command-line tools read it.
+type RestoreResult struct {
+	Bytes         int64  `json:"bytes"`
+	Records       uint64 `json:"records"`
+	FromClusterID string `json:"fromClusterId"`
+	FromIndex     uint64 `json:"fromAppliedIndex,string"`
+	NextID        uint64 `json:"nextId,string"`
+	LastLockToken uint64 `json:"lastLockToken,string"`
+	ClockUnixNano int64  `json:"clockUnixNano,string"`
+}
+
 // Counters are the state's global counters: they only ever grow.
 type Counters struct {
 	// Clock is the state's clock (Unix ns).

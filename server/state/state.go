@@ -125,7 +125,7 @@ func (s *State) advance(now int64) {
 	for _, name := range sortedKeys(s.queues) {
 		q := s.queues[name]
 		if d := q.NextDeadline(); d != 0 && d <= now {
-			before := readyCount(q)
+			before := levels(q)
 			s.routeDead(now, q.Advance(now))
 			s.wakePullers(name, q, before)
 		}

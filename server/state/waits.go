@@ -34,6 +34,21 @@ func (s *State) QueueReady(queue string) bool {
 	return ok && q.Ready(0)
 }
 
+// EnqueueFits is what an enqueue of items waiting for room in queue looks at before it
+// tries again: whether they fit now (true for a queue that does not exist: the try answers
+// that), and the queue's room under its max_size (-1: unlimited; 0 without the queue).
+// Items that are duplicates of a unique key in the queue need no room.
+func (s *State) EnqueueFits(queue string, items []*pb.InputItem) (fits bool, room int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q, ok := s.queues[queue]
+	if !ok {
+		return true, 0
+	}
+	room = q.Room()
+	return room < 0 || q.Fresh(items) <= room, room
+}
+
 // touched is a notifier key to touch after the current Apply, and how many of its line to
 // wake (< 0: all).
 type touched struct {
@@ -41,11 +56,11 @@ type touched struct {
 	n   int
 }
 
-// touchPullers records an enqueue of items into queue q (before: its ready count before):
-// its Holds wake, and as many of its line (waiting pullers) as items became visible.
+// touchPullers records an enqueue of items into queue q (before: its levels before): as
+// many of its line (waiting pullers) as items became visible wake.
 // Items with a key (a group, possibly bound to one stream) mark the queue keyed (see
 // wakePullers); delayed items wake no puller: the tick that makes them visible does.
-func (s *State) touchPullers(name string, q *queue.Queue, items []*pb.InputItem, before int) {
+func (s *State) touchPullers(name string, q *queue.Queue, items []*pb.InputItem, before level) {
 	for _, it := range items {
 		if len(it.GetKey()) > 0 {
 			s.keyed[name] = true
@@ -62,15 +77,27 @@ func readyCount(q *queue.Queue) int {
 	return int(waiting) - int(delayed)
 }
 
-// wakePullers records a change of queue name (q), whose ready count was before: its Holds
-// wake (enqueues waiting for room), and as many of its line (waiting pullers) as items
-// became visible, none while it is paused. A tick, a requeue, a lease that ended, a closed
-// session or an enqueue thus wakes one puller per item it made ready, never the whole
-// line. A keyed queue (items with a key may be in it: a group bound to one stream can be
-// taken only by that stream, and a commit frees its group) wakes the whole line instead,
-// since not every waiter can take what became ready; it is keyed until it is empty.
-func (s *State) wakePullers(name string, q *queue.Queue, before int) {
-	n := max(readyCount(q)-before, 0)
+// level is what a change of a queue is measured against: its ready count (readyCount) and
+// its room under max_size (queue.Queue.Room; -1: unlimited).
+type level struct{ ready, room int }
+
+// levels is q's level now.
+func levels(q *queue.Queue) level { return level{ready: readyCount(q), room: q.Room()} }
+
+// wakePullers records a change of queue name (q), whose level was before: as many of its
+// line (waiting pullers) as items became visible wake, none while it is paused, and as many
+// of its room line (enqueues waiting for room under max_size, RoomKey) as slots were freed.
+// A tick, a requeue, a lease that ended, a closed session or an enqueue thus wakes one
+// puller per item it made ready, a commit, delete, purge, expiry or resize one enqueue per
+// slot it freed, never a whole line. A keyed queue (items with a key may be in it: a group
+// bound to one stream can be taken only by that stream, and a commit frees its group) wakes
+// the whole line of pullers instead, since not every waiter can take what became ready; it
+// is keyed until it is empty.
+func (s *State) wakePullers(name string, q *queue.Queue, before level) {
+	if freed := roomFreed(before.room, q.Room()); freed != 0 {
+		s.touched = append(s.touched, touched{RoomKey(name), freed})
+	}
+	n := max(readyCount(q)-before.ready, 0)
 	if s.keyed[name] {
 		if waiting, active := q.Counts(); waiting+active == 0 {
 			delete(s.keyed, name)
@@ -81,7 +108,21 @@ func (s *State) wakePullers(name string, q *queue.Queue, before int) {
 	if q.Paused() {
 		n = 0
 	}
-	s.touched = append(s.touched, touched{QueueKey(name), n})
+	if n != 0 {
+		s.touched = append(s.touched, touched{QueueKey(name), n})
+	}
+}
+
+// roomFreed is the number of enqueue waiters to wake when a queue's room went from before
+// to after (-1: unlimited): one per slot freed, all of them when the limit went away.
+func roomFreed(before, after int) int {
+	switch {
+	case before < 0:
+		return 0 // unlimited before: nobody waits for room
+	case after < 0:
+		return -1
+	}
+	return max(after-before, 0)
 }
 
 // markKeyed marks queue name keyed when the item it received has a key.

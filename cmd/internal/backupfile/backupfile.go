@@ -1,7 +1,8 @@
-// Package backupfile saves and checks backup files for the command-line tools
+// Package backupfile saves, checks and uploads backup files for the command-line tools
 // (`octopusmq snapshot`, `octopusctl snapshot`): a download lands in a private temporary
 // file, is synced and checked as a whole, and only then takes the target's name, so a
-// failed or corrupt download never replaces a good backup.
+// failed or corrupt download never replaces a good backup; a restore uploads the file,
+// following the leader's redirect itself (Restore).
 package backupfile
 
 import (

@@ -284,6 +284,26 @@ func (q *Queue) Counts() (waiting, active uint32) {
 	return uint32(q.items.Len() - a), uint32(a)
 }
 
+// Fresh is the number of items an Enqueue of items would add, so the room it needs: the
+// items whose unique key is neither in the queue nor on an earlier item of the batch.
+func (q *Queue) Fresh(items []*pb.InputItem) int {
+	fresh := 0
+	var seen map[string]bool
+	for _, in := range items {
+		if uk := in.GetUniqueKey(); len(uk) > 0 {
+			if _, ok := q.uniq[string(uk)]; ok || seen[string(uk)] {
+				continue
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[string(uk)] = true
+		}
+		fresh++
+	}
+	return fresh
+}
+
 // Enqueue adds items all-or-nothing. ids[i] is the new (or, for a unique_key already in the
 // queue, the existing) id of items[i] and dup[i] says which. Errors: INVALID_ARGUMENT for a
 // priority out of range; QUEUE_FULL when the new items do not fit under max_size.

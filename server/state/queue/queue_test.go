@@ -267,6 +267,11 @@ func TestUniqueKey(t *testing.T) {
 	if !slices.Equal(dup, []bool{false, false, true, false, true}) {
 		t.Fatalf("dup %v", dup)
 	}
+	// Fresh (the room an enqueue needs) counts what Enqueue adds: "b" is in the queue, the
+	// second "c" repeats the first.
+	if n := h.q.Fresh([]*pb.InputItem{mk(ukey("b")), mk(ukey("c")), mk(ukey("c")), mk()}); n != 2 {
+		t.Fatalf("fresh %d, want 2", n)
+	}
 	out, dup, _ = h.q.Enqueue(h.now, []*pb.InputItem{mk(ukey("b")), mk(ukey("c"))}, h.ids)
 	eqIDs(t, "ids 2", out, ids(2, 4))
 	if !dup[0] || dup[1] {
