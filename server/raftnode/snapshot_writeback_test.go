@@ -38,6 +38,19 @@ func writeInPieces(t testing.TB, w io.Writer, data []byte) {
 	}
 }
 
+// storeSnapshot writes data as the snapshot at index through store and closes it.
+func storeSnapshot(t testing.TB, store raft.SnapshotStore, trans raft.Transport, index uint64, data []byte) {
+	t.Helper()
+	sink, err := store.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{}, 1, trans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeInPieces(t, sink, data)
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWritebackSnapshotIsTheSame: a snapshot written through the writeback sink is listed
 // and reads back byte for byte (raft's CRC checks it on Open too), its chunks were written
 // back while it was written, and it is closed twice as raft does.
@@ -87,14 +100,7 @@ func TestWritebackSnapshotCrash(t *testing.T) {
 	dir := t.TempDir()
 	store, trans := writebackStore(t, dir)
 	whole := bytes.Repeat([]byte("whole"), 1000)
-	sink, err := store.Create(raft.SnapshotVersionMax, 5, 1, raft.Configuration{}, 1, trans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeInPieces(t, sink, whole)
-	if err := sink.Close(); err != nil {
-		t.Fatal(err)
-	}
+	storeSnapshot(t, store, trans, 5, whole)
 	cancelled, err := store.Create(raft.SnapshotVersionMax, 8, 1, raft.Configuration{}, 1, trans)
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +188,7 @@ func BenchmarkSnapshotFsyncStall(b *testing.B) {
 					}
 				}()
 				start := time.Now()
-				sink, err := store.Create(raft.SnapshotVersionMax, 5, 1, raft.Configuration{}, 1, trans)
-				if err != nil {
-					b.Fatal(err)
-				}
-				writeInPieces(b, sink, data)
-				if err := sink.Close(); err != nil {
-					b.Fatal(err)
-				}
+				storeSnapshot(b, store, trans, 5, data)
 				total += time.Since(start)
 				close(stop)
 				syncs := <-done
