@@ -116,10 +116,15 @@ func (c *Capture) Encode() (*Encoded, error) {
 	return e, nil
 }
 
-// encodedChunk is the size of an Encoded's chunks.
-const encodedChunk = 1 << 20
+// encodedChunk is the size of an Encoded's chunks once it holds 1 MiB (the first ones
+// are smaller, from 64 KiB, each the size of what came before: a small state costs
+// no MiB).
+const (
+	encodedChunk      = 1 << 20
+	encodedFirstChunk = 64 << 10
+)
 
-// Encoded is an encoded snapshot held in memory as a list of 1 MiB chunks. One growing
+// Encoded is an encoded snapshot held in memory as a list of chunks of up to 1 MiB. One growing
 // slice (bytes.Buffer) copies everything written so far at each doubling, in one
 // allocation and one copy of up to the whole snapshot: at 500k items a copy of tens of MB
 // that the scheduler cannot preempt, and about twice the snapshot again in garbage for a
@@ -135,11 +140,12 @@ type Encoded struct {
 func (e *Encoded) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		if len(e.chunks) == 0 || len(e.chunks[len(e.chunks)-1]) == encodedChunk {
-			e.chunks = append(e.chunks, make([]byte, 0, encodedChunk))
+		if len(e.chunks) == 0 || len(e.chunks[len(e.chunks)-1]) == cap(e.chunks[len(e.chunks)-1]) {
+			held := e.n + int64(n-len(p))
+			e.chunks = append(e.chunks, make([]byte, 0, min(max(held, encodedFirstChunk), encodedChunk)))
 		}
 		last := &e.chunks[len(e.chunks)-1]
-		k := min(len(p), encodedChunk-len(*last))
+		k := min(len(p), cap(*last)-len(*last))
 		*last = append(*last, p[:k]...)
 		p = p[k:]
 	}

@@ -77,10 +77,19 @@ func TestCaptureEncodesWhileApplying(t *testing.T) {
 	}
 }
 
+// writeAll writes p to e in one call.
+func writeAll(t *testing.T, e *Encoded, p []byte) {
+	t.Helper()
+	if n, err := e.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write: %d, %v; want %d", n, err, len(p))
+	}
+}
+
 // TestEncodedChunks writes pieces that straddle the chunk boundary and checks that the
 // bytes come back unchanged, whole (Bytes) and streamed (WriteTo), and that the chunks
 // are allocated once: what is allocated stays within one chunk of what was written (a
-// buffer grown by doubling allocates about twice the content).
+// buffer grown by doubling allocates about twice the content); a small state takes one
+// small chunk.
 func TestEncodedChunks(t *testing.T) {
 	var want []byte
 	for i := 0; len(want) < 5*encodedChunk+12345; i++ {
@@ -90,9 +99,7 @@ func TestEncodedChunks(t *testing.T) {
 		e := &Encoded{}
 		for p := want; len(p) > 0; {
 			k := min(len(p), 1+len(p)%(70<<10))
-			if n, err := e.Write(p[:k]); n != k || err != nil {
-				t.Fatalf("Write: %d, %v; want %d", n, err, k)
-			}
+			writeAll(t, e, p[:k])
 			p = p[k:]
 		}
 		return e
@@ -107,6 +114,16 @@ func TestEncodedChunks(t *testing.T) {
 	}
 	if e := (&Encoded{}); e.Len() != 0 || len(e.Bytes()) != 0 {
 		t.Fatal("an empty Encoded is not empty")
+	}
+	small := &Encoded{}
+	writeAll(t, small, []byte("a small state"))
+	if len(small.chunks) != 1 || cap(small.chunks[0]) != encodedFirstChunk {
+		t.Fatalf("a small state took %d chunks, the first of %d bytes", len(small.chunks), cap(small.chunks[0]))
+	}
+	for _, c := range e.chunks[:len(e.chunks)-1] {
+		if len(c) != cap(c) {
+			t.Fatalf("a chunk before the last is not full: %d of %d bytes", len(c), cap(c))
+		}
 	}
 	allocated := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
