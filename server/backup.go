@@ -38,7 +38,7 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "snapshot: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	b, index, err := s.node.Snapshot()
+	e, index, err := s.node.Backup()
 	if err != nil {
 		s.log.Error("encoding snapshot", "err", err)
 		http.Error(w, "snapshot: "+err.Error(), http.StatusInternalServerError)
@@ -46,9 +46,9 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="octopusmq.snapshot"`)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("Content-Length", strconv.FormatInt(e.Len(), 10))
 	w.Header().Set("X-Octopusmq-Applied-Index", strconv.FormatUint(index, 10))
-	if _, err := w.Write(b); err != nil {
+	if _, err := e.WriteTo(w); err != nil {
 		s.log.Warn("writing snapshot", "err", err)
 	}
 }

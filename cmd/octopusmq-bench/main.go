@@ -92,6 +92,7 @@ type config struct {
 	prefill   int64
 	rate      int
 	snapshots int
+	samples   string
 	sweep     []int
 	// -profile
 	profileDir   string
@@ -122,6 +123,7 @@ func main() {
 	flag.Int64Var(&c.prefill, "prefill", 100000, "snapshot workload: items put in the queue (untimed) before the run")
 	flag.IntVar(&c.rate, "rate", 1000, "snapshot workload: enqueue calls per second in total (one item each)")
 	flag.IntVar(&c.snapshots, "snapshots", 3, "snapshot workload: snapshots taken, spread evenly over -duration")
+	flag.StringVar(&c.samples, "samples", "", "snapshot workload: write every call (due time and latency) and snapshot window to this file, to line them up with server logs and traces")
 	sweep := flag.String("sweep", "", "run the workload once per count of producers (kv: workers) in this list, e.g. 16,64,256")
 	flag.StringVar(&c.profileDir, "profile", "", "save CPU profiles (and -profile-kinds) of every cluster member over the timed run in this folder and summarise them (servers need --pprof; an admin -token when auth is on)")
 	flag.StringVar(&c.profileKinds, "profile-kinds", "cpu", "with -profile: cpu, trace (Go execution trace, for blocking and latency: go tool trace) or cpu,trace")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +22,8 @@ import (
 // -addr; followers redirect to the leader). The server encodes the state under the same
 // lock its Raft snapshots take, so a call that overlaps the encoding shows what an
 // automatic snapshot costs the applies. The window of a snapshot runs from the request to
-// the response's headers (sent once the state is encoded); the body's transfer is not in it.
+// the last byte of the response: the encoding (before the headers) and the transfer of the
+// body, whose writes and freed memory the leader also pays for.
 
 // window is one snapshot's time span and size.
 type window struct {
@@ -58,12 +61,12 @@ func takeSnapshot(ctx context.Context, sc *scraper, url string) (window, error) 
 		return window{}, err
 	}
 	defer resp.Body.Close()
-	w.end = time.Now()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return window{}, fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	w.bytes, err = io.Copy(io.Discard, resp.Body)
+	w.end = time.Now()
 	return w, err
 }
 
@@ -189,6 +192,11 @@ func runSnapshot(parent context.Context, c config, errw io.Writer, sc *scraper, 
 		return outcome{}, fail.err
 	}
 	elapsed := time.Since(start)
+	if c.samples != "" {
+		if err := writeSamples(c.samples, calls, windows); err != nil {
+			return outcome{}, err
+		}
+	}
 	var inside, outside samples
 	var nIn, nOut int64
 	for _, cs := range calls {
@@ -216,7 +224,26 @@ func runSnapshot(parent context.Context, c config, errw io.Writer, sc *scraper, 
 		{name: "outside", items: nOut, elapsed: elapsed, lat: merge(&outside)},
 		{name: "snapshot", items: int64(len(windows)), elapsed: elapsed, lat: merge(&snapLat)},
 	}
-	o.note = "(latency per call from when it was due; \"in snapshot\": the calls that overlapped a snapshot's encoding,\n" +
-		" \"outside\": the others; snapshot: from the request to the response's headers)"
+	o.note = "(latency per call from when it was due; \"in snapshot\": the calls that overlapped a snapshot's encoding or transfer,\n" +
+		" \"outside\": the others; snapshot: from the request to the response's last byte)"
 	return o, nil
+}
+
+// writeSamples writes one line per snapshot window ("window START END BYTES") and per call
+// ("call DUE LATENCY"), times in Unix nanoseconds and latencies in nanoseconds, calls in
+// the order they were due.
+func writeSamples(path string, calls [][]timedSample, windows []window) error {
+	var all []timedSample
+	for _, cs := range calls {
+		all = append(all, cs...)
+	}
+	slices.SortFunc(all, func(a, b timedSample) int { return a.due.Compare(b.due) })
+	var b strings.Builder
+	for _, w := range windows {
+		fmt.Fprintf(&b, "window %d %d %d\n", w.start.UnixNano(), w.end.UnixNano(), w.bytes)
+	}
+	for _, s := range all {
+		fmt.Fprintf(&b, "call %d %d\n", s.due.UnixNano(), s.end.Sub(s.due).Nanoseconds())
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -113,13 +113,13 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 // snapshotNow encodes the state and the index it includes, from any goroutine. Applies
 // wait only while the state is captured, not while it is encoded.
-func (f *fsm) snapshotNow() ([]byte, uint64, error) {
+func (f *fsm) snapshotNow() (*state.Encoded, uint64, error) {
 	f.applyMu.Lock()
 	idx := f.applied.Load()
 	c := f.st.Capture(idx)
 	f.applyMu.Unlock()
-	b, err := c.Bytes()
-	return b, idx, err
+	e, err := c.Encode()
+	return e, idx, err
 }
 
 // Restore replaces the state with a snapshot (the state changes only if the whole snapshot

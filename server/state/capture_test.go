@@ -76,3 +76,79 @@ func TestCaptureEncodesWhileApplying(t *testing.T) {
 		t.Fatalf("the capture encoded %d bytes that differ from the %d of the state captured", len(got), len(want))
 	}
 }
+
+// writeAll writes p to e in one call.
+func writeAll(t *testing.T, e *Encoded, p []byte) {
+	t.Helper()
+	if n, err := e.Write(p); n != len(p) || err != nil {
+		t.Fatalf("Write: %d, %v; want %d", n, err, len(p))
+	}
+}
+
+// TestEncodedChunks writes pieces that straddle the chunk boundary and checks that the
+// bytes come back unchanged, whole (Bytes) and streamed (WriteTo), and that the chunks
+// are allocated once: what is allocated stays within one chunk of what was written (a
+// buffer grown by doubling allocates about twice the content); a small state takes one
+// small chunk.
+func TestEncodedChunks(t *testing.T) {
+	var want []byte
+	for i := 0; len(want) < 5*encodedChunk+12345; i++ {
+		want = append(want, bytes.Repeat([]byte{byte(i)}, 1+(i*7919)%(96<<10))...)
+	}
+	write := func() *Encoded {
+		e := &Encoded{}
+		for p := want; len(p) > 0; {
+			k := min(len(p), 1+len(p)%(70<<10))
+			writeAll(t, e, p[:k])
+			p = p[k:]
+		}
+		return e
+	}
+	e := write()
+	if e.Len() != int64(len(want)) || !bytes.Equal(e.Bytes(), want) {
+		t.Fatalf("Len %d, want %d; bytes equal: %v", e.Len(), len(want), bytes.Equal(e.Bytes(), want))
+	}
+	var out bytes.Buffer
+	if n, err := e.WriteTo(&out); err != nil || n != int64(len(want)) || !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("WriteTo: %d, %v; equal: %v", n, err, bytes.Equal(out.Bytes(), want))
+	}
+	if e := (&Encoded{}); e.Len() != 0 || len(e.Bytes()) != 0 {
+		t.Fatal("an empty Encoded is not empty")
+	}
+	small := &Encoded{}
+	writeAll(t, small, []byte("a small state"))
+	if len(small.chunks) != 1 || cap(small.chunks[0]) != encodedFirstChunk {
+		t.Fatalf("a small state took %d chunks, the first of %d bytes", len(small.chunks), cap(small.chunks[0]))
+	}
+	for _, c := range e.chunks[:len(e.chunks)-1] {
+		if len(c) != cap(c) {
+			t.Fatalf("a chunk before the last is not full: %d of %d bytes", len(c), cap(c))
+		}
+	}
+	allocated := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			write()
+		}
+	}).AllocedBytesPerOp()
+	if limit := int64(len(want)) + encodedChunk; allocated > limit {
+		t.Fatalf("writing %d bytes allocated %d, more than %d", len(want), allocated, limit)
+	}
+}
+
+// TestEncodeIsWriteTo checks that a capture encoded in memory is the bytes WriteTo writes.
+func TestEncodeIsWriteTo(t *testing.T) {
+	s := populate(t)
+	c := s.Capture(9)
+	var want bytes.Buffer
+	if _, err := c.WriteTo(&want); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.Bytes(), want.Bytes()) || e.Len() != int64(want.Len()) {
+		t.Fatalf("Encode: %d bytes, WriteTo: %d, or they differ", e.Len(), want.Len())
+	}
+}

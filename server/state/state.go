@@ -51,8 +51,6 @@ type State struct {
 	events eventCounters
 	// commands counts the commands applied (AppliedCommands).
 	commands atomic.Uint64
-	// snapshotBytes is the size of the last snapshot encoded in memory (Capture.Bytes).
-	snapshotBytes atomic.Int64
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
