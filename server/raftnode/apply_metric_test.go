@@ -48,6 +48,7 @@ func TestApplySecondsCountsAppliedEntries(t *testing.T) {
 	if sumAfter <= sumBefore {
 		t.Fatalf("apply seconds' sum did not grow (%v to %v)", sumBefore, sumAfter)
 	}
+	t.Logf("%d entries applied, %.1f µs each on average", after-before, (sumAfter-sumBefore)/float64(after-before)*1e6)
 }
 
 // The histogram observes command entries only: a configuration entry, a no-op and a
