@@ -79,7 +79,7 @@ func TestMetricsListAfterTraffic(t *testing.T) {
 		{"octopusmq_storage_keys", []string{"storage", metricstest.Storage}, 1},
 		{"octopusmq_storage_locked_keys", []string{"storage", metricstest.Storage}, 1},
 		// Raft: term, commit and applied index, contact, snapshots, commands per entry,
-		// log store latency.
+		// log store latency, apply time.
 		{"octopusmq_raft_leader", nil, 1},
 		{"octopusmq_raft_has_leader", nil, 1},
 		{"octopusmq_raft_term", nil, 1},
@@ -94,6 +94,7 @@ func TestMetricsListAfterTraffic(t *testing.T) {
 		{"octopusmq_raft_commands_per_entry", nil, 10},
 		{"octopusmq_raft_log_store_seconds", nil, 10},
 		{"octopusmq_raft_log_stored_entries_total", nil, 10},
+		{"octopusmq_raft_apply_seconds", nil, 10},
 		{"octopusmq_clock_skew_seconds", nil, math.Inf(-1)}, // either sign
 	} {
 		v, ok := metricstest.Value(fams, w.family, w.labels...)

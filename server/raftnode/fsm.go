@@ -4,6 +4,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -73,12 +74,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
+		start := time.Now() // the entry's apply time, decoding included (octopusmq_raft_apply_seconds)
 		e := &raftpb.Entry{}
 		if err := proto.Unmarshal(l.Data, e); err != nil {
 			out[i] = apierr.New(pb.StatusCode_STATUS_CODE_ERROR, "corrupt log entry %d: %v", l.Index, err)
 			continue
 		}
 		out[i] = f.st.Apply(e)
+		observeApply(start)
 		commands = true
 	}
 	if commands {
