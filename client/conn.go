@@ -83,10 +83,20 @@ func dial(addr string, o *options) (*grpc.ClientConn, error) {
 		// interval under ten seconds; the stream watchdog is faster while calls wait).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}),
 	}
+	var clock *readClock
+	if len(o.dialOptions) == 0 { // options of the caller's may carry a dialer of their own
+		var d grpc.DialOption
+		if d, clock = clockedDialer(addr, o); d != nil {
+			opts = append(opts, d)
+		}
+	}
 	opts = append(opts, o.dialOptions...)
 	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, &permanentError{fmt.Errorf("octopusmq: address %q: %w", addr, err)}
+	}
+	if clock != nil {
+		readClocks.Store(cc, clock)
 	}
 	return cc, nil
 }

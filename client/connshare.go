@@ -39,7 +39,7 @@ var conns = struct {
 // acquireConn returns a connection to addr for o: the process's shared one when o allows
 // sharing, else a new one. Give it back with releaseConn (or dropConn).
 func acquireConn(addr string, o *options) (*grpc.ClientConn, error) {
-	if len(o.dialOptions) > 0 || !canKey(o.creds) {
+	if len(o.dialOptions) > 0 || o.dialTCP != nil || !canKey(o.creds) {
 		return dial(addr, o)
 	}
 	key := connKey{addr: addr, creds: o.creds, minBackoff: o.minBackoff, maxBackoff: o.maxBackoff}
@@ -77,6 +77,7 @@ func releaseConn(cc *grpc.ClientConn) error {
 	sc := conns.byCC[cc]
 	if sc == nil {
 		conns.Unlock()
+		readClocks.Delete(cc)
 		return cc.Close()
 	}
 	sc.refs--
@@ -89,6 +90,7 @@ func releaseConn(cc *grpc.ClientConn) error {
 	}
 	conns.Unlock()
 	if last {
+		readClocks.Delete(cc)
 		return cc.Close()
 	}
 	return nil

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -63,6 +64,8 @@ type options struct {
 	lockTimeout    time.Duration
 	lockAnyTimeout time.Duration
 	relayed        bool // WithRelay: do not ask for the leader itself
+	// dialTCP replaces the TCP dial under the read clock (tests: a slow link).
+	dialTCP func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func buildOptions(opts []Option) *options {

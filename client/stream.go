@@ -267,7 +267,7 @@ func (m *mux[Req, Resp]) open(addr string) (s *session[Req, Resp], hint string, 
 		cancel()
 		return nil, "", fmt.Errorf("octopusmq: %s stream at %s: setup answered without a status", m.p.kind, addr)
 	case stat.GetCode() == pb.StatusCode_STATUS_CODE_OK:
-		return newSession(m, addr, st, cancel), "", nil
+		return newSession(m, addr, st, cancel, clockOf(cc)), "", nil
 	case stat.GetCode() == pb.StatusCode_STATUS_CODE_LEADER_SWITCH:
 		cancel()
 		return nil, strings.TrimSpace(stat.GetMessage()), fmt.Errorf("octopusmq: %s stream at %s: %w", m.p.kind, addr, newStatusError(stat, m.p.storage))
@@ -491,6 +491,9 @@ type session[Req, Resp any] struct {
 	// quietSince is when the session last received anything, or when it last went from no
 	// calls in flight to one: the start of the silence the watchdog measures.
 	quietSince time.Time
+	// clock advances while its connection receives (an answer still arriving); nil when
+	// gRPC dials the connection (readclock.go).
+	clock *readClock
 }
 
 type result[Resp any] struct {
@@ -498,9 +501,9 @@ type result[Resp any] struct {
 	err  error
 }
 
-func newSession[Req, Resp any](m *mux[Req, Resp], addr string, st grpc.BidiStreamingClient[Req, Resp], cancel context.CancelFunc) *session[Req, Resp] {
+func newSession[Req, Resp any](m *mux[Req, Resp], addr string, st grpc.BidiStreamingClient[Req, Resp], cancel context.CancelFunc, clock *readClock) *session[Req, Resp] {
 	return &session[Req, Resp]{
-		m: m, addr: addr, st: st, cancel: cancel,
+		m: m, addr: addr, st: st, cancel: cancel, clock: clock,
 		done:  make(chan struct{}),
 		calls: make(map[uint64]chan result[Resp]),
 	}

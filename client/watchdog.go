@@ -32,6 +32,9 @@ func (m *mux[Req, Resp]) watch(s *session[Req, Resp]) {
 		waiting := len(s.calls) > 0
 		since := s.quietSince
 		s.mu.Unlock()
+		if r := s.clock.since(); r.After(since) {
+			since = r // an answer is still arriving
+		}
 		if !waiting {
 			continue
 		}

@@ -1,7 +1,10 @@
 package client
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,5 +93,55 @@ func TestLongPollIsNotSilence(t *testing.T) {
 	}
 	if noops == 0 {
 		t.Fatal("no noop probed the quiet stream")
+	}
+}
+
+// slowConn delivers what it reads at about rate bytes a second: a slow link.
+type slowConn struct {
+	net.Conn
+	rate int
+}
+
+func (c slowConn) Read(p []byte) (int, error) {
+	if len(p) > 8<<10 {
+		p = p[:8<<10]
+	}
+	n, err := c.Conn.Read(p)
+	time.Sleep(time.Duration(n) * time.Second / time.Duration(c.rate)) // the link's pace, not synchronisation
+	return n, err
+}
+
+// An answer that takes longer than the silence timeout to arrive is not silence while its
+// bytes flow: a 768 KiB pull answer over a 256 KiB/s link (about 3 s) with a 400 ms
+// silence timeout is received on the first stream. Before the read clock the session
+// failed after 400 ms, the pull was sent again, and so on until the caller gave up.
+func TestSlowLargeAnswerIsNotSilence(t *testing.T) {
+	value := bytes.Repeat([]byte("x"), 768<<10)
+	f := startFakeQueues(t, &fakeQueues{})
+	f.handle = func(fs *fakeQueueStream, req *pb.QueueRequest) {
+		if req.GetPull() != nil {
+			fs.reply(&pb.QueueResponse{CorrelationId: req.GetCorrelationId(),
+				Response: &pb.QueueResponse_Pull{Pull: &pb.PullResponse{Items: []*pb.Item{{Id: 7, Value: value}}}}})
+			return
+		}
+		defaultQueueAnswer(fs, req)
+	}
+	slow := func(o *options) {
+		o.dialTCP = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return slowConn{Conn: c, rate: 256 << 10}, nil
+		}
+	}
+	q := newTestQueueClient(t, f.addr, WithSilenceTimeout(400*time.Millisecond), slow)
+	items, err := q.Pull(testCtx(t), 1)
+	if err != nil || len(items) != 1 || !bytes.Equal(items[0].Value, value) {
+		t.Fatalf("Pull over a slow link: %d items, %v", len(items), err)
+	}
+	if n := f.streams.Load(); n != 1 {
+		t.Fatalf("%d streams: a slow answer was taken for a silent stream", n)
 	}
 }
