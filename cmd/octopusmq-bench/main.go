@@ -201,6 +201,8 @@ func (c config) check() error {
 		return errors.New("-inflight must be at least 1")
 	case c.workload == "snapshot" && (c.rate < 1 || c.snapshots < 1 || c.prefill < 0 || c.duration <= 0):
 		return errors.New("snapshot workload: -rate and -snapshots must be at least 1, -prefill >= 0 and -duration > 0")
+	case c.samples != "" && c.workload != "snapshot":
+		return fmt.Errorf("-samples is written by the snapshot workload, not %q", c.workload)
 	case c.profileDir != "" && (len(c.sweep) > 0 || c.profileSeconds() < 1):
 		return errors.New("-profile needs -duration or -profile-seconds (at least 1s) and no -sweep")
 	case len(c.sweep) > 0 && !sweepable[c.workload]:

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +16,9 @@ import (
 // the text report names both.
 func TestSnapshotWorkload(t *testing.T) {
 	srv := servertest.Start(t)
+	samplesFile := filepath.Join(t.TempDir(), "samples.txt")
 	c := config{addr: srv.Addr, queue: "snap", workload: "snapshot", producers: 8, size: 128, kvop: "all",
-		output: "json", prefill: 300, rate: 200, snapshots: 2, duration: 1500 * time.Millisecond}
+		output: "json", prefill: 300, rate: 200, snapshots: 2, duration: 1500 * time.Millisecond, samples: samplesFile}
 	c = c.defaults(map[string]bool{"producers": true, "duration": true})
 	if err := c.check(); err != nil {
 		t.Fatal(err)
@@ -50,7 +54,45 @@ func TestSnapshotWorkload(t *testing.T) {
 		t.Errorf("%d calls, want about 300 at -rate 200 for 1.5s", all.Items)
 	}
 
-	c.output, c.queue, c.prefill, c.snapshots = "text", "snap-text", 0, 1
+	// -samples: one line per snapshot window and per call, the calls in the order they were due.
+	raw, err := os.ReadFile(samplesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nWindows, nCalls int64
+	var lastDue int64
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 4 && f[0] == "window":
+			start, _ := strconv.ParseInt(f[1], 10, 64)
+			end, _ := strconv.ParseInt(f[2], 10, 64)
+			if start <= 0 || end < start {
+				t.Errorf("samples: window %q", line)
+			}
+			nWindows++
+		case len(f) == 3 && f[0] == "call":
+			due, _ := strconv.ParseInt(f[1], 10, 64)
+			lat, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil || due < lastDue || lat < 0 {
+				t.Errorf("samples: call %q (previous due %d)", line, lastDue)
+			}
+			lastDue = due
+			nCalls++
+		default:
+			t.Errorf("samples: unexpected line %q", line)
+		}
+	}
+	if nWindows != 2 || nCalls != int64(all.Calls) {
+		t.Errorf("samples: %d windows and %d calls, want 2 and %d", nWindows, nCalls, all.Calls)
+	}
+	wrong := c
+	wrong.workload = "latency"
+	if err := wrong.check(); err == nil || !strings.Contains(err.Error(), "-samples") {
+		t.Errorf("check of -samples with the latency workload: %v, want an error naming -samples", err)
+	}
+
+	c.output, c.queue, c.prefill, c.snapshots, c.samples = "text", "snap-text", 0, 1, ""
 	text, _ := runOut(t, c, time.Minute)
 	for _, want := range []string{"snapshot workload", "in snapshot", "outside", "p999", "1 snapshots"} {
 		if !strings.Contains(text, want) {

@@ -193,7 +193,7 @@ func TestWALRestoreThenWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(3)
-	backup, _, err := n.Snapshot()
+	backup, err := backupBytes(n)
 	if err != nil {
 		t.Fatal(err)
 	}

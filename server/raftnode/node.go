@@ -333,15 +333,6 @@ func (n *Node) Ready() bool {
 // Backup encodes the state now and returns it with the Raft index it includes.
 func (n *Node) Backup() (*state.Encoded, uint64, error) { return n.fsm.snapshotNow() }
 
-// Snapshot is Backup in one slice.
-func (n *Node) Snapshot() ([]byte, uint64, error) {
-	e, index, err := n.fsm.snapshotNow()
-	if err != nil {
-		return nil, 0, err
-	}
-	return e.Bytes(), index, nil
-}
-
 // Shutdown leaves Raft cleanly and closes the stores.
 func (n *Node) Shutdown() error {
 	select {

@@ -99,7 +99,7 @@ func TestRestoreWaitsForAQuorumCaughtUp(t *testing.T) {
 		}
 	}
 	propose("kept")
-	backup, _, err := leader.Snapshot()
+	backup, err := backupBytes(leader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestRestoreBoundedWhenFollowersCannotInstall(t *testing.T) {
 	if _, err := leader.Propose(ctx, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "kept"}); err != nil {
 		t.Fatal(err)
 	}
-	backup, _, err := leader.Snapshot()
+	backup, err := backupBytes(leader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,4 +223,13 @@ func awaitWriteAfterRestore(ctx context.Context, t *testing.T, nodes []*Node) {
 			t.Fatalf("%s's state after the restore: kept %v, gone %v", n.ID(), n.State().HasQueue("kept"), n.State().HasQueue("gone"))
 		}
 	}
+}
+
+// backupBytes is n's backup (Node.Backup) in one slice.
+func backupBytes(n *Node) ([]byte, error) {
+	e, _, err := n.Backup()
+	if err != nil {
+		return nil, err
+	}
+	return e.Bytes(), nil
 }
