@@ -1,8 +1,12 @@
 package clustertest_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +139,97 @@ func memberFormat(st *clustertest.Status, id string) int {
 		}
 	}
 	return -1
+}
+
+// TestOldBinaryRefusesWALFolder starts the version before log format 2 (which predates
+// --raft-log-store and knows only raft/raft.db) on the data folder of a node of this tree
+// (raft-wal, the default): it must exit with an error and leave the folder as it was, not
+// start with an empty log, and its offline recover must refuse the folder too. This tree's
+// binary then starts on the folder with every write. It runs only with
+// OCTOPUSMQ_OLD_BINARY set.
+func TestOldBinaryRefusesWALFolder(t *testing.T) {
+	old := os.Getenv(oldBinaryEnv)
+	if old == "" {
+		t.Skip(oldBinaryEnv + " is not set: no binary of the previous version")
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := clustertest.New(t, 1)
+	n := c.Nodes[0]
+	for i := range 5 {
+		if code, body := httpDo(t, "POST", n.URL()+"/v1/storages", fmt.Sprintf(`{"storageName":"s%d"}`, i)); code != 200 {
+			t.Fatalf("create s%d: %d %s", i, code, body)
+		}
+	}
+	if !c.Stop(n, 10*time.Second) {
+		t.Fatal("the node did not stop")
+	}
+	if info, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil || !info.IsDir() {
+		t.Fatalf("no guard in the WAL folder (%v)", err)
+	}
+	before := treeDigest(t, n.DataPath())
+	logged, err := os.ReadFile(n.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.Start(n, old)
+	if !c.WaitExit(n, 30*time.Second) {
+		c.Kill(n)
+		t.Fatal("the old binary is running on a WAL folder")
+	}
+	b, _ := os.ReadFile(n.LogPath)
+	out := string(b[len(logged):])
+	if n.ExitCode == 0 || !strings.Contains(out, "raft.db: is a directory") {
+		t.Fatalf("the old binary exited with %d:\n%s", n.ExitCode, out)
+	}
+	t.Logf("the old binary (exit code %d) printed:\n%s", n.ExitCode, out)
+	rec, err := exec.Command(old, "recover", "--data-dir", n.DataPath(), "--node-id", n.ID, "--dry-run").CombinedOutput()
+	if err == nil || !strings.Contains(string(rec), "raft.db: is a directory") {
+		t.Fatalf("the old recover: %v\n%s", err, rec)
+	}
+	if after := treeDigest(t, n.DataPath()); !slices.Equal(before, after) {
+		t.Fatalf("the old binary changed the data folder:\nbefore %q\nafter  %q", before, after)
+	}
+
+	c.Restart(n)
+	c.WaitLeader(20 * time.Second)
+	code, body := httpDo(t, "GET", n.URL()+"/v1/storages", "")
+	if got := strings.Count(body, `"storageName"`); code != 200 || got != 5 {
+		t.Fatalf("after the old binary: %d storages, want 5 (%d %s)", got, code, body)
+	}
+	if code, body := httpDo(t, "POST", n.URL()+"/v1/storages", `{"storageName":"s5"}`); code != 200 {
+		t.Fatalf("a write after the old binary: %d %s", code, body)
+	}
+}
+
+// treeDigest lists every entry under dir with its mode, and each file's size and SHA-256.
+func treeDigest(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		line := fmt.Sprintf("%s %v", rel, info.Mode())
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
