@@ -1,7 +1,6 @@
 package clustertest_test
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,13 +17,10 @@ import (
 // 617b0e7: `git worktree add /tmp/old 617b0e7 && cd /tmp/old && go build ./cmd/octopusmq`).
 const oldBinaryEnv = "OCTOPUSMQ_OLD_BINARY"
 
-// TestRollingUpgradeNeverDiverges upgrades a 3-node cluster of the previous version one
-// node at a time. While an old member remains, a new leader writes entries the old members
-// apply (the old envelope): an old member made leader afterwards has every write. Once all
-// run the new version every member reports log format 2, and an old binary that asks to
-// join then is refused with an error naming the formats. It runs only with
-// OCTOPUSMQ_OLD_BINARY set (building the old version is not part of the test).
-func TestRollingUpgradeNeverDiverges(t *testing.T) {
+// oldBinary is the binary OCTOPUSMQ_OLD_BINARY names; the test is skipped without one, and
+// in short mode (it starts processes).
+func oldBinary(t *testing.T) string {
+	t.Helper()
 	old := os.Getenv(oldBinaryEnv)
 	if old == "" {
 		t.Skip(oldBinaryEnv + " is not set: no binary of the previous version")
@@ -32,6 +28,17 @@ func TestRollingUpgradeNeverDiverges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	return old
+}
+
+// TestRollingUpgradeNeverDiverges upgrades a 3-node cluster of the previous version one
+// node at a time. While an old member remains, a new leader writes entries the old members
+// apply (the old envelope): an old member made leader afterwards has every write. Once all
+// run the new version every member reports log format 2, and an old binary that asks to
+// join then is refused with an error naming the formats. It runs only with
+// OCTOPUSMQ_OLD_BINARY set (building the old version is not part of the test).
+func TestRollingUpgradeNeverDiverges(t *testing.T) {
+	old := oldBinary(t)
 	c := clustertest.New(t, 3, clustertest.WithBinary(old))
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	created := 0
@@ -148,13 +155,7 @@ func memberFormat(st *clustertest.Status, id string) int {
 // binary then starts on the folder with every write. It runs only with
 // OCTOPUSMQ_OLD_BINARY set.
 func TestOldBinaryRefusesWALFolder(t *testing.T) {
-	old := os.Getenv(oldBinaryEnv)
-	if old == "" {
-		t.Skip(oldBinaryEnv + " is not set: no binary of the previous version")
-	}
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	old := oldBinary(t)
 	c := clustertest.New(t, 1)
 	n := c.Nodes[0]
 	for i := range 5 {
@@ -168,7 +169,7 @@ func TestOldBinaryRefusesWALFolder(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil || !info.IsDir() {
 		t.Fatalf("no guard in the WAL folder (%v)", err)
 	}
-	before := treeDigest(t, n.DataPath())
+	before := clustertest.TreeDigest(t, n.DataPath())
 	logged, err := os.ReadFile(n.LogPath)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestOldBinaryRefusesWALFolder(t *testing.T) {
 	if err == nil || !strings.Contains(string(rec), "raft.db: is a directory") {
 		t.Fatalf("the old recover: %v\n%s", err, rec)
 	}
-	if after := treeDigest(t, n.DataPath()); !slices.Equal(before, after) {
+	if after := clustertest.TreeDigest(t, n.DataPath()); !slices.Equal(before, after) {
 		t.Fatalf("the old binary changed the data folder:\nbefore %q\nafter  %q", before, after)
 	}
 
@@ -202,34 +203,4 @@ func TestOldBinaryRefusesWALFolder(t *testing.T) {
 	if code, body := httpDo(t, "POST", n.URL()+"/v1/storages", `{"storageName":"s5"}`); code != 200 {
 		t.Fatalf("a write after the old binary: %d %s", code, body)
 	}
-}
-
-// treeDigest lists every entry under dir with its mode, and each file's size and SHA-256.
-func treeDigest(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		line := fmt.Sprintf("%s %v", rel, info.Mode())
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
-		}
-		out = append(out, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

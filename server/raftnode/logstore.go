@@ -108,8 +108,9 @@ func ensureWALGuard(raftDir string) (bool, error) {
 		if !info.IsDir() {
 			return false, fmt.Errorf("%s is a file, not the WAL's guard", guard)
 		}
-		// A guard in place makes temporaries left by a crash useless (and those of an
-		// opener racing with this one: its rename fails and it finds the guard).
+		// With the guard in place, temporaries are of no use: left by a crash, or by an
+		// opener racing with this one (which then fails to build its own, finds the
+		// guard and succeeds).
 		stale, _ := filepath.Glob(filepath.Join(raftDir, guardTempPrefix+"*"))
 		for _, s := range stale {
 			os.RemoveAll(s)
@@ -121,24 +122,32 @@ func ensureWALGuard(raftDir string) (bool, error) {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return false, err
 	}
-	tmp, err := os.MkdirTemp(raftDir, guardTempPrefix+"*") // 0700
-	if err != nil {
-		return false, err
-	}
-	defer os.RemoveAll(tmp) // gone after the rename
-	if err := writeSynced(filepath.Join(tmp, guardReadme), []byte(guardText)); err != nil {
-		return false, err
-	}
-	if err := syncDir(tmp); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp, guard); err != nil {
+	if err := buildGuard(raftDir, guard); err != nil {
 		if info, serr := os.Stat(guard); serr == nil && info.IsDir() {
 			return false, nil // another opener put it there first
 		}
 		return false, err
 	}
-	return true, syncDir(raftDir)
+	return true, nil
+}
+
+// buildGuard makes the guard in a temporary directory of raftDir and renames it to guard.
+func buildGuard(raftDir, guard string) error {
+	tmp, err := os.MkdirTemp(raftDir, guardTempPrefix+"*") // 0700
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename
+	if err := writeSynced(filepath.Join(tmp, guardReadme), []byte(guardText)); err != nil {
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, guard); err != nil {
+		return err
+	}
+	return syncDir(raftDir)
 }
 
 // writeSynced creates the file path (owner only) with data and syncs it.

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,33 +13,16 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	walfs "github.com/hashicorp/raft-wal/fs"
+
+	"github.com/clbs-io/octopusmq/server/clustertest"
 )
 
-// entries lists dir's tree as "path mode" lines (files with their size), sorted.
-func entries(t *testing.T, dir string) []string {
+// wantWAL fails unless existingLogStore reads raftDir as the WAL.
+func wantWAL(t *testing.T, raftDir string) {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		line := rel + " " + info.Mode().String()
-		if !d.IsDir() {
-			line += " " + strconv.FormatInt(info.Size(), 10)
-		}
-		out = append(out, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	if kind, err := existingLogStore(raftDir); err != nil || kind != LogStoreWAL {
+		t.Fatalf("existingLogStore: %q, %v", kind, err)
 	}
-	slices.Sort(out)
-	return out
 }
 
 // checkGuard fails unless raftDir/raft.db is the WAL's guard: an owner-only directory
@@ -140,16 +122,14 @@ func TestWALGuardNewFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGuard(t, raftDir)
-	if kind, err := existingLogStore(raftDir); err != nil || kind != LogStoreWAL {
-		t.Fatalf("existingLogStore: %q, %v", kind, err)
-	}
+	wantWAL(t, raftDir)
 
-	before := entries(t, raftDir)
+	before := clustertest.TreeDigest(t, raftDir)
 	err = oldOpen(raftDir)
 	if err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Fatalf("the old open: %v", err)
 	}
-	if after := entries(t, raftDir); !slices.Equal(before, after) {
+	if after := clustertest.TreeDigest(t, raftDir); !slices.Equal(before, after) {
 		t.Fatalf("the old open changed the folder:\n%v\n%v", before, after)
 	}
 
@@ -187,9 +167,7 @@ func TestWALGuardAddedToOlderFolder(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if kind, err := existingLogStore(raftDir); err != nil || kind != LogStoreWAL {
-		t.Fatalf("existingLogStore: %q, %v", kind, err)
-	}
+	wantWAL(t, raftDir)
 
 	s, err := openLogStore(raftDir, "", 0, nil)
 	if err != nil {
@@ -222,10 +200,22 @@ func TestWALGuardLeavesBoltAlone(t *testing.T) {
 	}
 	storeSome(t, s, 1, 4)
 	s.Close()
-	before := entries(t, raftDir)
-	if len(before) != 2 || !strings.HasPrefix(before[1], "raft.db -rw") {
-		t.Fatalf("a bolt folder holds %v", before)
+	onlyBolt := func() []string {
+		t.Helper()
+		d := clustertest.TreeDigest(t, raftDir)
+		if len(d) != 2 || !strings.HasPrefix(d[1], "raft.db -rw") {
+			t.Fatalf("a bolt folder holds %v", d)
+		}
+		return d
 	}
+	before := onlyBolt()
+	if _, err := openLogStore(raftDir, LogStoreWAL, 0, nil); err == nil || !strings.Contains(err.Error(), `holds a "bolt" Raft log`) {
+		t.Fatalf("a bolt folder opened as wal: %v", err)
+	}
+	if after := onlyBolt(); !slices.Equal(before, after) {
+		t.Fatalf("a refused open changed the bolt folder:\n%v\n%v", before, after)
+	}
+	// bbolt rewrites its meta page at every open: the folder holds the bolt file alone.
 	for _, kind := range []string{"", LogStoreBolt} {
 		s, err := openLogStore(raftDir, kind, time.Second, nil)
 		if err != nil {
@@ -233,16 +223,12 @@ func TestWALGuardLeavesBoltAlone(t *testing.T) {
 		}
 		checkSome(t, s, 4)
 		s.Close()
-	}
-	if _, err := openLogStore(raftDir, LogStoreWAL, 0, nil); err == nil || !strings.Contains(err.Error(), `holds a "bolt" Raft log`) {
-		t.Fatalf("a bolt folder opened as wal: %v", err)
+		onlyBolt()
 	}
 	if err := oldOpen(raftDir); err != nil {
 		t.Fatal(err)
 	}
-	if after := entries(t, raftDir); !slices.Equal(before, after) {
-		t.Fatalf("the bolt folder changed:\n%v\n%v", before, after)
-	}
+	onlyBolt()
 }
 
 // The guard alone (a crash after it was made, before the WAL was) is a WAL folder with no
@@ -254,9 +240,7 @@ func TestWALGuardAlone(t *testing.T) {
 		t.Fatalf("ensureWALGuard: %v, %v", added, err)
 	}
 	checkGuard(t, raftDir)
-	if kind, err := existingLogStore(raftDir); err != nil || kind != LogStoreWAL {
-		t.Fatalf("existingLogStore: %q, %v", kind, err)
-	}
+	wantWAL(t, raftDir)
 	if _, err := Recover(dataDir, "n1", nil, true); err == nil || !strings.Contains(err.Error(), "no Raft data") {
 		t.Fatalf("recover on the guard alone: %v", err)
 	}
@@ -293,9 +277,7 @@ func TestWALGuardCrashAndRace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(torn, "README"), []byte("This data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if kind, err := existingLogStore(raftDir); err != nil || kind != LogStoreWAL {
-		t.Fatalf("existingLogStore with a torn guard: %q, %v", kind, err)
-	}
+	wantWAL(t, raftDir)
 	s, err := openLogStore(raftDir, "", 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +320,7 @@ func TestTwoLogsRefused(t *testing.T) {
 	if err := oldOpen(raftDir); err != nil { // what an old version did to a WAL folder
 		t.Fatal(err)
 	}
-	before := entries(t, raftDir)
+	before := clustertest.TreeDigest(t, raftDir)
 	for _, kind := range []string{"", LogStoreWAL, LogStoreBolt} {
 		if _, err := openLogStore(raftDir, kind, 0, nil); err == nil || !strings.Contains(err.Error(), "two Raft logs") {
 			t.Fatalf("%q: %v", kind, err)
@@ -347,7 +329,7 @@ func TestTwoLogsRefused(t *testing.T) {
 	if _, err := Recover(filepath.Dir(raftDir), "n1", nil, true); err == nil || !strings.Contains(err.Error(), "two Raft logs") {
 		t.Fatalf("recover: %v", err)
 	}
-	if after := entries(t, raftDir); !slices.Equal(before, after) {
+	if after := clustertest.TreeDigest(t, raftDir); !slices.Equal(before, after) {
 		t.Fatalf("a refused open changed the folder:\n%v\n%v", before, after)
 	}
 }
