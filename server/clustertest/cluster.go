@@ -299,6 +299,21 @@ func (c *Cluster) Stop(n *Node, timeout time.Duration) bool {
 	}
 }
 
+// WaitExit waits up to timeout for n's process to end by itself (a binary that refuses to
+// start) and reports whether it did; n.ExitCode is then its exit code. It sends nothing.
+func (c *Cluster) WaitExit(n *Node, timeout time.Duration) bool {
+	if n.cmd == nil {
+		return true
+	}
+	select {
+	case <-n.done:
+		n.cmd = nil
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
 // Pause sends SIGSTOP; Resume sends SIGCONT.
 func (c *Cluster) Pause(n *Node)  { _ = n.cmd.Process.Signal(syscall.SIGSTOP) }
 func (c *Cluster) Resume(n *Node) { _ = n.cmd.Process.Signal(syscall.SIGCONT) }

@@ -16,8 +16,8 @@ func TestBoltFollowerRestartCatchesUp(t *testing.T) {
 	}
 	c, _ := followerRestartCatchesUp(t, true, "--raft-log-store", "bolt")
 	for _, n := range c.Running() {
-		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil {
-			t.Fatalf("%s: %v", n.ID, err)
+		if info, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil || !info.Mode().IsRegular() {
+			t.Fatalf("%s: raft.db is not a file (%v)", n.ID, err)
 		}
 		if _, err := os.Stat(filepath.Join(n.DataPath(), "raft", "wal")); !os.IsNotExist(err) {
 			t.Fatalf("%s has a WAL: %v", n.ID, err)

@@ -3,6 +3,9 @@ package clustertest_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +17,10 @@ import (
 // 617b0e7: `git worktree add /tmp/old 617b0e7 && cd /tmp/old && go build ./cmd/octopusmq`).
 const oldBinaryEnv = "OCTOPUSMQ_OLD_BINARY"
 
-// TestRollingUpgradeNeverDiverges upgrades a 3-node cluster of the previous version one
-// node at a time. While an old member remains, a new leader writes entries the old members
-// apply (the old envelope): an old member made leader afterwards has every write. Once all
-// run the new version every member reports log format 2, and an old binary that asks to
-// join then is refused with an error naming the formats. It runs only with
-// OCTOPUSMQ_OLD_BINARY set (building the old version is not part of the test).
-func TestRollingUpgradeNeverDiverges(t *testing.T) {
+// oldBinary is the binary OCTOPUSMQ_OLD_BINARY names; the test is skipped without one, and
+// in short mode (it starts processes).
+func oldBinary(t *testing.T) string {
+	t.Helper()
 	old := os.Getenv(oldBinaryEnv)
 	if old == "" {
 		t.Skip(oldBinaryEnv + " is not set: no binary of the previous version")
@@ -28,6 +28,17 @@ func TestRollingUpgradeNeverDiverges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	return old
+}
+
+// TestRollingUpgradeNeverDiverges upgrades a 3-node cluster of the previous version one
+// node at a time. While an old member remains, a new leader writes entries the old members
+// apply (the old envelope): an old member made leader afterwards has every write. Once all
+// run the new version every member reports log format 2, and an old binary that asks to
+// join then is refused with an error naming the formats. It runs only with
+// OCTOPUSMQ_OLD_BINARY set (building the old version is not part of the test).
+func TestRollingUpgradeNeverDiverges(t *testing.T) {
+	old := oldBinary(t)
 	c := clustertest.New(t, 3, clustertest.WithBinary(old))
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	created := 0
@@ -135,4 +146,61 @@ func memberFormat(st *clustertest.Status, id string) int {
 		}
 	}
 	return -1
+}
+
+// TestOldBinaryRefusesWALFolder starts the version before log format 2 (which predates
+// --raft-log-store and knows only raft/raft.db) on the data folder of a node of this tree
+// (raft-wal, the default): it must exit with an error and leave the folder as it was, not
+// start with an empty log, and its offline recover must refuse the folder too. This tree's
+// binary then starts on the folder with every write. It runs only with
+// OCTOPUSMQ_OLD_BINARY set.
+func TestOldBinaryRefusesWALFolder(t *testing.T) {
+	old := oldBinary(t)
+	c := clustertest.New(t, 1)
+	n := c.Nodes[0]
+	for i := range 5 {
+		if code, body := httpDo(t, "POST", n.URL()+"/v1/storages", fmt.Sprintf(`{"storageName":"s%d"}`, i)); code != 200 {
+			t.Fatalf("create s%d: %d %s", i, code, body)
+		}
+	}
+	if !c.Stop(n, 10*time.Second) {
+		t.Fatal("the node did not stop")
+	}
+	if info, err := os.Stat(filepath.Join(n.DataPath(), "raft", "raft.db")); err != nil || !info.IsDir() {
+		t.Fatalf("no guard in the WAL folder (%v)", err)
+	}
+	before := clustertest.TreeDigest(t, n.DataPath())
+	logged, err := os.ReadFile(n.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.Start(n, old)
+	if !c.WaitExit(n, 30*time.Second) {
+		c.Kill(n)
+		t.Fatal("the old binary is running on a WAL folder")
+	}
+	b, _ := os.ReadFile(n.LogPath)
+	out := string(b[len(logged):])
+	if n.ExitCode == 0 || !strings.Contains(out, "raft.db: is a directory") {
+		t.Fatalf("the old binary exited with %d:\n%s", n.ExitCode, out)
+	}
+	t.Logf("the old binary (exit code %d) printed:\n%s", n.ExitCode, out)
+	rec, err := exec.Command(old, "recover", "--data-dir", n.DataPath(), "--node-id", n.ID, "--dry-run").CombinedOutput()
+	if err == nil || !strings.Contains(string(rec), "raft.db: is a directory") {
+		t.Fatalf("the old recover: %v\n%s", err, rec)
+	}
+	if after := clustertest.TreeDigest(t, n.DataPath()); !slices.Equal(before, after) {
+		t.Fatalf("the old binary changed the data folder:\nbefore %q\nafter  %q", before, after)
+	}
+
+	c.Restart(n)
+	c.WaitLeader(20 * time.Second)
+	code, body := httpDo(t, "GET", n.URL()+"/v1/storages", "")
+	if got := strings.Count(body, `"storageName"`); code != 200 || got != 5 {
+		t.Fatalf("after the old binary: %d storages, want 5 (%d %s)", got, code, body)
+	}
+	if code, body := httpDo(t, "POST", n.URL()+"/v1/storages", `{"storageName":"s5"}`); code != 200 {
+		t.Fatalf("a write after the old binary: %d %s", code, body)
+	}
 }

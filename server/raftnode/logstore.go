@@ -24,7 +24,9 @@ import (
 // every batch Raft writes before it counts as stored.
 const (
 	// LogStoreWAL is hashicorp/raft-wal: a batch is appended to a preallocated segment
-	// file and fsynced once. <data dir>/raft/wal/. The default for a new data folder.
+	// file and fsynced once. <data dir>/raft/wal/, and <data dir>/raft/raft.db as a
+	// directory: the guard that makes versions before raft-wal refuse the folder
+	// (ensureWALGuard). The default for a new data folder.
 	LogStoreWAL = "wal"
 	// LogStoreBolt is raft-boltdb: one bbolt transaction per batch, two fdatasyncs (the
 	// data pages, then the meta page). <data dir>/raft/raft.db. The default for data
@@ -46,11 +48,18 @@ type logStore interface {
 func boltPath(raftDir string) string { return filepath.Join(raftDir, "raft.db") }
 func walPath(raftDir string) string  { return filepath.Join(raftDir, "wal") }
 
-// existingLogStore names the log store raftDir holds ("" for none).
+// existingLogStore names the log store raftDir holds ("" for none). A raft.db that is a
+// directory is the WAL's guard (see ensureWALGuard): the folder is a WAL folder, with or
+// without wal/ (a crash between the guard and the WAL's creation leaves the guard alone).
 func existingLogStore(raftDir string) (string, error) {
-	_, boltErr := os.Stat(boltPath(raftDir))
+	boltInfo, boltErr := os.Stat(boltPath(raftDir))
 	_, walErr := os.Stat(walPath(raftDir))
+	guarded := boltErr == nil && boltInfo.IsDir()
 	switch {
+	case guarded && (walErr == nil || errors.Is(walErr, os.ErrNotExist)):
+		return LogStoreWAL, nil
+	case guarded:
+		return "", walErr
 	case boltErr == nil && walErr == nil:
 		return "", fmt.Errorf("%s holds two Raft logs (raft.db and wal/): keep the one the node wrote", raftDir)
 	case boltErr == nil:
@@ -66,10 +75,115 @@ func existingLogStore(raftDir string) (string, error) {
 	return "", nil
 }
 
+// The WAL's guard against older versions: raft/raft.db made a directory holding this
+// README. Versions before --raft-log-store open raft/raft.db as a bbolt file and nothing
+// else; on a WAL folder without the guard they would create an empty one and join the
+// cluster with an empty log, term 0 and no vote. bbolt opens its file read-write, which
+// fails on a directory ("open raft/raft.db: is a directory") before anything is written,
+// so they exit instead. See DESIGN "Raft log".
+const (
+	guardReadme     = "README"
+	guardTempPrefix = ".raft.db-guard-"
+	guardText       = `This data folder keeps its Raft log in raft/wal/ (the raft-wal log store), not in a
+raft.db file. raft.db is this directory so that octopusmq versions older than the
+--raft-log-store flag, which know only a raft.db file, fail to start on the folder
+("open .../raft/raft.db: is a directory") instead of starting with an empty log and
+losing the node's votes and acknowledged writes.
+
+Start this folder only with an octopusmq version that has --raft-log-store. A version
+that has the flag but says the folder "holds two Raft logs" predates this guard: use a
+newer one, or remove this raft.db directory (never raft/wal/); the next newer version
+to open the folder puts it back. Never delete or move raft/wal/: it is the node's data.
+`
+)
+
+// ensureWALGuard gives the WAL folder raftDir its guard unless it has it: a directory
+// built under a temporary name (README written and synced) and renamed to raft/raft.db,
+// then raftDir synced, so a crash leaves either no guard (the next open adds it) or the
+// whole guard, and the guard is on disk before the WAL is created or opened. A bolt
+// folder never gets here. It reports whether it added the guard.
+func ensureWALGuard(raftDir string) (bool, error) {
+	guard := boltPath(raftDir)
+	if info, err := os.Stat(guard); err == nil {
+		if !info.IsDir() {
+			return false, fmt.Errorf("%s is a file, not the WAL's guard", guard)
+		}
+		// With the guard in place, temporaries are of no use: left by a crash, or by an
+		// opener racing with this one (which then fails to build its own, finds the
+		// guard and succeeds).
+		stale, _ := filepath.Glob(filepath.Join(raftDir, guardTempPrefix+"*"))
+		for _, s := range stale {
+			os.RemoveAll(s)
+		}
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return false, err
+	}
+	if err := buildGuard(raftDir, guard); err != nil {
+		if info, serr := os.Stat(guard); serr == nil && info.IsDir() {
+			return false, nil // another opener put it there first
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// buildGuard makes the guard in a temporary directory of raftDir and renames it to guard.
+func buildGuard(raftDir, guard string) error {
+	tmp, err := os.MkdirTemp(raftDir, guardTempPrefix+"*") // 0700
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename
+	if err := writeSynced(filepath.Join(tmp, guardReadme), []byte(guardText)); err != nil {
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, guard); err != nil {
+		return err
+	}
+	return syncDir(raftDir)
+}
+
+// writeSynced creates the file path (owner only) with data and syncs it.
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir syncs the directory dir (its entries).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // openLogStore opens the log store of raftDir. kind is the store asked for: "" opens
 // whichever store the folder holds and gives a new folder the default (the WAL; a folder
 // created by bolt stays bolt); a named kind must be the one the folder holds, if it holds
-// a log: the log is the node's data and is never converted silently. With inUseTimeout >
+// a log: the log is the node's data and is never converted silently. A WAL folder gets
+// its guard (ensureWALGuard) before the WAL is opened. With inUseTimeout >
 // 0 (offline tools), a store another process has open fails after that long instead of
 // waiting.
 func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog.Logger) (logStore, error) {
@@ -96,9 +210,6 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 		return s, err
 	}
 	dir := walPath(raftDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
 	if inUseTimeout > 0 {
 		// raft-wal opens its metadata database without a lock timeout: probe the lock
 		// first, so an offline tool reports a running node instead of hanging.
@@ -113,6 +224,18 @@ func openLogStore(raftDir, kind string, inUseTimeout time.Duration, logger hclog
 			}
 			db.Close()
 		}
+	}
+	// The guard first: a WAL (data or not) without it is what older versions would
+	// start empty on.
+	added, err := ensureWALGuard(raftDir)
+	if err != nil {
+		return nil, fmt.Errorf("the WAL's guard against older versions (%s): %w", boltPath(raftDir), err)
+	}
+	if added && logger != nil {
+		logger.Info("created the WAL's guard against versions before --raft-log-store (a raft.db directory)", "path", boltPath(raftDir))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
 	ws, err := openWAL(dir, logger, privateFS{walfs.New()}, 0)
 	if err != nil {

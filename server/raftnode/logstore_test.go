@@ -55,9 +55,7 @@ func TestWALLogStore(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(raftDir, "wal")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(raftDir, "raft.db")); !os.IsNotExist(err) {
-		t.Fatalf("a bolt log next to the WAL: %v", err)
-	}
+	checkGuard(t, raftDir) // raft.db: the guard, a directory, not a bolt log
 
 	_, err := Start(Config{NodeID: "n1", DataDir: dir, RaftBind: addr, Bootstrap: true, LogStore: LogStoreBolt,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, state.New(nil))
@@ -117,9 +115,7 @@ func TestDefaultLogStore(t *testing.T) {
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(walFolder, "raft", "raft.db")); !os.IsNotExist(err) {
-		t.Fatalf("a bolt log in a new folder: %v", err)
-	}
+	checkGuard(t, filepath.Join(walFolder, "raft")) // raft.db: the guard, a directory, not a bolt log
 	walDir := filepath.Join(walFolder, "raft", "wal")
 	files, err := os.ReadDir(walDir)
 	if err != nil {
@@ -157,8 +153,8 @@ func TestDefaultLogStore(t *testing.T) {
 	if got := count(n); got != 2 {
 		t.Fatalf("bolt folder reopened without a named store: %d items, want 2", got)
 	}
-	if _, err := os.Stat(filepath.Join(boltFolder, "raft", "raft.db")); err != nil {
-		t.Fatal(err)
+	if info, err := os.Stat(filepath.Join(boltFolder, "raft", "raft.db")); err != nil || !info.Mode().IsRegular() {
+		t.Fatalf("the bolt log: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(boltFolder, "raft", "wal")); !os.IsNotExist(err) {
 		t.Fatalf("a WAL next to the bolt log: %v", err)

@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,8 +42,10 @@ func Recover(dataDir, nodeID string, members []raft.Server, dryRun bool) (*Recov
 	if err != nil {
 		return nil, err
 	}
-	if kind == "" {
-		return nil, fmt.Errorf("no Raft data in %s: neither %s nor %s exists", dataDir, boltPath(raftDir), walPath(raftDir))
+	// The WAL's guard alone (raft.db as a directory) holds no data.
+	_, walErr := os.Stat(walPath(raftDir))
+	if kind == "" || kind == LogStoreWAL && errors.Is(walErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("no Raft data in %s: neither a bolt log (%s) nor a WAL (%s)", dataDir, boltPath(raftDir), walPath(raftDir))
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
 	logStore, err := openLogStore(raftDir, kind, time.Second, hl)
