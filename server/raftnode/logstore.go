@@ -61,7 +61,7 @@ func existingLogStore(raftDir string) (string, error) {
 	case guarded:
 		return "", walErr
 	case boltErr == nil && walErr == nil:
-		return "", fmt.Errorf("%s holds two Raft logs (raft.db and wal/): keep the one the node wrote", raftDir)
+		return "", fmt.Errorf("%s holds two Raft logs (raft.db and wal/): most likely a version from before --raft-log-store ran on this raft-wal folder and made raft.db with an empty log and no votes; what it did as a member cannot be undone here: remove the node from the cluster, empty its data folder and join it again (a single node: restore a backup)", raftDir)
 	case boltErr == nil:
 		return LogStoreBolt, nil
 	case walErr == nil:
