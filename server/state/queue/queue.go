@@ -84,6 +84,7 @@ type Queue struct {
 	expiry  *btree.BTreeG[dueKey] // waiting items with a ttl by (expires_at, id)
 
 	waitingByPriority [MaxPriorities]uint32 // waiting items (ready or delayed) per priority, for Stats
+	oldest            oldestIndex           // finds the oldest waiting item for Gauges (stats.go)
 }
 
 type itemState uint8
@@ -256,6 +257,7 @@ func New(cfg *pb.CreateQueueRequest) *Queue {
 		delayed:     itemHeap{kind: byDue},
 		leases:      itemHeap{kind: byDue},
 		expiry:      btree.NewG(itemsDegree, dueLess),
+		oldest:      newOldestIndex(),
 	}
 }
 
@@ -562,7 +564,7 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 		it = q.own(it)
 		q.delayed.remove(it)
 		it.state = stNone
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 		q.toWaiting(now, it, 0)
 	}
 	return dead
@@ -745,6 +747,7 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 
 // link adds a new item to the id, unique-key and group indexes.
 func (q *Queue) link(it *item, key []byte) {
+	q.noteOrder(it)
 	q.items.ReplaceOrInsert(it)
 	if uk := it.ukey(); uk != "" {
 		q.uniq[uk] = it
@@ -764,6 +767,7 @@ func (q *Queue) link(it *item, key []byte) {
 // after now, else ready. A ttl puts it in expiry (where a delayed item already is).
 func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	q.waitingByPriority[it.priority]++
+	q.oldest.add(it.id)
 	if visibleAt > now {
 		it.state = stDelayed
 		q.x(it).due = visibleAt
@@ -784,6 +788,12 @@ func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	if e := it.expiresAt(); e != 0 {
 		q.expiry.ReplaceOrInsert(dueKey{e, it.id})
 	}
+}
+
+// leaveWaiting counts an item out of waiting (toWaiting counts it in).
+func (q *Queue) leaveWaiting(it *item) {
+	q.waitingByPriority[it.priority]--
+	q.oldest.remove(it.id)
 }
 
 // place puts a group in the heap it belongs to: none without ready items, its session's
@@ -846,7 +856,7 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 	if e := it.expiresAt(); e != 0 {
 		q.expiry.Delete(dueKey{e, it.id})
 	}
-	q.waitingByPriority[it.priority]--
+	q.leaveWaiting(it)
 	it.state = stActive
 	x := q.x(it)
 	x.holder = sess
@@ -914,9 +924,9 @@ func (q *Queue) drop(it *item) {
 		q.release(it)
 	case stDelayed:
 		q.delayed.remove(it)
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 	case stReady:
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 		if g := it.grp; g != nil {
 			g.ready.remove(it)
 			q.place(g)
@@ -926,6 +936,9 @@ func (q *Queue) drop(it *item) {
 	}
 	it.state = stNone
 	q.items.Delete(it)
+	if q.items.Len() == 0 {
+		q.oldest.emptied()
+	}
 	if uk := it.ukey(); uk != "" {
 		delete(q.uniq, uk)
 	}

@@ -9,17 +9,26 @@ import (
 )
 
 // BenchmarkGauges is what one /metrics scrape costs per reported queue holding size waiting
-// items (one pass over them, under the state's read lock).
+// items, the first half of them leased (the oldest waiting item comes after them by id).
 func BenchmarkGauges(b *testing.B) {
 	for _, size := range sizes(b) {
 		rng := rand.New(rand.NewSource(1))
 		q := New(&pb.CreateQueueRequest{QueueName: "bench"})
-		fill(b, q, &counter{}, rng, size)
+		ids := &counter{}
+		fill(b, q, ids, rng, size/2)
+		if n := len(q.Pull(t0, 1, size/2)); n != size/2 {
+			b.Fatalf("pulled %d of %d", n, size/2)
+		}
+		for n := 0; n < size/2; n += 1000 {
+			if _, _, err := q.Enqueue(t0+1, benchItems(rng, 1000, true), ids); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if st := q.Gauges(); st.OldestKnown != (size <= OldestScanLimit) {
-					b.Fatal("oldest item known for a queue above the scan limit, or unknown below")
+				if st := q.Gauges(); !st.OldestKnown || st.OldestWaiting != t0+1 {
+					b.Fatalf("oldest waiting %d (known %v), want %d", st.OldestWaiting, st.OldestKnown, t0+1)
 				}
 			}
 		})
