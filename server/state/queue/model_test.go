@@ -481,6 +481,11 @@ func runModel(t *testing.T, seed int64, steps int) {
 			reserved = append(reserved, reservedID{ids.NextID(), now})
 			m.nextID++
 		}
+		if rng.Intn(10) == 0 { // ids taken by other queues: items spread over id blocks
+			skip := uint64(rng.Intn(3 << waitBlockShift >> 2))
+			ids.n += skip
+			m.nextID += skip
+		}
 		if inOrder, outOfOrder := len(reserved) > 0 && rng.Intn(30) == 0, disorder && rng.Intn(100) == 0; inOrder || outOfOrder {
 			rec := &raftpb.QueueItem{Queue: "other", Priority: uint32(rng.Intn(int(cfg.Priorities) + 2)), Key: []byte(keys[rng.Intn(len(keys))]),
 				UniqueKey: []byte(ukeys[rng.Intn(len(ukeys))]), DeliveryCount: uint32(rng.Intn(3)), Value: []byte("dead")}
