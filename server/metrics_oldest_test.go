@@ -18,8 +18,10 @@ type shiftClock struct {
 	shift  atomic.Int64
 }
 
-func (c *shiftClock) Wall() int64         { return time.Now().UnixNano() + c.shift.Load() }
-func (c *shiftClock) Mono() time.Duration { return time.Since(c.origin) + time.Duration(c.shift.Load()) }
+func (c *shiftClock) Wall() int64 { return time.Now().UnixNano() + c.shift.Load() }
+func (c *shiftClock) Mono() time.Duration {
+	return time.Since(c.origin) + time.Duration(c.shift.Load())
+}
 
 // The oldest waiting age is reported for a queue far above 100 000 items (what a pass over
 // the items used to be limited to), and it is the oldest *waiting* item's: an older item

@@ -508,13 +508,13 @@ func runModel(t *testing.T, seed int64, steps int) {
 		if g := q.Gauges(); !g.OldestKnown || g.OldestWaiting != want {
 			fail(step, "gauges: oldest waiting %d (known %v), model %d", g.OldestWaiting, g.OldestKnown, want)
 		}
-		if q.oldest.unordered {
+		if q.order.broken {
 			scanOldest++
 			if !disorder {
-				fail(step, "enqueue times out of id order without an item added out of order: %v", enqueueOrder(q))
+				fail(step, "enqueue times out of id order without an item added out of order: %v", checkEnqueueOrder(q))
 			}
 		} else {
-			if err := enqueueOrder(q); err != nil {
+			if err := checkEnqueueOrder(q); err != nil {
 				fail(step, "the queue takes its enqueue times for ordered by id: %v", err)
 			}
 			if want != 0 {
@@ -547,8 +547,8 @@ func runModel(t *testing.T, seed int64, steps int) {
 	}
 }
 
-// enqueueOrder checks that enqueue times do not decrease with ids.
-func enqueueOrder(q *Queue) error {
+// checkEnqueueOrder checks that enqueue times do not decrease with ids.
+func checkEnqueueOrder(q *Queue) error {
 	var err error
 	var prev *item
 	q.items.Ascend(func(it *item) bool {

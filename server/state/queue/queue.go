@@ -72,6 +72,7 @@ type Queue struct {
 
 	items       *btree.BTreeG[*item] // by id
 	gen         uint32               // items of an older gen may be read by a Frozen view (one per Freeze: 2^32 snapshots before a wrap)
+	order       enqueueOrder         // whether enqueue times follow ids (stats.go); beside items, read by every link
 	probe       item                 // the key of write-path lookups in items
 	uniq        map[string]*item
 	groupsByKey map[string]*group
@@ -257,6 +258,7 @@ func New(cfg *pb.CreateQueueRequest) *Queue {
 		delayed:     itemHeap{kind: byDue},
 		leases:      itemHeap{kind: byDue},
 		expiry:      btree.NewG(itemsDegree, dueLess),
+		order:       enqueueOrder{hiEnq: math.MinInt64},
 		oldest:      newOldestIndex(),
 	}
 }
@@ -937,7 +939,7 @@ func (q *Queue) drop(it *item) {
 	it.state = stNone
 	q.items.Delete(it)
 	if q.items.Len() == 0 {
-		q.oldest.emptied()
+		q.order = enqueueOrder{hiEnq: math.MinInt64}
 	}
 	if uk := it.ukey(); uk != "" {
 		delete(q.uniq, uk)

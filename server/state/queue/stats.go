@@ -1,10 +1,6 @@
 package queue
 
-import (
-	"math"
-
-	"github.com/google/btree"
-)
+import "github.com/google/btree"
 
 // Gauges are a queue's gauges for metrics (Stats, for operators, is an exact full scan).
 type Gauges struct {
@@ -40,7 +36,7 @@ const UnorderedScanLimit = 100_000
 // when it was not looked for (an unordered queue above UnorderedScanLimit). Readers may call
 // it concurrently: it only reads.
 func (q *Queue) oldestWaiting() (int64, bool) {
-	if q.oldest.unordered {
+	if q.order.broken {
 		if q.items.Len() > UnorderedScanLimit {
 			return 0, false
 		}
@@ -76,7 +72,8 @@ func (q *Queue) oldestWaiting() (int64, bool) {
 // waitBlockShift sets the size of oldestIndex's id blocks: 4096 ids.
 const waitBlockShift = 12
 
-// oldestIndex finds the oldest waiting item without a pass over the items.
+// enqueueOrder tells whether enqueue times follow ids in a queue, which lets oldestIndex
+// find the oldest waiting item by id.
 //
 // Ids and enqueue times come in the same order: an item gets the state's next id and the
 // log's time (which never runs back) when it is enqueued, keeps both for good (requeues,
@@ -84,6 +81,13 @@ const waitBlockShift = 12
 // are never reused. So the oldest waiting item is the first waiting one by id. noteOrder
 // checks that order as items come in (records of a snapshot not written by a server could
 // break it: such a queue falls back to a pass over its items until it is empty again).
+type enqueueOrder struct {
+	hiID   uint64 // the largest id linked since the queue was last empty
+	hiEnq  int64  // the latest enqueue time linked since then
+	broken bool   // an item linked since then broke the order of enqueue times by id
+}
+
+// oldestIndex finds the first waiting item by id, the oldest one while enqueueOrder holds.
 //
 // The first waiting item by id: the item tree also holds leased items, often the oldest
 // ones (pulls take the lowest ids first), so a walk from its start could pass every leased
@@ -100,10 +104,6 @@ type oldestIndex struct {
 	blocks             map[uint64]*waitBlock // block (id >> waitBlockShift) → its waiting items; only blocks with some
 	order              *btree.BTreeG[uint64] // the keys of blocks, in order
 	addHint, leaveHint *waitBlock            // the blocks last counted into and out of (nil: none)
-
-	hiID      uint64 // the largest id linked since the queue was last empty
-	hiEnq     int64  // the latest enqueue time linked since then
-	unordered bool   // an item linked since then broke the order of enqueue times by id
 }
 
 type waitBlock struct {
@@ -112,7 +112,7 @@ type waitBlock struct {
 }
 
 func newOldestIndex() oldestIndex {
-	return oldestIndex{blocks: map[uint64]*waitBlock{}, order: btree.NewOrderedG[uint64](16), hiEnq: math.MinInt64}
+	return oldestIndex{blocks: map[uint64]*waitBlock{}, order: btree.NewOrderedG[uint64](16)}
 }
 
 // add counts a waiting item in.
@@ -148,32 +148,27 @@ func (o *oldestIndex) remove(id uint64) {
 	}
 }
 
-// emptied resets the order check when the queue holds no item any more.
-func (o *oldestIndex) emptied() {
-	o.hiID, o.hiEnq, o.unordered = 0, math.MinInt64, false
-}
-
 // noteOrder checks that a new item (not yet in items) keeps enqueue times in id order. An
 // enqueue (the largest id, the latest time) costs two comparisons; an item linked below the
 // largest id (dead-lettered, redriven) or with an earlier time is compared with its
 // neighbours by id.
 func (q *Queue) noteOrder(it *item) {
-	o := &q.oldest
+	o := &q.order
 	if it.id > o.hiID && it.enqueuedAt >= o.hiEnq {
 		o.hiID, o.hiEnq = it.id, it.enqueuedAt
 		return
 	}
 	o.hiID, o.hiEnq = max(o.hiID, it.id), max(o.hiEnq, it.enqueuedAt)
-	if o.unordered {
+	if o.broken {
 		return
 	}
 	q.probe.id = it.id
 	q.items.DescendLessOrEqual(&q.probe, func(prev *item) bool {
-		o.unordered = prev.enqueuedAt > it.enqueuedAt
+		o.broken = prev.enqueuedAt > it.enqueuedAt
 		return false
 	})
 	q.items.AscendGreaterOrEqual(&q.probe, func(next *item) bool {
-		o.unordered = o.unordered || next.enqueuedAt < it.enqueuedAt
+		o.broken = o.broken || next.enqueuedAt < it.enqueuedAt
 		return false
 	})
 }
