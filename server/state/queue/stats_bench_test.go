@@ -110,3 +110,53 @@ func st2id(t *testing.T, q *Queue) uint64 {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Dead-lettering and redrive (as the state does them: records moved with their ids and
+// enqueue times between queues sharing one id counter) keep enqueue times in id order, so
+// both queues find their oldest waiting item by id, also when it is one moved in.
+func TestOldestAcrossDeadLetteringAndRedrive(t *testing.T) {
+	ids := &counter{}
+	src := New(&pb.CreateQueueRequest{QueueName: "src", MaxDeliveries: 1})
+	dlq := New(&pb.CreateQueueRequest{QueueName: "dlq"})
+	now := t0
+	enqueue := func(q *Queue) uint64 {
+		t.Helper()
+		now += sec
+		out, _, err := q.Enqueue(now, []*pb.InputItem{{Value: []byte("v")}}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	oldest := func(q *Queue, want int64) {
+		t.Helper()
+		if g := q.Gauges(); q.order.broken || !g.OldestKnown || g.OldestWaiting != want {
+			t.Fatalf("%s: oldest waiting %d (known %v, order broken %v), want %d", q.cfg.QueueName, g.OldestWaiting, g.OldestKnown, q.order.broken, want)
+		}
+	}
+	first := enqueue(src) // enqueued at t0+1s: fails and is dead-lettered
+	enqueue(dlq)          // t0+2s
+	enqueue(src)          // t0+3s
+	ids.n += 1 << waitBlockShift
+	enqueue(dlq) // t0+4s, in a later id block
+	oldest(dlq, t0+2*sec)
+	now += sec
+	if d := src.Pull(now, 1, 1); len(d) != 1 || d[0].Item.Id != first {
+		t.Fatalf("pulled %v, want item %d", d, first)
+	}
+	dead, err := src.Requeue(now, &pb.RequeueItem{Id: first})
+	if err != nil || dead == nil {
+		t.Fatalf("requeue at max deliveries: %v %v, want the item dead", dead, err)
+	}
+	dlq.AddDead(now, dead)
+	oldest(dlq, t0+sec) // the dead-lettered item, below the queue's own ids
+	oldest(src, t0+3*sec)
+	rec := dlq.Get(first) // redrive
+	if err := dlq.Delete(now, first); err != nil {
+		t.Fatal(err)
+	}
+	rec.DeliveryCount = 0
+	src.AddDead(now, rec)
+	oldest(src, t0+sec)
+	oldest(dlq, t0+2*sec)
+}
