@@ -134,29 +134,37 @@ func TestOldestAcrossDeadLetteringAndRedrive(t *testing.T) {
 			t.Fatalf("%s: oldest waiting %d (known %v, order broken %v), want %d", q.cfg.QueueName, g.OldestWaiting, g.OldestKnown, q.order.broken, want)
 		}
 	}
-	first := enqueue(src) // enqueued at t0+1s: fails and is dead-lettered
-	enqueue(dlq)          // t0+2s
-	enqueue(src)          // t0+3s
-	ids.n += 1 << waitBlockShift
-	enqueue(dlq) // t0+4s, in a later id block
-	oldest(dlq, t0+2*sec)
-	now += sec
-	if d := src.Pull(now, 1, 1); len(d) != 1 || d[0].Item.Id != first {
-		t.Fatalf("pulled %v, want item %d", d, first)
+	lease := func(q *Queue, want uint64) {
+		t.Helper()
+		now += sec
+		if d := q.Pull(now, 1, 1); len(d) != 1 || d[0].Item.Id != want {
+			t.Fatalf("%s: pulled %v, want item %d", q.cfg.QueueName, d, want)
+		}
 	}
+	z := enqueue(src)     // t0+1s, stays leased
+	a := enqueue(dlq)     // t0+2s, stays leased
+	first := enqueue(src) // t0+3s: fails and is dead-lettered
+	enqueue(dlq)          // t0+4s
+	enqueue(src)          // t0+5s
+	ids.n += 1 << waitBlockShift
+	enqueue(dlq) // t0+6s, in a later id block
+	lease(src, z)
+	lease(dlq, a)
+	oldest(dlq, t0+4*sec)
+	lease(src, first)
 	dead, err := src.Requeue(now, &pb.RequeueItem{Id: first})
 	if err != nil || dead == nil {
 		t.Fatalf("requeue at max deliveries: %v %v, want the item dead", dead, err)
 	}
-	dlq.AddDead(now, dead)
-	oldest(dlq, t0+sec) // the dead-lettered item, below the queue's own ids
-	oldest(src, t0+3*sec)
-	rec := dlq.Get(first) // redrive
+	dlq.AddDead(now, dead) // between a and the dead-letter queue's own later items
+	oldest(dlq, t0+3*sec)
+	oldest(src, t0+5*sec)
+	rec := dlq.Get(first) // redrive: back between z and the source's later item
 	if err := dlq.Delete(now, first); err != nil {
 		t.Fatal(err)
 	}
 	rec.DeliveryCount = 0
 	src.AddDead(now, rec)
-	oldest(src, t0+sec)
-	oldest(dlq, t0+2*sec)
+	oldest(src, t0+3*sec)
+	oldest(dlq, t0+4*sec)
 }
