@@ -19,7 +19,7 @@ var (
 	descQueueDelayed = prometheus.NewDesc("octopusmq_queue_delayed_items",
 		"Waiting items not yet visible (delay) in a queue; the queues of octopusmq_queue_items.", []string{"queue"}, nil)
 	descQueueOldest = prometheus.NewDesc("octopusmq_queue_oldest_waiting_age_seconds",
-		"Age of the oldest waiting item of a queue (0: none waiting); the queues of octopusmq_queue_items holding at most 100000 items (finding it is a pass over them).", []string{"queue"}, nil)
+		"Age of the oldest waiting item of a queue (0: none waiting); the queues of octopusmq_queue_items.", []string{"queue"}, nil)
 	descDLQItems = prometheus.NewDesc("octopusmq_dead_letter_queue_items",
 		"Items in a queue that is the dead-letter queue of another; the queues of octopusmq_queue_items.", []string{"queue"}, nil)
 	descQueuesDelayed = prometheus.NewDesc("octopusmq_queues_delayed_items", "Delayed (not yet visible) items in all queues.", nil, nil)
@@ -49,8 +49,8 @@ var stateDescs = []*prometheus.Desc{
 	descTerm, descCommit, descLastLog, descLastSnapshot, descHasLeader, descLastContact, descFollowerContact,
 }
 
-// collectQueues reports the queue gauges of the top queues (one pass over each one's
-// items) and the totals and event counters over all of them.
+// collectQueues reports the queue gauges of the top queues (O(priorities + log n) each: see
+// queue.Gauges) and the totals and event counters over all of them.
 func (c stateCollector) collectQueues(ch chan<- prometheus.Metric, queues, top []*pb.ListQueueItem) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -90,7 +90,7 @@ func (c stateCollector) collectQueues(ch chan<- prometheus.Metric, queues, top [
 			}
 		}
 		gauge(descQueueDelayed, float64(s.Delayed), name)
-		if s.OldestKnown {
+		if s.OldestKnown { // false only for a large queue restored out of order (queue.UnorderedScanLimit)
 			a := age(s.OldestWaiting)
 			oldest = max(oldest, a)
 			gauge(descQueueOldest, a, name)

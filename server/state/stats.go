@@ -3,7 +3,7 @@ package state
 import "github.com/clbs-io/octopusmq/server/state/queue"
 
 // QueueGauges returns the metrics gauges (queue.Gauges) of the named queues that exist;
-// callers name a bounded number of them (see queue.OldestScanLimit).
+// callers name a bounded number of them (each costs O(priorities + log n): queue.Gauges).
 func (s *State) QueueGauges(names []string) map[string]queue.Gauges {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -206,6 +206,9 @@ func invariants(q *Queue) error {
 		all = append(all, it)
 		return true
 	})
+	if err := checkOldestIndex(q, all); err != nil {
+		return err
+	}
 	for _, it := range all {
 		id := it.id
 		if id <= last {
@@ -331,3 +334,32 @@ func invariants(q *Queue) error {
 }
 
 func durationpbSeconds(s int64) *durationpb.Duration { return &durationpb.Duration{Seconds: s} }
+
+// checkOldestIndex checks the waiting items counted per id block against the items (all,
+// by id), and the blocks' order, and the hints against the blocks.
+func checkOldestIndex(q *Queue, all []*item) error {
+	want := map[uint64]uint32{}
+	for _, it := range all {
+		if it.state == stReady || it.state == stDelayed {
+			want[it.id>>waitBlockShift]++
+		}
+	}
+	o := &q.oldest
+	if len(o.blocks) != len(want) || o.order.Len() != len(want) {
+		return fmt.Errorf("oldest index: %d blocks, %d in order, items wait in %d", len(o.blocks), o.order.Len(), len(want))
+	}
+	for k, n := range want {
+		if w := o.blocks[k]; w == nil || w.key != k || w.n != n {
+			return fmt.Errorf("oldest index: block %d counts %+v, %d items wait in it", k, w, n)
+		}
+		if !o.order.Has(k) {
+			return fmt.Errorf("oldest index: block %d not in order", k)
+		}
+	}
+	for _, h := range []*waitBlock{o.addHint, o.leaveHint} {
+		if h != nil && o.blocks[h.key] != h {
+			return fmt.Errorf("oldest index: hint for block %d not its block", h.key)
+		}
+	}
+	return nil
+}

@@ -34,6 +34,7 @@ type mItem struct {
 	leaseUntil           int64
 	holder               uint64
 	deliveries           uint32
+	enqueuedAt           int64
 }
 
 func (m *model) sorted() []*mItem {
@@ -154,7 +155,7 @@ func (m *model) enqueue(now int64, in []*pb.InputItem) ([]uint64, pb.StatusCode)
 			}
 		}
 		m.nextID++
-		it := &mItem{id: m.nextID, prio: x.Priority, key: string(x.Key), ukey: string(x.UniqueKey)}
+		it := &mItem{id: m.nextID, prio: x.Priority, key: string(x.Key), ukey: string(x.UniqueKey), enqueuedAt: now}
 		if d := x.GetTtl().AsDuration(); d > 0 {
 			it.expiresAt = now + int64(d)
 		}
@@ -165,6 +166,30 @@ func (m *model) enqueue(now int64, in []*pb.InputItem) ([]uint64, pb.StatusCode)
 		out = append(out, it.id)
 	}
 	return out, pb.StatusCode_STATUS_CODE_OK
+}
+
+// addDead is Queue.AddDead: the item waits, visible, without a ttl; its priority is
+// lowered into range, its unique key kept only when free.
+func (m *model) addDead(r *raftpb.QueueItem) {
+	if m.items[r.Id] != nil {
+		return
+	}
+	it := &mItem{id: r.Id, prio: min(r.Priority, m.priorities-1), key: string(r.Key), deliveries: r.DeliveryCount, enqueuedAt: r.EnqueuedAt}
+	if uk := string(r.UniqueKey); uk != "" && m.byUkey(uk) == nil {
+		it.ukey = uk
+	}
+	m.items[it.id] = it
+}
+
+// oldestWaiting is the enqueue time of the oldest waiting item, 0 when none waits.
+func (m *model) oldestWaiting() int64 {
+	var at int64
+	for _, it := range m.items {
+		if !it.active && (at == 0 || it.enqueuedAt < at) {
+			at = it.enqueuedAt
+		}
+	}
+	return at
 }
 
 func (m *model) byUkey(uk string) *mItem {
@@ -248,6 +273,16 @@ func TestModelRandomized(t *testing.T) {
 
 func runModel(t *testing.T, seed int64, steps int) {
 	rng := rand.New(rand.NewSource(seed))
+	// Even seeds dead-letter items in only as the state does (ids and enqueue times taken
+	// together, earlier); odd seeds also add items whose enqueue time is out of id order,
+	// which only a snapshot not written by a server could hold.
+	disorder := seed%2 == 1
+	type reservedID struct {
+		id uint64
+		at int64
+	}
+	var reserved []reservedID
+	fastOldest, scanOldest := 0, 0 // steps with an item waiting: oldest found by id, by a pass
 	cfg := &pb.CreateQueueRequest{
 		QueueName:     "m",
 		Priorities:    uint32(1 + rng.Intn(5)),
@@ -440,6 +475,52 @@ func runModel(t *testing.T, seed int64, steps int) {
 			}
 			q = r
 		}
+		// Items dead-lettered in from another queue: ids (and enqueue times) taken earlier
+		// from the same counter, or, with disorder, a fresh id with an earlier time.
+		if rng.Intn(30) == 0 {
+			reserved = append(reserved, reservedID{ids.NextID(), now})
+			m.nextID++
+		}
+		if rng.Intn(10) == 0 { // ids taken by other queues: items spread over id blocks
+			skip := uint64(rng.Intn(3 << waitBlockShift >> 2))
+			ids.n += skip
+			m.nextID += skip
+		}
+		if inOrder, outOfOrder := len(reserved) > 0 && rng.Intn(30) == 0, disorder && rng.Intn(100) == 0; inOrder || outOfOrder {
+			rec := &raftpb.QueueItem{Queue: "other", Priority: uint32(rng.Intn(int(cfg.Priorities) + 2)), Key: []byte(keys[rng.Intn(len(keys))]),
+				UniqueKey: []byte(ukeys[rng.Intn(len(ukeys))]), DeliveryCount: uint32(rng.Intn(3)), Value: []byte("dead")}
+			if inOrder {
+				i := rng.Intn(len(reserved))
+				rec.Id, rec.EnqueuedAt = reserved[i].id, reserved[i].at
+				reserved = slices.Delete(reserved, i, i+1)
+			} else {
+				rec.Id, rec.EnqueuedAt = ids.NextID(), now-int64(rng.Intn(100))*int64(time.Second)
+				m.nextID++
+			}
+			q.AddDead(now, rec)
+			m.addDead(rec)
+		}
+		// The oldest waiting item: the model's, a pass over the items (Stats), Gauges.
+		want := m.oldestWaiting()
+		if st := q.Stats(); st.OldestEnqueuedAt != want {
+			fail(step, "stats: oldest waiting %d, model %d", st.OldestEnqueuedAt, want)
+		}
+		if g := q.Gauges(); !g.OldestKnown || g.OldestWaiting != want {
+			fail(step, "gauges: oldest waiting %d (known %v), model %d", g.OldestWaiting, g.OldestKnown, want)
+		}
+		if q.order.broken {
+			scanOldest++
+			if !disorder {
+				fail(step, "enqueue times out of id order without an item added out of order: %v", checkEnqueueOrder(q))
+			}
+		} else {
+			if err := checkEnqueueOrder(q); err != nil {
+				fail(step, "the queue takes its enqueue times for ordered by id: %v", err)
+			}
+			if want != 0 {
+				fastOldest++
+			}
+		}
 		if err := invariants(q); err != nil {
 			fail(step, "%v", err)
 		}
@@ -461,6 +542,23 @@ func runModel(t *testing.T, seed int64, steps int) {
 			fail(step, "counts %d/%d, model %d/%d", gw, ga, mw, ma)
 		}
 	}
+	if !disorder && fastOldest < steps/4 || disorder && scanOldest == 0 {
+		t.Fatalf("seed %d: Gauges found the oldest waiting item by id in %d of %d steps, by a pass in %d", seed, fastOldest, steps, scanOldest)
+	}
+}
+
+// checkEnqueueOrder checks that enqueue times do not decrease with ids.
+func checkEnqueueOrder(q *Queue) error {
+	var err error
+	var prev *item
+	q.items.Ascend(func(it *item) bool {
+		if prev != nil && it.enqueuedAt < prev.enqueuedAt {
+			err = fmt.Errorf("item %d enqueued at %d, before item %d (%d)", it.id, it.enqueuedAt, prev.id, prev.enqueuedAt)
+		}
+		prev = it
+		return err == nil
+	})
+	return err
 }
 
 // snapshotRecords is q's snapshot, each record a deep copy.

@@ -72,6 +72,7 @@ type Queue struct {
 
 	items       *btree.BTreeG[*item] // by id
 	gen         uint32               // items of an older gen may be read by a Frozen view (one per Freeze: 2^32 snapshots before a wrap)
+	order       enqueueOrder         // whether enqueue times follow ids (stats.go); beside items, read by every link
 	probe       item                 // the key of write-path lookups in items
 	uniq        map[string]*item
 	groupsByKey map[string]*group
@@ -84,6 +85,7 @@ type Queue struct {
 	expiry  *btree.BTreeG[dueKey] // waiting items with a ttl by (expires_at, id)
 
 	waitingByPriority [MaxPriorities]uint32 // waiting items (ready or delayed) per priority, for Stats
+	oldest            oldestIndex           // finds the oldest waiting item for Gauges (stats.go)
 }
 
 type itemState uint8
@@ -256,6 +258,8 @@ func New(cfg *pb.CreateQueueRequest) *Queue {
 		delayed:     itemHeap{kind: byDue},
 		leases:      itemHeap{kind: byDue},
 		expiry:      btree.NewG(itemsDegree, dueLess),
+		order:       enqueueOrder{hiEnq: math.MinInt64},
+		oldest:      newOldestIndex(),
 	}
 }
 
@@ -562,7 +566,7 @@ func (q *Queue) Advance(now int64) (dead []*raftpb.QueueItem) {
 		it = q.own(it)
 		q.delayed.remove(it)
 		it.state = stNone
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 		q.toWaiting(now, it, 0)
 	}
 	return dead
@@ -745,6 +749,7 @@ func (q *Queue) fromRecord(r *raftpb.QueueItem) *item {
 
 // link adds a new item to the id, unique-key and group indexes.
 func (q *Queue) link(it *item, key []byte) {
+	q.noteOrder(it)
 	q.items.ReplaceOrInsert(it)
 	if uk := it.ukey(); uk != "" {
 		q.uniq[uk] = it
@@ -764,6 +769,7 @@ func (q *Queue) link(it *item, key []byte) {
 // after now, else ready. A ttl puts it in expiry (where a delayed item already is).
 func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	q.waitingByPriority[it.priority]++
+	q.oldest.add(it.id)
 	if visibleAt > now {
 		it.state = stDelayed
 		q.x(it).due = visibleAt
@@ -784,6 +790,12 @@ func (q *Queue) toWaiting(now int64, it *item, visibleAt int64) {
 	if e := it.expiresAt(); e != 0 {
 		q.expiry.ReplaceOrInsert(dueKey{e, it.id})
 	}
+}
+
+// leaveWaiting counts an item out of waiting (toWaiting counts it in).
+func (q *Queue) leaveWaiting(it *item) {
+	q.waitingByPriority[it.priority]--
+	q.oldest.remove(it.id)
 }
 
 // place puts a group in the heap it belongs to: none without ready items, its session's
@@ -846,7 +858,7 @@ func (q *Queue) activate(now int64, it *item, sess uint64) {
 	if e := it.expiresAt(); e != 0 {
 		q.expiry.Delete(dueKey{e, it.id})
 	}
-	q.waitingByPriority[it.priority]--
+	q.leaveWaiting(it)
 	it.state = stActive
 	x := q.x(it)
 	x.holder = sess
@@ -914,9 +926,9 @@ func (q *Queue) drop(it *item) {
 		q.release(it)
 	case stDelayed:
 		q.delayed.remove(it)
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 	case stReady:
-		q.waitingByPriority[it.priority]--
+		q.leaveWaiting(it)
 		if g := it.grp; g != nil {
 			g.ready.remove(it)
 			q.place(g)
@@ -926,6 +938,9 @@ func (q *Queue) drop(it *item) {
 	}
 	it.state = stNone
 	q.items.Delete(it)
+	if q.items.Len() == 0 {
+		q.order = enqueueOrder{hiEnq: math.MinInt64}
+	}
 	if uk := it.ukey(); uk != "" {
 		delete(q.uniq, uk)
 	}

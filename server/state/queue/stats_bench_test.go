@@ -8,21 +8,36 @@ import (
 	"github.com/clbs-io/octopusmq/gen/pb"
 )
 
-// BenchmarkGauges is what one /metrics scrape costs per reported queue holding size waiting
-// items (one pass over them, under the state's read lock).
+// BenchmarkGauges is what one /metrics scrape costs per reported queue of size items whose
+// lowest ids are leased: half of them, or the 4094 before the first waiting item in its id
+// block (the most the walk in that block can pass).
 func BenchmarkGauges(b *testing.B) {
 	for _, size := range sizes(b) {
-		rng := rand.New(rand.NewSource(1))
-		q := New(&pb.CreateQueueRequest{QueueName: "bench"})
-		fill(b, q, &counter{}, rng, size)
-		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if st := q.Gauges(); st.OldestKnown != (size <= OldestScanLimit) {
-					b.Fatal("oldest item known for a queue above the scan limit, or unknown below")
+		for _, leased := range []int{size / 2, 1<<waitBlockShift - 2} {
+			if leased >= size {
+				continue
+			}
+			rng := rand.New(rand.NewSource(1))
+			q := New(&pb.CreateQueueRequest{QueueName: "bench"})
+			ids := &counter{}
+			fill(b, q, ids, rng, leased)
+			if n := len(q.Pull(t0, 1, leased)); n != leased {
+				b.Fatalf("pulled %d of %d", n, leased)
+			}
+			for n := leased; n < size; n += 1000 {
+				if _, _, err := q.Enqueue(t0+1, benchItems(rng, min(1000, size-n), true), ids); err != nil {
+					b.Fatal(err)
 				}
 			}
-		})
+			b.Run(fmt.Sprintf("%d/leased=%d", size, leased), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if st := q.Gauges(); !st.OldestKnown || st.OldestWaiting != t0+1 {
+						b.Fatalf("oldest waiting %d (known %v), want %d", st.OldestWaiting, st.OldestKnown, t0+1)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -95,3 +110,61 @@ func st2id(t *testing.T, q *Queue) uint64 {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Dead-lettering and redrive (as the state does them: records moved with their ids and
+// enqueue times between queues sharing one id counter) keep enqueue times in id order, so
+// both queues find their oldest waiting item by id, also when it is one moved in.
+func TestOldestAcrossDeadLetteringAndRedrive(t *testing.T) {
+	ids := &counter{}
+	src := New(&pb.CreateQueueRequest{QueueName: "src", MaxDeliveries: 1})
+	dlq := New(&pb.CreateQueueRequest{QueueName: "dlq"})
+	now := t0
+	enqueue := func(q *Queue) uint64 {
+		t.Helper()
+		now += sec
+		out, _, err := q.Enqueue(now, []*pb.InputItem{{Value: []byte("v")}}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	oldest := func(q *Queue, want int64) {
+		t.Helper()
+		if g := q.Gauges(); q.order.broken || !g.OldestKnown || g.OldestWaiting != want {
+			t.Fatalf("%s: oldest waiting %d (known %v, order broken %v), want %d", q.cfg.QueueName, g.OldestWaiting, g.OldestKnown, q.order.broken, want)
+		}
+	}
+	lease := func(q *Queue, want uint64) {
+		t.Helper()
+		now += sec
+		if d := q.Pull(now, 1, 1); len(d) != 1 || d[0].Item.Id != want {
+			t.Fatalf("%s: pulled %v, want item %d", q.cfg.QueueName, d, want)
+		}
+	}
+	z := enqueue(src)     // t0+1s, stays leased
+	a := enqueue(dlq)     // t0+2s, stays leased
+	first := enqueue(src) // t0+3s: fails and is dead-lettered
+	enqueue(dlq)          // t0+4s
+	enqueue(src)          // t0+5s
+	ids.n += 1 << waitBlockShift
+	enqueue(dlq) // t0+6s, in a later id block
+	lease(src, z)
+	lease(dlq, a)
+	oldest(dlq, t0+4*sec)
+	lease(src, first)
+	dead, err := src.Requeue(now, &pb.RequeueItem{Id: first})
+	if err != nil || dead == nil {
+		t.Fatalf("requeue at max deliveries: %v %v, want the item dead", dead, err)
+	}
+	dlq.AddDead(now, dead) // between a and the dead-letter queue's own later items
+	oldest(dlq, t0+3*sec)
+	oldest(src, t0+5*sec)
+	rec := dlq.Get(first) // redrive: back between z and the source's later item
+	if err := dlq.Delete(now, first); err != nil {
+		t.Fatal(err)
+	}
+	rec.DeliveryCount = 0
+	src.AddDead(now, rec)
+	oldest(src, t0+3*sec)
+	oldest(dlq, t0+4*sec)
+}
