@@ -51,6 +51,10 @@ type State struct {
 	events eventCounters
 	// commands counts the commands applied (AppliedCommands).
 	commands atomic.Uint64
+	// During an Apply: its number of commands, and the results of its one-item enqueues
+	// (enqueueResult).
+	entryCommands int
+	enqueued      []oneEnqueued
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -94,17 +98,26 @@ func (s *State) NextToken() uint64 {
 
 // Apply applies one log entry and returns one Result per command.
 func (s *State) Apply(e *raftpb.Entry) []Result {
+	cmds := e.GetCommands()
+	return s.apply(e.GetTimeUnixNano(), len(cmds), func(i int, now int64) Result { return s.dispatch(now, cmds[i]) })
+}
+
+// apply applies an entry of time t and n commands, the i-th applied by command(i, now)
+// (Apply, EntryDecoder.Apply).
+func (s *State) apply(t int64, n int, command func(i int, now int64) Result) []Result {
 	s.mu.Lock()
-	if e.GetTimeUnixNano() > s.clock {
-		s.clock = e.GetTimeUnixNano()
+	if t > s.clock {
+		s.clock = t
 	}
 	now := s.clock
 	s.advance(now)
-	s.commands.Add(uint64(len(e.GetCommands())))
-	out := make([]Result, len(e.GetCommands()))
-	for i, c := range e.GetCommands() {
-		out[i] = s.dispatch(now, c)
+	s.commands.Add(uint64(n))
+	out := make([]Result, n)
+	s.entryCommands = n
+	for i := range out {
+		out[i] = command(i, now)
 	}
+	s.entryCommands, s.enqueued = 0, nil
 	touched, lockTouched := s.touched, s.lockTouched
 	s.touched, s.lockTouched = nil, nil
 	s.mu.Unlock()
