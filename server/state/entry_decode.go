@@ -14,12 +14,15 @@ import (
 // EntryDecoder applies encoded raftpb.Entry bytes (a Raft log entry's data) without
 // decoding every command into a message of its own: enqueue commands, the bulk of a busy
 // log, are read straight from the wire into scratch messages the decoder reuses from entry
-// to entry; any other command is decoded with proto.Unmarshal and applied as before.
-// Whatever the fast reader does not recognise exactly (an unknown field, a field twice, a
-// wire type other than the schema's, an old-envelope command, bytes that do not parse)
-// sends the whole entry through proto.Unmarshal and State.Apply, so every entry reaches
-// the state in the same form on every node, whichever path a node took (the state must be
-// the same for the same bytes; TestEntryDecoderMatchesUnmarshal compares snapshots).
+// to entry, each field set as proto.Unmarshal sets it (the last of a scalar or bytes field
+// written twice, a Duration written twice merged). Any other command (another type, an
+// old envelope, a body written twice or beside other fields) is decoded on its own with
+// proto.Unmarshal, as the entry's decode would, and applied as before. Whatever the fast
+// reader does not take as it is (an unknown field, a wire type other than the schema's, a
+// string that is not UTF-8, bytes that do not parse) sends the whole entry through
+// proto.Unmarshal and State.Apply. So the state gets the same messages for the same bytes
+// on every node, whichever path a node took (TestEntryDecoderMatchesUnmarshal and
+// FuzzEntryDecoder compare results and snapshot bytes with the old path).
 //
 // The scratch messages are the decoder's: an EntryDecoder serves one goroutine at a time
 // (the FSM's). Values get an allocation of their own of exactly their length (items keep
