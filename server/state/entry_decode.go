@@ -99,44 +99,78 @@ const (
 	fieldDurNanos      protowire.Number = 2
 )
 
+// field is one varint or bytes field of a message: its number and wire type, and its
+// value (v of a varint, p of bytes).
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64
+	p   []byte
+}
+
+// is reports whether f is field num of wire type typ.
+func (f field) is(num protowire.Number, typ protowire.Type) bool {
+	return f.num == num && f.typ == typ
+}
+
+// next reads the field at the start of b and returns the rest of b; false when it is of
+// another wire type or does not parse (the fast path then leaves it to proto.Unmarshal).
+func next(b []byte) (f field, rest []byte, ok bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return f, nil, false
+	}
+	b = b[n:]
+	f.num, f.typ = num, typ
+	switch typ {
+	case protowire.VarintType:
+		f.v, n = protowire.ConsumeVarint(b)
+	case protowire.BytesType:
+		f.p, n = protowire.ConsumeBytes(b)
+	default:
+		return f, nil, false
+	}
+	if n < 0 {
+		return f, nil, false
+	}
+	return f, b[n:], true
+}
+
+// eachField calls take with every field of b in order; false when a field does not parse,
+// is of another wire type than varint or bytes, or take refuses it.
+func eachField(b []byte, take func(field) bool) bool {
+	for len(b) > 0 {
+		f, rest, ok := next(b)
+		if !ok || !take(f) {
+			return false
+		}
+		b = rest
+	}
+	return true
+}
+
 // decode reads data into d.cmds and returns the entry's time; false: the fast path does
 // not take this entry (d.cmds is then meaningless).
 func (d *EntryDecoder) decode(data []byte) (int64, bool) {
 	var t int64
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return 0, false
-		}
-		data = data[n:]
+	ok := eachField(data, func(f field) bool {
 		switch {
-		case num == fieldEntryTime && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(data)
-			if n < 0 {
-				return 0, false
-			}
-			t = int64(v) // a repeated scalar: the last one counts, as in proto.Unmarshal
-			data = data[n:]
-		case num == fieldEntryCommands && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(data)
-			if n < 0 || !d.command(b) {
-				return 0, false
-			}
-			data = data[n:]
-		default:
-			return 0, false
+		case f.is(fieldEntryTime, protowire.VarintType):
+			t = int64(f.v) // a scalar written twice: the last one counts, as in proto.Unmarshal
+			return true
+		case f.is(fieldEntryCommands, protowire.BytesType):
+			return d.command(f.p)
 		}
-	}
-	return t, true
+		return false
+	})
+	return t, ok
 }
 
 // command decodes one command: an enqueue body alone by the fast path, anything else
 // with proto.Unmarshal.
 func (d *EntryDecoder) command(b []byte) bool {
-	if num, typ, n := protowire.ConsumeTag(b); n > 0 && num == fieldEnqueueBody && typ == protowire.BytesType {
-		if body, m := protowire.ConsumeBytes(b[n:]); m >= 0 && n+m == len(b) {
-			return d.enqueue(body)
-		}
+	if f, rest, ok := next(b); ok && len(rest) == 0 && f.is(fieldEnqueueBody, protowire.BytesType) {
+		return d.enqueue(f.p)
 	}
 	c := &raftpb.Command{}
 	if err := proto.Unmarshal(b, c); err != nil {
@@ -155,36 +189,30 @@ func (d *EntryDecoder) enqueue(b []byte) bool {
 	d.nenqs++
 	m.Queue, m.Items = "", nil
 	first := d.nitems
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return false
-		}
-		v, m2 := protowire.ConsumeBytes(b[n:])
-		if m2 < 0 {
-			return false
-		}
-		b = b[n+m2:]
-		switch num {
-		case fieldEnqueueQueue:
-			if !utf8.Valid(v) { // proto.Unmarshal refuses an invalid proto3 string
+	ok := eachField(b, func(f field) bool {
+		switch {
+		case f.is(fieldEnqueueQueue, protowire.BytesType):
+			if !utf8.Valid(f.p) { // proto.Unmarshal refuses an invalid proto3 string
 				return false
 			}
-			if string(v) != d.queue {
-				d.queue = string(v)
+			if string(f.p) != d.queue {
+				d.queue = string(f.p)
 			}
 			m.Queue = d.queue
-		case fieldEnqueueItems:
-			if !d.inputItem(d.item(), v) {
+			return true
+		case f.is(fieldEnqueueItems, protowire.BytesType):
+			if !d.inputItem(d.item(), f.p) {
 				return false
 			}
 			m.Items = d.items[first:d.nitems:d.nitems]
-		default:
-			return false
+			return true
 		}
+		return false
+	})
+	if ok {
+		d.cmds = append(d.cmds, decodedCommand{enq: m})
 	}
-	d.cmds = append(d.cmds, decodedCommand{enq: m})
-	return true
+	return ok
 }
 
 // item returns the next scratch item (its fields are the caller's to set).
@@ -199,81 +227,42 @@ func (d *EntryDecoder) item() *pb.InputItem {
 // inputItem decodes b into it, every field set as proto.Unmarshal sets it on a new item.
 func (d *EntryDecoder) inputItem(it *pb.InputItem, b []byte) bool {
 	it.Ttl, it.Priority, it.Key, it.UniqueKey, it.Value, it.Delay, it.Compress = nil, 0, nil, nil, nil, nil, false
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		switch num {
-		case fieldItemPriority, fieldItemCompress:
-			if typ != protowire.VarintType {
-				return false
-			}
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			if num == fieldItemPriority {
-				it.Priority = uint32(v)
-			} else {
-				it.Compress = protowire.DecodeBool(v)
-			}
-		case fieldItemTTL, fieldItemKey, fieldItemUniqueKey, fieldItemValue, fieldItemDelay:
-			if typ != protowire.BytesType {
-				return false
-			}
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			switch num {
-			case fieldItemKey:
-				it.Key = nonNil(v)
-			case fieldItemUniqueKey:
-				it.UniqueKey = nonNil(v)
-			case fieldItemValue:
-				it.Value = make([]byte, len(v)) // the item's own: see EntryDecoder
-				copy(it.Value, v)
-			case fieldItemTTL:
-				if it.Ttl == nil { // a message field seen again merges into the first
-					it.Ttl = d.duration()
-				}
-				if !decodeDuration(it.Ttl, v) {
-					return false
-				}
-			case fieldItemDelay:
-				if it.Delay == nil {
-					it.Delay = d.duration()
-				}
-				if !decodeDuration(it.Delay, v) {
-					return false
-				}
-			}
+	return eachField(b, func(f field) bool {
+		switch {
+		case f.is(fieldItemPriority, protowire.VarintType):
+			it.Priority = uint32(f.v)
+		case f.is(fieldItemCompress, protowire.VarintType):
+			it.Compress = protowire.DecodeBool(f.v)
+		case f.is(fieldItemKey, protowire.BytesType):
+			it.Key = f.p // non-nil even when empty, as proto.Unmarshal sets it
+		case f.is(fieldItemUniqueKey, protowire.BytesType):
+			it.UniqueKey = f.p
+		case f.is(fieldItemValue, protowire.BytesType):
+			it.Value = make([]byte, len(f.p)) // the item's own: see EntryDecoder
+			copy(it.Value, f.p)
+		case f.is(fieldItemTTL, protowire.BytesType):
+			it.Ttl = d.duration(it.Ttl)
+			return decodeDuration(it.Ttl, f.p)
+		case f.is(fieldItemDelay, protowire.BytesType):
+			it.Delay = d.duration(it.Delay)
+			return decodeDuration(it.Delay, f.p)
 		default:
 			return false
 		}
-	}
-	return true
+		return true
+	})
 }
 
-// nonNil is b, or an empty non-nil slice for an empty b (proto.Unmarshal's form of a
-// present but empty bytes field).
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
+// duration returns x, or when x is nil the next scratch Duration, zeroed: a message field
+// written again merges into what the first one set.
+func (d *EntryDecoder) duration(x *durationpb.Duration) *durationpb.Duration {
+	if x != nil {
+		return x
 	}
-	return b
-}
-
-// duration returns the next scratch Duration, zeroed.
-func (d *EntryDecoder) duration() *durationpb.Duration {
 	if d.ndurs == len(d.durs) {
 		d.durs = append(d.durs, &durationpb.Duration{})
 	}
-	x := d.durs[d.ndurs]
+	x = d.durs[d.ndurs]
 	d.ndurs++
 	x.Seconds, x.Nanos = 0, 0
 	return x
@@ -281,21 +270,15 @@ func (d *EntryDecoder) duration() *durationpb.Duration {
 
 // decodeDuration merges the encoded Duration b into x.
 func decodeDuration(x *durationpb.Duration, b []byte) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.VarintType || (num != fieldDurSeconds && num != fieldDurNanos) {
+	return eachField(b, func(f field) bool {
+		switch {
+		case f.is(fieldDurSeconds, protowire.VarintType):
+			x.Seconds = int64(f.v)
+		case f.is(fieldDurNanos, protowire.VarintType):
+			x.Nanos = int32(f.v)
+		default:
 			return false
 		}
-		v, m := protowire.ConsumeVarint(b[n:])
-		if m < 0 {
-			return false
-		}
-		b = b[n+m:]
-		if num == fieldDurSeconds {
-			x.Seconds = int64(v)
-		} else {
-			x.Nanos = int32(v)
-		}
-	}
-	return true
+		return true
+	})
 }
