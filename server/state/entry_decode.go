@@ -33,17 +33,42 @@ type EntryDecoder struct {
 	enqs  []*raftpb.QueueEnqueue
 	items []*pb.InputItem
 	durs  []*durationpb.Duration
-	// nenqs, nitems and ndurs count the scratch messages the entry took so far.
-	nenqs, nitems, ndurs int
+	pulls []*raftpb.QueuePull
+	idss  []*raftpb.QueueIds
+	ids   []uint64 // the entry's QueueIds.ids, one after the other
+	// nenqs, nitems, ndurs, npulls and nidss count the scratch messages the entry took so
+	// far.
+	nenqs, nitems, ndurs, npulls, nidss int
 	// queue is the queue name of the last enqueue decoded: consecutive enqueues to one
 	// queue share its string.
 	queue string
 }
 
-// decodedCommand is one command of an entry: enq, read by the fast path, or cmd.
+// decodedCommand is one command of an entry: enq, pull or ids (of type typ: commit, delete
+// or extend), read by the fast path, or cmd.
 type decodedCommand struct {
-	enq *raftpb.QueueEnqueue
-	cmd *raftpb.Command
+	enq  *raftpb.QueueEnqueue
+	pull *raftpb.QueuePull
+	ids  *raftpb.QueueIds
+	typ  raftpb.Type
+	cmd  *raftpb.Command
+}
+
+// apply applies c as dispatch applies the command it was read from.
+func (c decodedCommand) apply(s *State, now int64) Result {
+	switch {
+	case c.enq != nil:
+		return s.enqueue(now, c.enq)
+	case c.pull != nil:
+		return s.pull(now, c.pull)
+	case c.ids != nil && c.typ == raftpb.Type_TYPE_QUEUE_COMMIT:
+		return s.commit(now, c.ids)
+	case c.ids != nil && c.typ == raftpb.Type_TYPE_QUEUE_DELETE:
+		return s.deleteItems(now, c.ids)
+	case c.ids != nil:
+		return s.extend(now, c.ids)
+	}
+	return s.dispatch(now, c.cmd)
 }
 
 // Apply applies the encoded entry data to s, as proto.Unmarshal into a raftpb.Entry and
@@ -58,12 +83,7 @@ func (d *EntryDecoder) Apply(s *State, data []byte) ([]Result, error) {
 		}
 		return s.Apply(e), nil
 	}
-	return s.apply(t, len(d.cmds), func(i int, now int64) Result {
-		if c := d.cmds[i]; c.enq != nil {
-			return s.enqueue(now, c.enq)
-		}
-		return s.dispatch(now, d.cmds[i].cmd)
-	}), nil
+	return s.apply(t, len(d.cmds), func(i int, now int64) Result { return d.cmds[i].apply(s, now) }), nil
 }
 
 // release drops what the scratch messages point at (the entry's bytes, the values the
@@ -77,7 +97,11 @@ func (d *EntryDecoder) release() {
 	for _, it := range d.items[:d.nitems] {
 		it.Key, it.UniqueKey, it.Value = nil, nil, nil
 	}
-	d.nenqs, d.nitems, d.ndurs = 0, 0, 0
+	for _, m := range d.idss[:d.nidss] {
+		m.Ids, m.Lease = nil, nil
+	}
+	d.ids = d.ids[:0]
+	d.nenqs, d.nitems, d.ndurs, d.npulls, d.nidss = 0, 0, 0, 0, 0
 }
 
 // Field numbers read by the fast path (see api/io/clbs/octopusmq/raft/v1/command.proto
@@ -86,6 +110,16 @@ const (
 	fieldEntryTime     protowire.Number = 1
 	fieldEntryCommands protowire.Number = 2
 	fieldEnqueueBody                    = protowire.Number(bodyFieldBase + raftpb.Type_TYPE_QUEUE_ENQUEUE)
+	fieldPullBody                       = protowire.Number(bodyFieldBase + raftpb.Type_TYPE_QUEUE_PULL)
+	fieldCommitBody                     = protowire.Number(bodyFieldBase + raftpb.Type_TYPE_QUEUE_COMMIT)
+	fieldDeleteBody                     = protowire.Number(bodyFieldBase + raftpb.Type_TYPE_QUEUE_DELETE)
+	fieldExtendBody                     = protowire.Number(bodyFieldBase + raftpb.Type_TYPE_QUEUE_EXTEND)
+	fieldQueueName     protowire.Number = 1 // QueueEnqueue, QueuePull, QueueIds
+	fieldPullSession   protowire.Number = 2
+	fieldPullMax       protowire.Number = 3
+	fieldPullMaxBytes  protowire.Number = 4
+	fieldIdsIds        protowire.Number = 2
+	fieldIdsLease      protowire.Number = 3
 	fieldEnqueueQueue  protowire.Number = 1
 	fieldEnqueueItems  protowire.Number = 2
 	fieldItemTTL       protowire.Number = 1
@@ -166,11 +200,22 @@ func (d *EntryDecoder) decode(data []byte) (int64, bool) {
 	return t, ok
 }
 
-// command decodes one command: an enqueue body alone by the fast path, anything else
-// with proto.Unmarshal.
+// command decodes one command: an enqueue, pull, commit, delete or extend body alone by
+// the fast path, anything else with proto.Unmarshal.
 func (d *EntryDecoder) command(b []byte) bool {
-	if f, rest, ok := next(b); ok && len(rest) == 0 && f.is(fieldEnqueueBody, protowire.BytesType) {
-		return d.enqueue(f.p)
+	if f, rest, ok := next(b); ok && len(rest) == 0 && f.typ == protowire.BytesType {
+		switch f.num {
+		case fieldEnqueueBody:
+			return d.enqueue(f.p)
+		case fieldPullBody:
+			return d.pull(f.p)
+		case fieldCommitBody:
+			return d.queueIds(raftpb.Type_TYPE_QUEUE_COMMIT, f.p)
+		case fieldDeleteBody:
+			return d.queueIds(raftpb.Type_TYPE_QUEUE_DELETE, f.p)
+		case fieldExtendBody:
+			return d.queueIds(raftpb.Type_TYPE_QUEUE_EXTEND, f.p)
+		}
 	}
 	c := &raftpb.Command{}
 	if err := proto.Unmarshal(b, c); err != nil {
@@ -182,26 +227,15 @@ func (d *EntryDecoder) command(b []byte) bool {
 
 // enqueue decodes a QueueEnqueue.
 func (d *EntryDecoder) enqueue(b []byte) bool {
-	if d.nenqs == len(d.enqs) {
-		d.enqs = append(d.enqs, &raftpb.QueueEnqueue{})
-	}
-	m := d.enqs[d.nenqs]
-	d.nenqs++
+	m := scratch(&d.enqs, &d.nenqs)
 	m.Queue, m.Items = "", nil
 	first := d.nitems
 	ok := eachField(b, func(f field) bool {
 		switch {
 		case f.is(fieldEnqueueQueue, protowire.BytesType):
-			if !utf8.Valid(f.p) { // proto.Unmarshal refuses an invalid proto3 string
-				return false
-			}
-			if string(f.p) != d.queue {
-				d.queue = string(f.p)
-			}
-			m.Queue = d.queue
-			return true
+			return d.queueName(&m.Queue, f.p)
 		case f.is(fieldEnqueueItems, protowire.BytesType):
-			if !d.inputItem(d.item(), f.p) {
+			if !d.inputItem(scratch(&d.items, &d.nitems), f.p) {
 				return false
 			}
 			m.Items = d.items[first:d.nitems:d.nitems]
@@ -215,13 +249,90 @@ func (d *EntryDecoder) enqueue(b []byte) bool {
 	return ok
 }
 
-// item returns the next scratch item (its fields are the caller's to set).
-func (d *EntryDecoder) item() *pb.InputItem {
-	if d.nitems == len(d.items) {
-		d.items = append(d.items, &pb.InputItem{})
+// queueName sets *name to the string b, as proto.Unmarshal sets a proto3 string field
+// (it refuses one that is not UTF-8).
+func (d *EntryDecoder) queueName(name *string, b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
 	}
-	d.nitems++
-	return d.items[d.nitems-1]
+	if string(b) != d.queue {
+		d.queue = string(b)
+	}
+	*name = d.queue
+	return true
+}
+
+// pull decodes a QueuePull.
+func (d *EntryDecoder) pull(b []byte) bool {
+	m := scratch(&d.pulls, &d.npulls)
+	m.Queue, m.Session, m.Max, m.MaxBytes = "", 0, 0, 0
+	ok := eachField(b, func(f field) bool {
+		switch {
+		case f.is(fieldQueueName, protowire.BytesType):
+			return d.queueName(&m.Queue, f.p)
+		case f.is(fieldPullSession, protowire.VarintType):
+			m.Session = f.v
+		case f.is(fieldPullMax, protowire.VarintType):
+			m.Max = uint32(f.v)
+		case f.is(fieldPullMaxBytes, protowire.VarintType):
+			m.MaxBytes = f.v
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		d.cmds = append(d.cmds, decodedCommand{pull: m})
+	}
+	return ok
+}
+
+// queueIds decodes the QueueIds of a command of type typ. Ids come packed (proto3's
+// encoding) or one by one (also accepted by proto.Unmarshal), appended in order.
+func (d *EntryDecoder) queueIds(typ raftpb.Type, b []byte) bool {
+	m := scratch(&d.idss, &d.nidss)
+	m.Queue, m.Ids, m.Lease = "", nil, nil
+	first := len(d.ids)
+	ok := eachField(b, func(f field) bool {
+		switch {
+		case f.is(fieldQueueName, protowire.BytesType):
+			return d.queueName(&m.Queue, f.p)
+		case f.is(fieldIdsIds, protowire.VarintType):
+			d.ids = append(d.ids, f.v)
+		case f.is(fieldIdsIds, protowire.BytesType):
+			for p := f.p; len(p) > 0; {
+				v, n := protowire.ConsumeVarint(p)
+				if n < 0 {
+					return false
+				}
+				d.ids = append(d.ids, v)
+				p = p[n:]
+			}
+		case f.is(fieldIdsLease, protowire.BytesType):
+			return d.duration(&m.Lease, f.p)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	if len(d.ids) > first {
+		m.Ids = d.ids[first:len(d.ids):len(d.ids)]
+	}
+	d.cmds = append(d.cmds, decodedCommand{ids: m, typ: typ})
+	return true
+}
+
+// scratch returns the next message of pool, of which *n are taken (made on first use; its
+// fields are the caller's to set).
+func scratch[T any](pool *[]*T, n *int) *T {
+	if *n == len(*pool) {
+		*pool = append(*pool, new(T))
+	}
+	*n++
+	return (*pool)[*n-1]
 }
 
 // inputItem decodes b into it, every field set as proto.Unmarshal sets it on a new item.
@@ -241,11 +352,9 @@ func (d *EntryDecoder) inputItem(it *pb.InputItem, b []byte) bool {
 			it.Value = make([]byte, len(f.p)) // the item's own: see EntryDecoder
 			copy(it.Value, f.p)
 		case f.is(fieldItemTTL, protowire.BytesType):
-			it.Ttl = d.duration(it.Ttl)
-			return decodeDuration(it.Ttl, f.p)
+			return d.duration(&it.Ttl, f.p)
 		case f.is(fieldItemDelay, protowire.BytesType):
-			it.Delay = d.duration(it.Delay)
-			return decodeDuration(it.Delay, f.p)
+			return d.duration(&it.Delay, f.p)
 		default:
 			return false
 		}
@@ -253,19 +362,15 @@ func (d *EntryDecoder) inputItem(it *pb.InputItem, b []byte) bool {
 	})
 }
 
-// duration returns x, or when x is nil the next scratch Duration, zeroed: a message field
-// written again merges into what the first one set.
-func (d *EntryDecoder) duration(x *durationpb.Duration) *durationpb.Duration {
-	if x != nil {
-		return x
+// duration merges the encoded Duration b into *x, a scratch Duration set to zero first
+// when *x is nil (a message field written again merges into what the first one set, as in
+// proto.Unmarshal).
+func (d *EntryDecoder) duration(x **durationpb.Duration, b []byte) bool {
+	if *x == nil {
+		*x = scratch(&d.durs, &d.ndurs)
+		(*x).Seconds, (*x).Nanos = 0, 0
 	}
-	if d.ndurs == len(d.durs) {
-		d.durs = append(d.durs, &durationpb.Duration{})
-	}
-	x = d.durs[d.ndurs]
-	d.ndurs++
-	x.Seconds, x.Nanos = 0, 0
-	return x
+	return decodeDuration(*x, b)
 }
 
 // decodeDuration merges the encoded Duration b into x.

@@ -26,8 +26,8 @@ func unmarshalApply(s *State, data []byte) ([]Result, error) {
 }
 
 // sameOutcome fails t unless both paths answered data alike and (when snapshots) left s1
-// and s2 with the same snapshot bytes.
-func sameOutcome(t testing.TB, what string, s1, s2 *State, d *EntryDecoder, data []byte, snapshots bool) {
+// and s2 with the same snapshot bytes; it returns the results.
+func sameOutcome(t testing.TB, what string, s1, s2 *State, d *EntryDecoder, data []byte, snapshots bool) []Result {
 	t.Helper()
 	r1, err1 := unmarshalApply(s1, data)
 	r2, err2 := d.Apply(s2, data)
@@ -38,7 +38,7 @@ func sameOutcome(t testing.TB, what string, s1, s2 *State, d *EntryDecoder, data
 		t.Fatalf("%s: results differ:\nunmarshal %s\ndecoder   %s", what, describe(r1), describe(r2))
 	}
 	if !snapshots {
-		return
+		return r1
 	}
 	b1, e1 := s1.Snapshot(7)
 	b2, e2 := s2.Snapshot(7)
@@ -48,6 +48,7 @@ func sameOutcome(t testing.TB, what string, s1, s2 *State, d *EntryDecoder, data
 	if !bytes.Equal(b1, b2) {
 		t.Fatalf("%s: the two paths left different states (snapshots of %d and %d bytes)", what, len(b1), len(b2))
 	}
+	return r1
 }
 
 func describe(rs []Result) string {
@@ -82,8 +83,9 @@ func marshal(t testing.TB, m proto.Message) []byte {
 // gen makes random entries for a state made by populate plus queue "q" (4 priorities,
 // max_size 400), mostly enqueues in every form the wire allows, and a mix of the rest.
 type gen struct {
-	t testing.TB
-	r *rand.Rand
+	t      testing.TB
+	r      *rand.Rand
+	pulled *[]uint64 // ids are picked among these, items pulled (nil: among the first 70)
 }
 
 func (g gen) dur() []byte {
@@ -189,6 +191,84 @@ func (g gen) enqueueBody() wire {
 	return w
 }
 
+func (g gen) queueName(w wire) wire {
+	switch g.r.IntN(12) {
+	case 0:
+		return w // absent
+	case 1:
+		return w.bytes(fieldQueueName, []byte("missing"))
+	case 2:
+		return w.bytes(fieldQueueName, []byte("jobs"))
+	case 3:
+		if g.r.IntN(4) == 0 {
+			return w.bytes(fieldQueueName, []byte("q\xff"))
+		}
+	}
+	return w.bytes(fieldQueueName, []byte("q"))
+}
+
+// odd adds, now and then, what the fast path leaves to proto.Unmarshal or must read as it
+// does: an unknown field, a known one of another wire type, the queue twice.
+func (g gen) odd(w wire, scalar protowire.Number) wire {
+	switch g.r.IntN(40) {
+	case 0:
+		return w.varint(50, 1)
+	case 1:
+		return w.bytes(scalar, []byte{1})
+	case 2:
+		return w.bytes(fieldQueueName, []byte("q"))
+	}
+	return w
+}
+
+func (g gen) pullBody() wire {
+	w := g.queueName(nil)
+	if g.r.IntN(2) == 0 {
+		w = w.varint(fieldPullSession, uint64(g.r.IntN(3)))
+	}
+	switch g.r.IntN(6) {
+	case 0:
+	case 1:
+		w = w.varint(fieldPullMax, 1<<32|2) // wider than uint32: truncated
+	default:
+		w = w.varint(fieldPullMax, uint64(g.r.IntN(5)))
+	}
+	if g.r.IntN(3) == 0 {
+		w = w.varint(fieldPullMaxBytes, uint64(g.r.IntN(600)))
+	}
+	return g.odd(w, fieldPullMax)
+}
+
+func (g gen) idsBody() wire {
+	w := g.queueName(nil)
+	id := func() uint64 {
+		if g.pulled == nil || len(*g.pulled) == 0 || g.r.IntN(5) == 0 {
+			return uint64(g.r.IntN(70))
+		}
+		return (*g.pulled)[g.r.IntN(len(*g.pulled))]
+	}
+	for range g.r.IntN(3) {
+		if g.r.IntN(2) == 0 { // packed, as proto.Marshal writes them
+			var p []byte
+			for range g.r.IntN(4) {
+				p = protowire.AppendVarint(p, id())
+			}
+			if g.r.IntN(40) == 0 {
+				p = append(p, 0x80) // a varint cut short
+			}
+			w = w.bytes(fieldIdsIds, p)
+		} else {
+			w = w.varint(fieldIdsIds, id())
+		}
+	}
+	if g.r.IntN(3) == 0 {
+		if d := g.dur(); d != nil {
+			w = w.bytes(fieldIdsLease, d)
+		}
+	}
+	return g.odd(w, fieldIdsLease)
+}
+
 func (g gen) command() []byte {
 	t := g.t
 	var w wire
@@ -207,9 +287,13 @@ func (g gen) command() []byte {
 	case k == 12: // old envelope
 		return marshal(t, oldCmd(t, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q", Items: []*pb.InputItem{{Value: []byte("old")}}}))
 	case k == 13:
-		return marshal(t, cmd(t, raftpb.Type_TYPE_QUEUE_PULL, &raftpb.QueuePull{Queue: "q", Session: uint64(g.r.IntN(3)), Max: uint32(g.r.IntN(4))}))
+		return w.bytes(fieldPullBody, g.pullBody())
 	case k == 14:
-		return marshal(t, cmd(t, raftpb.Type_TYPE_QUEUE_COMMIT, &raftpb.QueueIds{Queue: "q", Ids: []uint64{uint64(g.r.IntN(60)), uint64(g.r.IntN(60))}}))
+		w = w.bytes([]protowire.Number{fieldCommitBody, fieldCommitBody, fieldDeleteBody, fieldExtendBody}[g.r.IntN(4)], g.idsBody())
+		if g.r.IntN(30) == 0 {
+			w = w.bytes(fieldCommitBody, g.idsBody()) // twice: merged
+		}
+		return w
 	case k == 15:
 		return marshal(t, cmd(t, raftpb.Type_TYPE_QUEUE_PURGE, &raftpb.QueuePurge{Queue: "q"}))
 	case k == 16:
@@ -258,27 +342,39 @@ func TestEntryDecoderMatchesUnmarshal(t *testing.T) {
 	}
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			g := gen{t: t, r: rand.New(rand.NewPCG(seed, 42))}
 			queue := cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q", Priorities: 4, MaxSize: 400})
 			s1, s2 := populate(t), populate(t)
+			var pulled []uint64
+			g := gen{t: t, r: rand.New(rand.NewPCG(seed, 42)), pulled: &pulled}
 			mustOK(t, apply(t, s1, 102, queue))
 			mustOK(t, apply(t, s2, 102, queue))
 			var d EntryDecoder
-			fast, enqueued := 0, 0
+			fast, enqueued, pulls, idss := 0, 0, 0, 0
 			for i := range entries {
 				data := g.entry(103 + int64(i)/10)
 				if _, ok := d.decode(data); ok {
 					fast++
-					enqueued += d.nitems
+					enqueued, pulls, idss = enqueued+d.nitems, pulls+d.npulls, idss+d.nidss
 				}
 				d.release()
-				sameOutcome(t, fmt.Sprint("entry ", i), s1, s2, &d, data, i%25 == 0 || i == entries-1)
+				for _, r := range sameOutcome(t, fmt.Sprint("entry ", i), s1, s2, &d, data, i%25 == 0 || i == entries-1) {
+					if p, ok := r.Value.(*PullResult); ok {
+						for _, it := range p.Items {
+							pulled = append(pulled, it.Item.GetId())
+						}
+					}
+				}
 			}
-			// Most entries must take the fast path, or this tests little.
-			if fast < entries/2 || enqueued < entries {
-				t.Fatalf("the fast path took %d entries of %d (%d items)", fast, entries, enqueued)
+			st, _ := s1.QueueStats("q")
+			c := st.Counters
+			// Most entries must take the fast path, every kind of command, and the commands
+			// must do something (pull items, commit some), or this tests little.
+			report := fmt.Sprintf("the fast path took %d entries of %d (%d items, %d pulls, %d commits, deletes and extends); %d items enqueued, %d pulled, %d committed",
+				fast, entries, enqueued, pulls, idss, c.Enqueued, len(pulled), c.Committed)
+			if fast < entries/2 || enqueued < entries || pulls < entries/20 || idss < entries/20 || len(pulled) < entries/10 || c.Committed == 0 {
+				t.Fatal(report)
 			}
-			t.Logf("the fast path took %d entries of %d (%d items)", fast, entries, enqueued)
+			t.Log(report)
 		})
 	}
 }
@@ -296,6 +392,8 @@ func TestEntryDecoderEdgeCases(t *testing.T) {
 		return w
 	}
 	value := wire(nil).bytes(fieldItemValue, []byte("v"))
+	// the visible items of "jobs" (ids 1-4, one delayed), leased to session 3
+	pullJobs := wire(nil).bytes(fieldPullBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).varint(fieldPullSession, 3).varint(fieldPullMax, 4))
 	cases := map[string][]byte{
 		"empty entry":                  nil,
 		"no commands":                  entry(),
@@ -328,6 +426,16 @@ func TestEntryDecoderEdgeCases(t *testing.T) {
 		"old envelope":                 entry(marshal(t, oldCmd(t, raftpb.Type_TYPE_QUEUE_ENQUEUE, &raftpb.QueueEnqueue{Queue: "q"}))),
 		"mixed with other command":     entry(enq(item(value)), marshal(t, cmd(t, raftpb.Type_TYPE_QUEUE_PULL, &raftpb.QueuePull{Queue: "q", Max: 2})), enq(item(value))),
 		"corrupt other command":        entry(enq(item(value)), []byte{0x0a}),
+		"pull":                         entry(enq(item(value)), wire(nil).bytes(fieldPullBody, wire(nil).bytes(fieldQueueName, []byte("q")).varint(fieldPullSession, 3).varint(fieldPullMax, 2).varint(fieldPullMaxBytes, 1))),
+		"pull, max past uint32":        entry(enq(item(value)), wire(nil).bytes(fieldPullBody, wire(nil).bytes(fieldQueueName, []byte("q")).varint(fieldPullMax, 1<<32|1))),
+		"commit packed and not":        entry(wire(nil).bytes(fieldCommitBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).bytes(fieldIdsIds, []byte{1, 2}).varint(fieldIdsIds, 3))),
+		"commit empty packed ids":      entry(wire(nil).bytes(fieldCommitBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).bytes(fieldIdsIds, nil))),
+		"commit cut varint":            entry(wire(nil).bytes(fieldCommitBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).bytes(fieldIdsIds, []byte{0x80}))),
+		"delete":                       entry(wire(nil).bytes(fieldDeleteBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).varint(fieldIdsIds, 2).varint(fieldIdsIds, 4))),
+		"extend with lease":            entry(pullJobs, wire(nil).bytes(fieldExtendBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).bytes(fieldIdsIds, []byte{1, 2, 3, 4}).bytes(fieldIdsLease, marshal(t, durationpb.New(time.Hour))))),
+		"extend, lease twice (merged)": entry(pullJobs, wire(nil).bytes(fieldExtendBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).bytes(fieldIdsIds, []byte{1, 2, 3, 4}).bytes(fieldIdsLease, wire(nil).varint(fieldDurSeconds, 900)).bytes(fieldIdsLease, wire(nil).varint(fieldDurNanos, 5)))),
+		"extend, lease unknown":        entry(wire(nil).bytes(fieldExtendBody, wire(nil).bytes(fieldQueueName, []byte("jobs")).varint(fieldIdsIds, 1).bytes(fieldIdsLease, wire(nil).varint(4, 1)))),
+		"pull body, unknown field":     entry(wire(nil).bytes(fieldPullBody, wire(nil).varint(fieldPullMaxBytes+10, 1))),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -345,7 +453,7 @@ func TestEntryDecoderEdgeCases(t *testing.T) {
 func TestEntryDecoderValuesOwnTheirBytes(t *testing.T) {
 	s := New(nil)
 	mustOK(t, apply(t, s, 1, cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q"})))
-	data := enqueueEntry(t, 2, 3, 16)
+	data := enqueueEntry(t, 2, 3, 16, 4)
 	var d EntryDecoder
 	rs, err := d.Apply(s, data)
 	if err != nil {
@@ -376,7 +484,7 @@ func FuzzEntryDecoder(f *testing.F) {
 	for i := range 40 {
 		f.Add(g.entry(int64(200 + i)))
 	}
-	f.Add(enqueueEntry(f, 200, 4, 8))
+	f.Add(enqueueEntry(f, 200, 4, 8, 4))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		queue := cmd(t, raftpb.Type_TYPE_CREATE_QUEUE, &pb.CreateQueueRequest{QueueName: "q", Priorities: 4, MaxSize: 400})
 		s1, s2 := populate(t), populate(t)
