@@ -133,77 +133,76 @@ const (
 	fieldDurNanos      protowire.Number = 2
 )
 
-// field is one varint or bytes field of a message: its number and wire type, and its
-// value (v of a varint, p of bytes).
-type field struct {
+// fields walks the fields of a message (b): each next reads one, its number and wire type
+// and its value (v of a varint, p of bytes); bad is set when the walk stopped at a field of
+// another wire type or one that does not parse (the fast path then leaves the entry to
+// proto.Unmarshal).
+type fields struct {
+	b   []byte
 	num protowire.Number
 	typ protowire.Type
 	v   uint64
 	p   []byte
+	bad bool
 }
 
-// is reports whether f is field num of wire type typ.
-func (f field) is(num protowire.Number, typ protowire.Type) bool {
-	return f.num == num && f.typ == typ
-}
-
-// next reads the field at the start of b and returns the rest of b; false when it is of
-// another wire type or does not parse (the fast path then leaves it to proto.Unmarshal).
-func next(b []byte) (f field, rest []byte, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return f, nil, false
+// next reads the next field; false at the end of b or at a field it refuses (bad).
+func (w *fields) next() bool {
+	if len(w.b) == 0 {
+		return false
 	}
-	b = b[n:]
-	f.num, f.typ = num, typ
+	num, typ, n := protowire.ConsumeTag(w.b)
+	if n < 0 {
+		w.bad = true
+		return false
+	}
+	w.num, w.typ = num, typ
+	b := w.b[n:]
 	switch typ {
 	case protowire.VarintType:
-		f.v, n = protowire.ConsumeVarint(b)
+		w.v, n = protowire.ConsumeVarint(b)
 	case protowire.BytesType:
-		f.p, n = protowire.ConsumeBytes(b)
+		w.p, n = protowire.ConsumeBytes(b)
 	default:
-		return f, nil, false
+		n = -1
 	}
 	if n < 0 {
-		return f, nil, false
+		w.bad = true
+		return false
 	}
-	return f, b[n:], true
+	w.b = b[n:]
+	return true
 }
 
-// eachField calls take with every field of b in order; false when a field does not parse,
-// is of another wire type than varint or bytes, or take refuses it.
-func eachField(b []byte, take func(field) bool) bool {
-	for len(b) > 0 {
-		f, rest, ok := next(b)
-		if !ok || !take(f) {
-			return false
-		}
-		b = rest
-	}
-	return true
+// is reports whether the field read last is field num of wire type typ.
+func (w *fields) is(num protowire.Number, typ protowire.Type) bool {
+	return w.num == num && w.typ == typ
 }
 
 // decode reads data into d.cmds and returns the entry's time; false: the fast path does
 // not take this entry (d.cmds is then meaningless).
 func (d *EntryDecoder) decode(data []byte) (int64, bool) {
 	var t int64
-	ok := eachField(data, func(f field) bool {
+	f := fields{b: data}
+	for f.next() {
 		switch {
 		case f.is(fieldEntryTime, protowire.VarintType):
 			t = int64(f.v) // a scalar written twice: the last one counts, as in proto.Unmarshal
-			return true
 		case f.is(fieldEntryCommands, protowire.BytesType):
-			return d.command(f.p)
+			if !d.command(f.p) {
+				return 0, false
+			}
+		default:
+			return 0, false
 		}
-		return false
-	})
-	return t, ok
+	}
+	return t, !f.bad
 }
 
 // command decodes one command: an enqueue, pull, commit, delete or extend body alone by
 // the fast path, anything else with proto.Unmarshal.
 func (d *EntryDecoder) command(b []byte) bool {
-	if f, rest, ok := next(b); ok && len(rest) == 0 && f.typ == protowire.BytesType {
+	if f := (fields{b: b}); f.next() && len(f.b) == 0 && f.typ == protowire.BytesType {
 		switch f.num {
 		case fieldEnqueueBody:
 			return d.enqueue(f.p)
@@ -230,23 +229,27 @@ func (d *EntryDecoder) enqueue(b []byte) bool {
 	m := scratch(&d.enqs, &d.nenqs)
 	m.Queue, m.Items = "", nil
 	first := d.nitems
-	ok := eachField(b, func(f field) bool {
+	f := fields{b: b}
+	for f.next() {
 		switch {
 		case f.is(fieldEnqueueQueue, protowire.BytesType):
-			return d.queueName(&m.Queue, f.p)
+			if !d.queueName(&m.Queue, f.p) {
+				return false
+			}
 		case f.is(fieldEnqueueItems, protowire.BytesType):
 			if !d.inputItem(scratch(&d.items, &d.nitems), f.p) {
 				return false
 			}
 			m.Items = d.items[first:d.nitems:d.nitems]
-			return true
+		default:
+			return false
 		}
-		return false
-	})
-	if ok {
-		d.cmds = append(d.cmds, decodedCommand{enq: m})
 	}
-	return ok
+	if f.bad {
+		return false
+	}
+	d.cmds = append(d.cmds, decodedCommand{enq: m})
+	return true
 }
 
 // queueName sets *name to the string b, as proto.Unmarshal sets a proto3 string field
@@ -266,10 +269,13 @@ func (d *EntryDecoder) queueName(name *string, b []byte) bool {
 func (d *EntryDecoder) pull(b []byte) bool {
 	m := scratch(&d.pulls, &d.npulls)
 	m.Queue, m.Session, m.Max, m.MaxBytes = "", 0, 0, 0
-	ok := eachField(b, func(f field) bool {
+	f := fields{b: b}
+	for f.next() {
 		switch {
 		case f.is(fieldQueueName, protowire.BytesType):
-			return d.queueName(&m.Queue, f.p)
+			if !d.queueName(&m.Queue, f.p) {
+				return false
+			}
 		case f.is(fieldPullSession, protowire.VarintType):
 			m.Session = f.v
 		case f.is(fieldPullMax, protowire.VarintType):
@@ -279,12 +285,12 @@ func (d *EntryDecoder) pull(b []byte) bool {
 		default:
 			return false
 		}
-		return true
-	})
-	if ok {
-		d.cmds = append(d.cmds, decodedCommand{pull: m})
 	}
-	return ok
+	if f.bad {
+		return false
+	}
+	d.cmds = append(d.cmds, decodedCommand{pull: m})
+	return true
 }
 
 // queueIds decodes the QueueIds of a command of type typ. Ids come packed (proto3's
@@ -293,10 +299,13 @@ func (d *EntryDecoder) queueIds(typ raftpb.Type, b []byte) bool {
 	m := scratch(&d.idss, &d.nidss)
 	m.Queue, m.Ids, m.Lease = "", nil, nil
 	first := len(d.ids)
-	ok := eachField(b, func(f field) bool {
+	f := fields{b: b}
+	for f.next() {
 		switch {
 		case f.is(fieldQueueName, protowire.BytesType):
-			return d.queueName(&m.Queue, f.p)
+			if !d.queueName(&m.Queue, f.p) {
+				return false
+			}
 		case f.is(fieldIdsIds, protowire.VarintType):
 			d.ids = append(d.ids, f.v)
 		case f.is(fieldIdsIds, protowire.BytesType):
@@ -309,13 +318,14 @@ func (d *EntryDecoder) queueIds(typ raftpb.Type, b []byte) bool {
 				p = p[n:]
 			}
 		case f.is(fieldIdsLease, protowire.BytesType):
-			return d.duration(&m.Lease, f.p)
+			if !d.duration(&m.Lease, f.p) {
+				return false
+			}
 		default:
 			return false
 		}
-		return true
-	})
-	if !ok {
+	}
+	if f.bad {
 		return false
 	}
 	if len(d.ids) > first {
@@ -338,7 +348,8 @@ func scratch[T any](pool *[]*T, n *int) *T {
 // inputItem decodes b into it, every field set as proto.Unmarshal sets it on a new item.
 func (d *EntryDecoder) inputItem(it *pb.InputItem, b []byte) bool {
 	it.Ttl, it.Priority, it.Key, it.UniqueKey, it.Value, it.Delay, it.Compress = nil, 0, nil, nil, nil, nil, false
-	return eachField(b, func(f field) bool {
+	f := fields{b: b}
+	for f.next() {
 		switch {
 		case f.is(fieldItemPriority, protowire.VarintType):
 			it.Priority = uint32(f.v)
@@ -352,14 +363,18 @@ func (d *EntryDecoder) inputItem(it *pb.InputItem, b []byte) bool {
 			it.Value = make([]byte, len(f.p)) // the item's own: see EntryDecoder
 			copy(it.Value, f.p)
 		case f.is(fieldItemTTL, protowire.BytesType):
-			return d.duration(&it.Ttl, f.p)
+			if !d.duration(&it.Ttl, f.p) {
+				return false
+			}
 		case f.is(fieldItemDelay, protowire.BytesType):
-			return d.duration(&it.Delay, f.p)
+			if !d.duration(&it.Delay, f.p) {
+				return false
+			}
 		default:
 			return false
 		}
-		return true
-	})
+	}
+	return !f.bad
 }
 
 // duration merges the encoded Duration b into *x, a scratch Duration set to zero first
@@ -375,7 +390,8 @@ func (d *EntryDecoder) duration(x **durationpb.Duration, b []byte) bool {
 
 // decodeDuration merges the encoded Duration b into x.
 func decodeDuration(x *durationpb.Duration, b []byte) bool {
-	return eachField(b, func(f field) bool {
+	f := fields{b: b}
+	for f.next() {
 		switch {
 		case f.is(fieldDurSeconds, protowire.VarintType):
 			x.Seconds = int64(f.v)
@@ -384,6 +400,6 @@ func decodeDuration(x *durationpb.Duration, b []byte) bool {
 		default:
 			return false
 		}
-		return true
-	})
+	}
+	return !f.bad
 }
