@@ -54,7 +54,7 @@ type decodedCommand struct {
 	cmd  *raftpb.Command
 }
 
-// apply applies c as dispatch applies the command it was read from.
+// apply applies c with the handler dispatch gives the command it was read from.
 func (c decodedCommand) apply(s *State, now int64) Result {
 	switch {
 	case c.enq != nil:

@@ -1,6 +1,7 @@
 // Package state is OctopusMQ's replicated state machine: the catalog of queues and
 // storages, the global counters and the clock. Raft applies log entries to it through
-// Apply; every change goes through the dispatch table in dispatch.go.
+// EntryDecoder.Apply (entry_decode.go: the hot commands read without a message each) or
+// Apply; every change goes through the handlers of the dispatch table in dispatch.go.
 //
 // It is deterministic: time enters only through Entry.time_unix_nano (the leader's bounded
 // clock, see raftnode/clock.go; 0 leaves the clock as it is),
