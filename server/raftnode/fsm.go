@@ -33,8 +33,8 @@ type fsm struct {
 	// applyMu is held while a batch is applied and applied updated, so a backup taken
 	// under it (snapshotNow) names exactly the index its state includes.
 	applyMu sync.Mutex
-	// dec decodes and applies command entries (under applyMu): enqueues without a message
-	// per command, scratch reused from entry to entry.
+	// dec decodes and applies command entries (under applyMu): the hot commands (enqueue,
+	// pull, commit, delete, extend) without a message each, scratch reused between entries.
 	dec state.EntryDecoder
 }
 
