@@ -218,13 +218,36 @@ func (s *State) enqueue(now int64, r *raftpb.QueueEnqueue) Result {
 		return Result{Err: err}
 	}
 	before := levels(q)
-	ids, dup, err := q.Enqueue(now, r.GetItems(), s)
-	if err != nil {
+	res := s.enqueueResult(len(r.GetItems()))
+	if err := q.EnqueueInto(now, r.GetItems(), s, res.IDs, res.Duplicate); err != nil {
 		return Result{Err: err}
 	}
-	s.countEnqueued(r.GetQueue(), dup)
+	s.countEnqueued(r.GetQueue(), res.Duplicate)
 	s.touchPullers(r.GetQueue(), q, r.GetItems(), before)
-	return Result{Value: &EnqueueResult{IDs: ids, Duplicate: dup}}
+	return Result{Value: res}
+}
+
+// oneEnqueued is the result of an enqueue of one item, in one allocation.
+type oneEnqueued struct {
+	res EnqueueResult
+	id  [1]uint64
+	dup [1]bool
+}
+
+// enqueueResult returns a result for an enqueue of n items. The results of an entry's
+// one-item enqueues (most of a busy log) share one array (s.enqueued), so an entry of many
+// costs one allocation for them, not three per command (a follower discards them all).
+func (s *State) enqueueResult(n int) *EnqueueResult {
+	if n != 1 {
+		return &EnqueueResult{IDs: make([]uint64, n), Duplicate: make([]bool, n)}
+	}
+	if len(s.enqueued) == cap(s.enqueued) {
+		s.enqueued = make([]oneEnqueued, 0, max(s.entryCommands, 1))
+	}
+	s.enqueued = s.enqueued[:len(s.enqueued)+1]
+	o := &s.enqueued[len(s.enqueued)-1]
+	o.res = EnqueueResult{IDs: o.id[:], Duplicate: o.dup[:]}
+	return &o.res
 }
 
 func (s *State) pull(now int64, r *raftpb.QueuePull) Result {

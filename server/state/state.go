@@ -1,6 +1,7 @@
 // Package state is OctopusMQ's replicated state machine: the catalog of queues and
 // storages, the global counters and the clock. Raft applies log entries to it through
-// Apply; every change goes through the dispatch table in dispatch.go.
+// EntryDecoder.Apply (entry_decode.go: the hot commands read without a message each) or
+// Apply; every change goes through the handlers of the dispatch table in dispatch.go.
 //
 // It is deterministic: time enters only through Entry.time_unix_nano (the leader's bounded
 // clock, see raftnode/clock.go; 0 leaves the clock as it is),
@@ -51,6 +52,10 @@ type State struct {
 	events eventCounters
 	// commands counts the commands applied (AppliedCommands).
 	commands atomic.Uint64
+	// During an Apply: its number of commands, and the results of its one-item enqueues
+	// (enqueueResult).
+	entryCommands int
+	enqueued      []oneEnqueued
 }
 
 // New returns an empty state that signals changes on n (nil: no notifications).
@@ -94,17 +99,26 @@ func (s *State) NextToken() uint64 {
 
 // Apply applies one log entry and returns one Result per command.
 func (s *State) Apply(e *raftpb.Entry) []Result {
+	cmds := e.GetCommands()
+	return s.apply(e.GetTimeUnixNano(), len(cmds), func(i int, now int64) Result { return s.dispatch(now, cmds[i]) })
+}
+
+// apply applies an entry of time t and n commands, the i-th applied by command(i, now)
+// (Apply, EntryDecoder.Apply).
+func (s *State) apply(t int64, n int, command func(i int, now int64) Result) []Result {
 	s.mu.Lock()
-	if e.GetTimeUnixNano() > s.clock {
-		s.clock = e.GetTimeUnixNano()
+	if t > s.clock {
+		s.clock = t
 	}
 	now := s.clock
 	s.advance(now)
-	s.commands.Add(uint64(len(e.GetCommands())))
-	out := make([]Result, len(e.GetCommands()))
-	for i, c := range e.GetCommands() {
-		out[i] = s.dispatch(now, c)
+	s.commands.Add(uint64(n))
+	out := make([]Result, n)
+	s.entryCommands = n
+	for i := range out {
+		out[i] = command(i, now)
 	}
+	s.entryCommands, s.enqueued = 0, nil
 	touched, lockTouched := s.touched, s.lockTouched
 	s.touched, s.lockTouched = nil, nil
 	s.mu.Unlock()

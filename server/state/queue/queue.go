@@ -315,24 +315,40 @@ func (q *Queue) Fresh(items []*pb.InputItem) int {
 // Also INVALID_ARGUMENT: a negative or malformed ttl or delay. Values are stored as given
 // (already compressed by the caller when Compress is set).
 func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64, dup []bool, err *apierr.Error) {
+	out, dup = make([]uint64, len(items)), make([]bool, len(items))
+	if err := q.EnqueueInto(now, items, ids, out, dup); err != nil {
+		return nil, nil, err
+	}
+	return out, dup, nil
+}
+
+// EnqueueInto is Enqueue writing the ids and duplicate flags into out and dup, which have
+// len(items) elements each (what they hold after an error is undefined).
+func (q *Queue) EnqueueInto(now int64, items []*pb.InputItem, ids IDs, out []uint64, dup []bool) *apierr.Error {
 	type plan struct {
 		ttl, delay int64
 		first      int // batch index of the first item with the same unique key, -1 if none
 	}
-	plans := make([]plan, len(items))
+	var few [4]plan // most enqueues carry one item: no allocation for their plan
+	var plans []plan
+	if len(items) <= len(few) {
+		plans = few[:len(items)]
+	} else {
+		plans = make([]plan, len(items))
+	}
 	var batchKeys map[string]int
 	fresh := 0
 	for i, in := range items {
 		if p := in.GetPriority(); p >= q.cfg.Priorities {
-			return nil, nil, apierr.InvalidArgument("items[%d].priority %d is out of range: the queue's priorities are 0..%d", i, p, q.cfg.Priorities-1)
+			return apierr.InvalidArgument("items[%d].priority %d is out of range: the queue's priorities are 0..%d", i, p, q.cfg.Priorities-1)
 		}
 		ttl, e := durNs(in.GetTtl())
 		if e != nil {
-			return nil, nil, apierr.InvalidArgument("items[%d].ttl: %v", i, e)
+			return apierr.InvalidArgument("items[%d].ttl: %v", i, e)
 		}
 		delay, e := durNs(in.GetDelay())
 		if e != nil {
-			return nil, nil, apierr.InvalidArgument("items[%d].delay: %v", i, e)
+			return apierr.InvalidArgument("items[%d].delay: %v", i, e)
 		}
 		plans[i] = plan{ttl: ttl, delay: delay, first: -1}
 		if uk := in.GetUniqueKey(); len(uk) > 0 {
@@ -351,11 +367,9 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 		fresh++
 	}
 	if max := q.cfg.MaxSize; max != 0 && fresh > 0 && q.items.Len()+fresh > int(max) {
-		return nil, nil, apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_FULL,
+		return apierr.New(pb.StatusCode_STATUS_CODE_QUEUE_FULL,
 			"queue %q is full: it holds %d of max_size %d items, %d more do not fit", q.cfg.QueueName, q.items.Len(), max, fresh)
 	}
-	out = make([]uint64, len(items))
-	dup = make([]bool, len(items))
 	for i, in := range items {
 		p := plans[i]
 		if p.first >= 0 {
@@ -394,7 +408,7 @@ func (q *Queue) Enqueue(now int64, items []*pb.InputItem, ids IDs) (out []uint64
 		q.toWaiting(now, it, visibleAt)
 		out[i] = it.id
 	}
-	return out, dup, nil
+	return nil
 }
 
 // Pull activates up to max (>= 1) visible items for session (0: no stream) and leases them
