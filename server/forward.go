@@ -86,7 +86,7 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 			return nil, err
 		}
 		changed := f.node.LeaderChanged()
-		resp, err := f.forward(ctx, addr, info.FullMethod, req)
+		resp, err := f.forwardWhileLeads(ctx, id, addr, info.FullMethod, req)
 		if (notExecuted(err) || errors.Is(err, errNotSent)) && waitCtx.Err() == nil {
 			// The request provably did not run: the target no longer leads, or the
 			// connection to it failed before the request was sent (the old leader is
@@ -142,15 +142,51 @@ func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (
 	md.Set(forwardedKey, "1")
 	var p peer.Peer
 	if err := conn.Invoke(metadata.NewOutgoingContext(ctx, md), method, req, reply, grpc.Peer(&p)); err != nil {
-		if p.Addr == nil && status.Code(err) == codes.Unavailable {
+		if c := status.Code(err); p.Addr == nil && (c == codes.Unavailable || c == codes.Canceled) {
 			// gRPC records the peer once the call has a stream on a connection; without
-			// one the request never left this node (the dial failed, or was refused).
+			// one the request never left this node (the dial failed or was refused, or the
+			// call was abandoned while connecting).
 			return nil, fmt.Errorf("%w: %s: %v", errNotSent, addr, status.Convert(err).Message())
 		}
 		return nil, err
 	}
 	return reply, nil
 }
+
+// forwardWhileLeads is forward to leader id at addr, abandoned once this node observes
+// another leader: a leader that stopped (SIGSTOP, a hung host) or was cut off keeps the
+// forwarded call open and silent until it resumes, long after the others elected a
+// successor. The request may have reached it, so the outcome is unknown (as for a command
+// in flight when leadership is lost): the caller gets that error about an election after
+// the stop instead of waiting out the stop.
+func (f *forwarder) forwardWhileLeads(ctx context.Context, id, addr, method string, req any) (any, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for {
+			changed := f.node.LeaderChanged()
+			if now, _ := f.node.Leader(); now != "" && now != id {
+				cancel(errLeaderMoved)
+				return
+			}
+			select {
+			case <-changed:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	resp, err := f.forward(fctx, addr, method, req)
+	if err != nil && !errors.Is(err, errNotSent) && ctx.Err() == nil && errors.Is(context.Cause(fctx), errLeaderMoved) {
+		now, _ := f.node.Leader()
+		return nil, apierr.New(pb.StatusCode_STATUS_CODE_ERROR,
+			"the leader changed (from %s to %s) while the request was forwarded to it; its outcome is unknown", id, now)
+	}
+	return resp, err
+}
+
+// errLeaderMoved is the cause of a forward abandoned because another node leads now.
+var errLeaderMoved = errors.New("another node leads now")
 
 // errNotSent marks a forward that failed before the request was sent to the leader.
 var errNotSent = errors.New("the leader could not be reached; the request was not sent")
