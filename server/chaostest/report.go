@@ -120,7 +120,9 @@ func (r *Report) Repaired(what string) {
 }
 
 // Stall records that worker who went d without completing an operation, until now.
-func (r *Report) Stall(who string, d time.Duration) { r.stalled(who, time.Now().Add(-d), time.Now(), nil, 0) }
+func (r *Report) Stall(who string, d time.Duration) {
+	r.stalled(who, time.Now().Add(-d), time.Now(), nil, 0)
+}
 
 func (r *Report) stalled(who string, began, ended time.Time, steps []step, dropped int) {
 	r.mu.Lock()
