@@ -113,7 +113,15 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 
 // leaderAddress waits (bounded by ctx) until the state holds the client address of leader
 // id: a new leader records it in its first entries, which this node may not have applied.
+// When it is still unknown after addressGrace, this node is behind the log, typically
+// restarted after an outage: it knows the leader from heartbeats, but hashicorp/raft backs
+// off replication to a peer it could not reach (up to about 10 s after a few seconds of
+// outage) and applies nothing past its own snapshot until the leader sends entries. Rather
+// than hold the request that long, it asks the other members it knows, and failing that
+// answers UNAVAILABLE at once: another node can forward the retry.
 func (f *forwarder) leaderAddress(ctx context.Context, id string) (string, error) {
+	grace := time.NewTimer(addressGrace)
+	defer grace.Stop()
 	for {
 		applied := f.node.AppliedChanged()
 		if addr := f.state.MemberAddress(id); addr != "" && addr != f.self {
@@ -121,11 +129,24 @@ func (f *forwarder) leaderAddress(ctx context.Context, id string) (string, error
 		}
 		select {
 		case <-applied:
+		case <-grace.C:
+			lctx, cancel := context.WithTimeout(ctx, time.Second)
+			addr := f.leaderFromPeers(lctx)
+			cancel()
+			if addr != "" && addr != f.self {
+				return addr, nil
+			}
+			return "", status.Errorf(codes.Unavailable,
+				"this node has not caught up with the log yet: the client address of the leader %q is not known here; retry (another node can forward it)", id)
 		case <-ctx.Done():
 			return "", status.Errorf(codes.Unavailable, "the leader %q has not published its client address yet; retry", id)
 		}
 	}
 }
+
+// addressGrace bounds the wait for the leader's client address to be applied here before
+// asking the other members: a node that is up to date has it within milliseconds.
+const addressGrace = 2 * time.Second
 
 // forward invokes method on the node at addr with the same request and metadata.
 func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (any, error) {

@@ -311,7 +311,8 @@ func (n *Node) WaitLeaderReady(ctx context.Context) error {
 
 // Ready reports whether a leader is known and this node has applied the log: for the
 // leader, its election barrier completed; for a follower, it applied what it knows to be
-// committed.
+// committed and its state holds the leader's client address (without it the follower
+// cannot forward: it restarted behind the log and the leader has not sent it the rest).
 func (n *Node) Ready() bool {
 	if n.IsLeader() {
 		n.mu.Lock()
@@ -324,7 +325,8 @@ func (n *Node) Ready() bool {
 			return false
 		}
 	}
-	if id, _ := n.Leader(); id == "" {
+	id, _ := n.Leader()
+	if id == "" || n.state.MemberAddress(id) == "" {
 		return false
 	}
 	return n.raft.AppliedIndex() >= n.raft.CommitIndex()
