@@ -144,6 +144,20 @@ func (f *forwarder) leaderAddress(ctx context.Context, id string) (string, error
 	}
 }
 
+// leaderTarget waits (bounded by ctx) for a leader and returns its id and client address
+// (this node's own when it leads), as leaderAddress finds it.
+func (f *forwarder) leaderTarget(ctx context.Context) (id, addr string, err error) {
+	id, _, err = f.node.WaitLeader(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if id == f.node.ID() {
+		return id, f.self, nil
+	}
+	addr, err = f.leaderAddress(ctx, id)
+	return id, addr, err
+}
+
 // addressGrace bounds the wait for the leader's client address to be applied here before
 // asking the other members: a node that is up to date has it within milliseconds.
 const addressGrace = 2 * time.Second

@@ -158,10 +158,15 @@ func (r *relay) connect(initial bool) (local bool, err error) {
 	var last error
 	for {
 		changed := r.f.node.LeaderChanged()
-		id, addr, err := r.f.node.WaitLeaderAddress(ctx)
+		id, addr, err := r.f.leaderTarget(ctx)
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return false, status.FromContextError(r.ctx.Err()).Err()
+			}
+			if ctx.Err() == nil {
+				// This node is behind the log (see leaderAddress): the client does better
+				// on another node.
+				return false, r.giveUp("", status.Convert(err).Message())
 			}
 			if last == nil {
 				last = err
