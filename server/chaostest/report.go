@@ -3,6 +3,7 @@ package chaostest
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -121,7 +122,8 @@ func (r *Report) Repaired(what string) {
 
 // Stall records that worker who went d without completing an operation, until now.
 func (r *Report) Stall(who string, d time.Duration) {
-	r.stalled(who, time.Now().Add(-d), time.Now(), nil, 0)
+	now := time.Now()
+	r.stalled(who, now.Add(-d), now, nil, 0)
 }
 
 func (r *Report) stalled(who string, began, ended time.Time, steps []step, dropped int) {
@@ -186,7 +188,13 @@ func (r *Report) Summary() string {
 		fs = append(fs, r.at(e.at)+" "+e.what)
 	}
 	fmt.Fprintf(&b, "  faults and repairs: %s\n", strings.Join(fs, ", "))
+	b.WriteString(r.causes())
+	// The largest stalls in detail, in time order.
 	stalls := append([]stallRecord(nil), r.stalls...)
+	sort.SliceStable(stalls, func(i, j int) bool {
+		return stalls[i].ended.Sub(stalls[i].began) > stalls[j].ended.Sub(stalls[j].began)
+	})
+	stalls = stalls[:min(len(stalls), maxDetailed)]
 	sort.SliceStable(stalls, func(i, j int) bool { return stalls[i].began.Before(stalls[j].began) })
 	for _, s := range stalls {
 		b.WriteString(r.describe(s))
@@ -198,6 +206,68 @@ func (r *Report) Summary() string {
 		return r.names.Replace(b.String())
 	}
 	return b.String()
+}
+
+// maxDetailed is how many of the largest stalls the summary describes attempt by attempt.
+const maxDetailed = 16
+
+// causes counts the stalls of at least stallReport by cause: lock waits (every attempt a
+// lock the cluster answered busy or timed out: a holder keeps it until its TTL), else the
+// kind of the last fault before the stall began.
+func (r *Report) causes() string {
+	type tally struct {
+		n       int
+		largest time.Duration
+	}
+	by := map[string]*tally{}
+	for _, s := range r.stalls {
+		c := "lock wait"
+		if !lockWaitsOnly(s.steps) {
+			c = faultKind.ReplaceAllString(r.lastFault(s.began), "")
+		}
+		t := by[c]
+		if t == nil {
+			t = &tally{}
+			by[c] = t
+		}
+		t.n++
+		t.largest = max(t.largest, s.ended.Sub(s.began))
+	}
+	var keys []string
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return by[keys[i]].largest > by[keys[j]].largest })
+	var b strings.Builder
+	fmt.Fprintf(&b, "  stalls of %v or more by cause (the last fault before each began): %d\n", stallReport, len(r.stalls))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "    %-34s %4d  largest %v\n", k, by[k].n, by[k].largest.Round(time.Millisecond))
+	}
+	return b.String()
+}
+
+// faultKind matches what makes a fault's description specific: node names and the time.
+var faultKind = regexp.MustCompile(` ?\bn\d+(-n\d+)?\b| at \+[0-9.]+s$`)
+
+// lockWaitsOnly reports attempts that were all lock requests answered busy or timed out
+// (or, the last, completed): the worker waited for a lock another worker held.
+func lockWaitsOnly(steps []step) bool {
+	if len(steps) == 0 {
+		return false
+	}
+	for _, st := range steps {
+		if st.kind != "lock" {
+			return false
+		}
+		if st.err != nil {
+			msg := st.err.Error()
+			if !strings.Contains(msg, "is locked") && !strings.Contains(msg, "HTTP 409") && !strings.Contains(msg, "HTTP 408") &&
+				!strings.Contains(msg, "HTTP 504") && !strings.Contains(msg, "TIMEOUT") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // at is t as an offset from the start of the run.
