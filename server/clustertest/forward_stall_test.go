@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/gen/grpcpb"
 	"github.com/clbs-io/octopusmq/gen/pb"
@@ -194,5 +196,59 @@ func TestRestartedFollowerBehindAnswers(t *testing.T) {
 		if strings.HasPrefix(a.got, "unexpected") {
 			t.Errorf("%s: %s", a.what, a.got)
 		}
+	}
+}
+
+// TestRelayToStoppedLeaderEnds: a stream relayed by a follower to a leader that stops
+// (SIGSTOP) while a request is in flight ends (UNAVAILABLE: the request's outcome is
+// unknown) about an election after the stop, not when the old leader resumes.
+func TestRelayToStoppedLeaderEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := clustertest.New(t, 3)
+	leader := c.WaitLeader(10 * time.Second)
+	follower := c.Follower(leader)
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	const pause = 12 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*pause)
+	defer cancel()
+	st := openQueueStream(t, ctx, follower.Addr) // no direct header: relayed
+	if err := st.Send(queueSetup(1, "jobs")); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := st.Recv(); err != nil || resp.GetStatus().GetCode() != pb.StatusCode_STATUS_CODE_OK {
+		t.Fatalf("setup: %v %v", resp, err)
+	}
+	stopped := time.Now()
+	c.Pause(leader)
+	defer c.Resume(leader)
+	// A pull that waits on the server: in flight on the stopped leader.
+	pull := &pb.QueueRequest{CorrelationId: 2, Command: &pb.QueueRequest_Pull{Pull: &pb.PullRequest{BatchSize: 1, Timeout: durationpb.New(pause)}}}
+	if err := st.Send(pull); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		resp *pb.QueueResponse
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() { resp, err := st.Recv(); done <- answer{resp, err} }()
+	const bound = 8*500*time.Millisecond + time.Second
+	var a answer
+	select {
+	case a = <-done:
+	case <-time.After(pause):
+		t.Fatalf("nothing on the relayed stream %v after the leader stopped (bound %v)", pause, bound)
+	}
+	took := time.Since(stopped)
+	t.Logf("after %v: %v %v", took, a.resp, a.err)
+	if took > bound {
+		t.Fatalf("the relayed stream answered %v after the leader stopped (bound %v)", took, bound)
+	}
+	if a.err == nil || status.Code(a.err) != codes.Unavailable {
+		t.Fatalf("want the stream to end UNAVAILABLE, got %v %v", a.resp, a.err)
 	}
 }
