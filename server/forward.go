@@ -188,8 +188,8 @@ func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (
 	return reply, nil
 }
 
-// forwardWhileLeads is forward to leader id at addr, abandoned once this node observes
-// another leader: a leader that stopped (SIGSTOP, a hung host) or was cut off keeps the
+// forwardWhileLeads is forward to leader id at addr, abandoned once another node leads
+// (anotherLeads: for a second): a leader that stopped (SIGSTOP, a hung host) or was cut off keeps the
 // forwarded call open and silent until it resumes, long after the others elected a
 // successor. The request may have reached it, so the outcome is unknown (as for a command
 // in flight when leadership is lost): the caller gets that error about an election after
@@ -198,17 +198,8 @@ func (f *forwarder) forwardWhileLeads(ctx context.Context, id, addr, method stri
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
-		for {
-			changed := f.node.LeaderChanged()
-			if now, _ := f.node.Leader(); now != "" && now != id {
-				cancel(errLeaderMoved)
-				return
-			}
-			select {
-			case <-changed:
-			case <-fctx.Done():
-				return
-			}
+		if f.anotherLeads(fctx, id) {
+			cancel(errLeaderMoved)
 		}
 	}()
 	resp, err := f.forward(fctx, addr, method, req)
@@ -219,6 +210,44 @@ func (f *forwarder) forwardWhileLeads(ctx context.Context, id, addr, method stri
 	}
 	return resp, err
 }
+
+// anotherLeads waits until this node has seen a leader other than id for
+// staleLeaderGrace (true), or ctx ends (false). The grace lets a live node that lost
+// leadership (a transfer) answer what it refuses with LEADER_SWITCH, which proves the
+// request did not run; a stopped or cut-off one answers nothing.
+func (f *forwarder) anotherLeads(ctx context.Context, id string) bool {
+	var timer *time.Timer
+	var grace <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		changed := f.node.LeaderChanged()
+		now, _ := f.node.Leader()
+		switch {
+		case now == "" || now == id:
+			grace = nil
+		case grace == nil:
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.NewTimer(staleLeaderGrace)
+			grace = timer.C
+		}
+		select {
+		case <-changed:
+		case <-grace:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// staleLeaderGrace is how long a call to a node that no longer leads may stay unanswered.
+const staleLeaderGrace = time.Second
 
 // errLeaderMoved is the cause of a forward abandoned because another node leads now.
 var errLeaderMoved = errors.New("another node leads now")

@@ -348,22 +348,13 @@ func (r *relay) readClient() {
 	}
 }
 
-// watchLeader ends upstream u, as if it broke, once this node sees another node lead: a
-// stopped or cut-off leader keeps the upstream open and silent until it resumes. The
+// watchLeader ends upstream u, as if it broke, once another node leads (see anotherLeads):
+// a stopped or cut-off leader keeps the upstream open and silent until it resumes. The
 // relay then switches as for any upstream that ended: transparently when nothing was in
 // flight, else the stream ends (requests in flight have an unknown outcome).
 func (r *relay) watchLeader(u *upstream) {
-	for {
-		changed := r.f.node.LeaderChanged()
-		if now, _ := r.f.node.Leader(); now != "" && now != u.leader {
-			u.cancel()
-			return
-		}
-		select {
-		case <-changed:
-		case <-u.ctx.Done():
-			return
-		}
+	if r.f.anotherLeads(u.ctx, u.leader) {
+		u.cancel()
 	}
 }
 
