@@ -213,7 +213,8 @@ const maxDetailed = 16
 
 // causes counts the stalls of at least stallReport by cause: lock waits (every attempt a
 // lock the cluster answered busy or timed out: a holder keeps it until its TTL), else the
-// kind of the last fault before the stall began.
+// kind of the last fault before the stall began (or within a second after: it hit the
+// operation in flight).
 func (r *Report) causes() string {
 	type tally struct {
 		n       int
@@ -223,7 +224,8 @@ func (r *Report) causes() string {
 	for _, s := range r.stalls {
 		c := "lock wait"
 		if !lockWaitsOnly(s.steps) {
-			c = faultKind.ReplaceAllString(r.lastFault(s.began), "")
+			// A fault within a second after the last success hit the operation in flight.
+			c = faultKind.ReplaceAllString(r.lastFault(s.began.Add(time.Second)), "")
 		}
 		t := by[c]
 		if t == nil {
@@ -275,12 +277,20 @@ func (r *Report) at(t time.Time) string {
 	return fmt.Sprintf("+%.1fs", t.Sub(r.start).Seconds())
 }
 
-// lastFault is the last fault recorded at or before t, with its time.
+// lastFault is the last fault recorded at or before t, with its time; before the first
+// fault, the first one (a stall that began just before it: the operation it waited for
+// was already in flight).
 func (r *Report) lastFault(t time.Time) string {
 	cause := "none"
 	for _, e := range r.events {
-		if !e.repair && !e.at.After(t) {
+		if e.repair {
+			continue
+		}
+		if cause == "none" || !e.at.After(t) {
 			cause = fmt.Sprintf("%s at %s", e.what, r.at(e.at))
+		}
+		if e.at.After(t) {
+			break
 		}
 	}
 	return cause
