@@ -22,21 +22,47 @@ import (
 	"github.com/clbs-io/octopusmq/server/servertest"
 )
 
+// clusterWith starts a 3-node cluster with one queue or storage (kind "queues" or
+// "storages") named name, and returns it with its leader and a follower.
+func clusterWith(t *testing.T, kind, name string) (*clustertest.Cluster, *clustertest.Node, *clustertest.Node) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := clustertest.New(t, 3)
+	leader := c.WaitLeader(10 * time.Second)
+	field := map[string]string{"queues": "queueName", "storages": "storageName"}[kind]
+	if code, body := httpDo(t, "POST", leader.URL()+"/v1/"+kind, fmt.Sprintf(`{%q:%q}`, field, name)); code != 200 {
+		t.Fatalf("create %s %s: %d %s", kind, name, code, body)
+	}
+	return c, leader, c.Follower(leader)
+}
+
+// electionBound bounds a wait that should last about an election: eight election timeouts
+// (500 ms) plus a second, far below the pauses the tests use.
+const electionBound = 8*500*time.Millisecond + time.Second
+
+// awaitStopped returns what done delivers, failing when nothing came within the leader's
+// pause (what says what was missing).
+func awaitStopped[T any](t *testing.T, done <-chan T, pause time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(pause):
+		t.Fatalf("%s %v after the leader stopped (bound %v)", what, pause, electionBound)
+	}
+	var zero T
+	return zero
+}
+
 // TestForwardToStoppedLeaderEnds sends a REST write to a follower just as the leader stops
 // (SIGSTOP): the follower forwards it to the stopped leader, which keeps the connection
 // open and silent. Once the others elect a successor the follower must give up on the old
 // leader and answer (outcome unknown), about an election after the stop, not when the old
 // leader resumes. (A client of a follower stalled for the whole pause in the chaos suite.)
 func TestForwardToStoppedLeaderEnds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c := clustertest.New(t, 3)
-	leader := c.WaitLeader(10 * time.Second)
-	follower := c.Follower(leader)
-	if code, body := httpDo(t, "POST", follower.URL()+"/v1/storages", `{"storageName":"kv"}`); code != 200 {
-		t.Fatalf("create via follower: %d %s", code, body)
-	}
+	c, leader, follower := clusterWith(t, "storages", "kv")
 
 	// Stop the leader as soon as the request has been written to the follower: the
 	// follower forwards it at once, long before it can notice the leader's silence
@@ -75,14 +101,8 @@ func TestForwardToStoppedLeaderEnds(t *testing.T) {
 	c.Pause(leader)
 	defer c.Resume(leader)
 
-	// Election timeout 500 ms: eight of them plus a second, far below the pause.
-	const bound = 8*500*time.Millisecond + time.Second
-	var a answer
-	select {
-	case a = <-done:
-	case <-time.After(pause):
-		t.Fatalf("no answer from the follower %v after the leader stopped (bound %v)", pause, bound)
-	}
+	const bound = electionBound
+	a := awaitStopped(t, done, pause, "no answer from the follower")
 	took := a.at.Sub(stopped)
 	t.Logf("answered %v after the stop: %d %s %v", took, a.code, a.body, a.err)
 	if a.err != nil {
@@ -105,15 +125,7 @@ func TestForwardToStoppedLeaderEnds(t *testing.T) {
 // a few seconds (forwarded, or UNAVAILABLE so the client retries elsewhere), not held
 // until the follower catches up. (A client stalled 9.5 s on such a node in the chaos suite.)
 func TestRestartedFollowerBehindAnswers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c := clustertest.New(t, 3)
-	leader := c.WaitLeader(10 * time.Second)
-	follower := c.Follower(leader)
-	if code, body := httpDo(t, "POST", leader.URL()+"/v1/storages", `{"storageName":"kv"}`); code != 200 {
-		t.Fatalf("%d %s", code, body)
-	}
+	c, _, follower := clusterWith(t, "storages", "kv")
 	c.Kill(follower)
 	// The outage: replication attempts at about 0, 5 and 10 s after it began, the next
 	// one about 20 s after (see the comment above).
@@ -203,15 +215,7 @@ func TestRestartedFollowerBehindAnswers(t *testing.T) {
 // (SIGSTOP) while a request is in flight ends (UNAVAILABLE: the request's outcome is
 // unknown) about an election after the stop, not when the old leader resumes.
 func TestRelayToStoppedLeaderEnds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	c := clustertest.New(t, 3)
-	leader := c.WaitLeader(10 * time.Second)
-	follower := c.Follower(leader)
-	if code, body := httpDo(t, "POST", leader.URL()+"/v1/queues", `{"queueName":"jobs"}`); code != 200 {
-		t.Fatalf("%d %s", code, body)
-	}
+	c, leader, follower := clusterWith(t, "queues", "jobs")
 	const pause = 12 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*pause)
 	defer cancel()
@@ -236,13 +240,8 @@ func TestRelayToStoppedLeaderEnds(t *testing.T) {
 	}
 	done := make(chan answer, 1)
 	go func() { resp, err := st.Recv(); done <- answer{resp, err} }()
-	const bound = 8*500*time.Millisecond + time.Second
-	var a answer
-	select {
-	case a = <-done:
-	case <-time.After(pause):
-		t.Fatalf("nothing on the relayed stream %v after the leader stopped (bound %v)", pause, bound)
-	}
+	const bound = electionBound
+	a := awaitStopped(t, done, pause, "nothing on the relayed stream")
 	took := time.Since(stopped)
 	t.Logf("after %v: %v %v", took, a.resp, a.err)
 	if took > bound {
