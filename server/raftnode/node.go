@@ -36,6 +36,10 @@ type Config struct {
 	// Peers, a single-node cluster of itself.
 	Bootstrap bool
 	Peers     []raft.Server
+	// ReplicationRetry is how long a replication RPC to an unreachable follower is retried
+	// before Raft counts a failure (retryingTransport): 0 means DefaultReplicationRetry,
+	// negative turns retrying off.
+	ReplicationRetry time.Duration
 	// SnapshotThreshold is the number of log entries between automatic snapshots.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
@@ -62,7 +66,7 @@ type Node struct {
 	state     *state.State
 	prop      *proposer
 	clock     *logClock
-	transport *raft.NetworkTransport
+	transport *retryingTransport
 	snaps     raft.SnapshotStore
 	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  logStore
@@ -114,11 +118,12 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		logStore.Close()
 		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 	}
-	transport, peerTLS, err := newTransport(cfg, addr, hl)
+	netTransport, peerTLS, err := newTransport(cfg, addr, hl)
 	if err != nil {
 		logStore.Close()
 		return nil, err
 	}
+	transport := newRetryingTransport(netTransport, cfg.ReplicationRetry)
 	existing, err := raft.HasExistingState(logStore, logStore, snaps)
 	if err != nil {
 		transport.Close()
