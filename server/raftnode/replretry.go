@@ -95,6 +95,8 @@ func (t *retryingTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 // retried.
 func (t *retryingTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
 	probe := &raft.AppendEntriesRequest{RPCHeader: args.RPCHeader, Term: args.Term, Leader: args.Leader}
-	_ = t.retry(func() error { return t.NetworkTransport.AppendEntries(id, target, probe, &raft.AppendEntriesResponse{}) })
+	_ = t.retry(func() error {
+		return t.NetworkTransport.AppendEntries(id, target, probe, &raft.AppendEntriesResponse{})
+	})
 	return t.NetworkTransport.InstallSnapshot(id, target, args, resp, data)
 }
