@@ -74,19 +74,25 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 			}
 			// Leadership moved before the request ran: send it to the new leader.
 		}
-		id, _, err := f.node.WaitLeader(waitCtx)
+		id, addr, err := f.waitLeader(waitCtx)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "no leader elected within %v", f.wait)
 		}
 		if id == f.node.ID() {
 			continue
 		}
-		addr, err := f.leaderAddress(waitCtx, id)
-		if err != nil {
-			return nil, err
+		if addr == "" {
+			if addr, err = f.leaderAddress(waitCtx, id); err != nil {
+				return nil, err
+			}
 		}
 		changed := f.node.LeaderChanged()
-		resp, err := f.forwardWhileLeads(ctx, id, addr, info.FullMethod, req)
+		var resp any
+		if id == "" {
+			resp, err = f.forward(ctx, addr, info.FullMethod, req) // named by the others
+		} else {
+			resp, err = f.forwardWhileLeads(ctx, id, addr, info.FullMethod, req)
+		}
 		if (notExecuted(err) || errors.Is(err, errNotSent)) && waitCtx.Err() == nil {
 			// The request provably did not run: the target no longer leads, or the
 			// connection to it failed before the request was sent (the old leader is
@@ -110,6 +116,34 @@ func (f *forwarder) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		return resp, err
 	}
 }
+
+// waitLeader waits (bounded by ctx) for a leader: its id once this node knows one (addr
+// empty), or, when none is known here after noLeaderGrace and then every second, the client
+// address another member names (id empty). A node cut off from the others' Raft ports
+// (a firewall, a partial partition) may still reach their client ports; without this it
+// would hold the request until the partition heals or the leader wait ends.
+func (f *forwarder) waitLeader(ctx context.Context) (id, addr string, err error) {
+	step := noLeaderGrace
+	for {
+		wctx, cancel := context.WithTimeout(ctx, step)
+		id, _, err = f.node.WaitLeader(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return id, "", err
+		}
+		lctx, cancel := context.WithTimeout(ctx, time.Second)
+		addr = f.leaderFromPeers(lctx)
+		cancel()
+		if addr != "" && addr != f.self {
+			return "", addr, nil
+		}
+		step = time.Second
+	}
+}
+
+// noLeaderGrace is how long a request waits for a leader to be known here before asking
+// the other members: four election timeouts (500 ms), about one election.
+const noLeaderGrace = 2 * time.Second
 
 // leaderAddress waits (bounded by ctx) until the state holds the client address of leader
 // id: a new leader records it in its first entries, which this node may not have applied.
