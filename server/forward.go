@@ -223,9 +223,9 @@ func (f *forwarder) forward(ctx context.Context, addr, method string, req any) (
 }
 
 // forwardWhileLeads is forward to leader id at addr, abandoned once another node leads
-// (anotherLeads: for a second): a leader that stopped (SIGSTOP, a hung host) or was cut off keeps the
-// forwarded call open and silent until it resumes, long after the others elected a
-// successor. The request may have reached it, so the outcome is unknown (as for a command
+// (anotherLeads: for a second): a leader that stopped (SIGSTOP, a hung host) or was cut
+// off keeps the forwarded call open and silent until it resumes, long after the others
+// elected a successor. The request may have reached it, so the outcome is unknown (as for a command
 // in flight when leadership is lost): the caller gets that error about an election after
 // the stop instead of waiting out the stop.
 func (f *forwarder) forwardWhileLeads(ctx context.Context, id, addr, method string, req any) (any, error) {
