@@ -66,7 +66,7 @@ func newHTTPHandler(node *raftnode.Node, s *Server) (http.Handler, *grpc.ClientC
 			return
 		}
 		if !node.Ready() {
-			http.Error(w, "not ready: no leader known or log not applied yet", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: no leader known, the leader's client address not known here, or the log not applied yet", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

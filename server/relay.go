@@ -112,8 +112,10 @@ type relay struct {
 // upstream is the relay's stream to one leader.
 type upstream struct {
 	gen    int
+	leader string // the id of the node at addr
 	addr   string
 	st     grpc.ClientStream
+	ctx    context.Context // ends with the upstream
 	cancel context.CancelFunc
 	stale  bool // it answered LEADER_SWITCH: its node no longer leads
 }
@@ -158,10 +160,15 @@ func (r *relay) connect(initial bool) (local bool, err error) {
 	var last error
 	for {
 		changed := r.f.node.LeaderChanged()
-		id, addr, err := r.f.node.WaitLeaderAddress(ctx)
+		id, addr, err := r.f.leaderTarget(ctx)
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return false, status.FromContextError(r.ctx.Err()).Err()
+			}
+			if ctx.Err() == nil {
+				// This node is behind the log (see leaderAddress): the client does better
+				// on another node.
+				return false, r.giveUp("", status.Convert(err).Message())
 			}
 			if last == nil {
 				last = err
@@ -177,6 +184,7 @@ func (r *relay) connect(initial bool) (local bool, err error) {
 		}
 		u, retry, err := r.open(ctx, addr)
 		if err == nil {
+			u.leader = id
 			r.install(u)
 			return false, nil
 		}
@@ -209,7 +217,7 @@ func (r *relay) open(ctx context.Context, addr string) (u *upstream, retry bool,
 		cancel()
 		return nil, true, err
 	}
-	u = &upstream{addr: addr, st: st, cancel: cancel}
+	u = &upstream{addr: addr, st: st, ctx: sctx, cancel: cancel}
 	if r.setup == nil {
 		return u, false, nil
 	}
@@ -252,6 +260,7 @@ func (r *relay) install(u *upstream) {
 	eof := r.clientEOF
 	r.mu.Unlock()
 	go r.readUpstream(u)
+	go r.watchLeader(u)
 	for _, q := range resend {
 		if u.st.SendMsg(q) != nil {
 			break // the upstream's end is reported by its reader
@@ -336,6 +345,16 @@ func (r *relay) readClient() {
 		r.mu.Unlock()
 		_ = u.st.SendMsg(q) // on failure the upstream's reader reports its end
 		r.sendMu.Unlock()
+	}
+}
+
+// watchLeader ends upstream u, as if it broke, once another node leads (see anotherLeads):
+// a stopped or cut-off leader keeps the upstream open and silent until it resumes. The
+// relay then switches as for any upstream that ended: transparently when nothing was in
+// flight, else the stream ends (requests in flight have an unknown outcome).
+func (r *relay) watchLeader(u *upstream) {
+	if r.f.anotherLeads(u.ctx, u.leader) {
+		u.cancel()
 	}
 }
 

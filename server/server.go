@@ -54,6 +54,8 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// ReplicationRetry: see raftnode.Config.ReplicationRetry.
+	ReplicationRetry time.Duration
 	// SnapshotLogRatio: see raftnode.Config.SnapshotLogRatio.
 	SnapshotLogRatio float64
 	// RaftLogStore is the Raft log store asked for (see raftnode.Config.LogStore): empty
@@ -173,6 +175,7 @@ func Start(cfg Config) (*Server, error) {
 		RaftBind: cfg.RaftBind, RaftAdvertise: cfg.RaftAdvertise, ClientAddress: advertise, PeerTLS: cfg.PeerTLS,
 		Bootstrap: cfg.Bootstrap, Peers: cfg.Peers,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		ReplicationRetry: cfg.ReplicationRetry,
 		SnapshotLogRatio: cfg.SnapshotLogRatio,
 		Logger:           cfg.Logger, Clock: cfg.Clock,
 		LogStore: cfg.RaftLogStore,

@@ -56,6 +56,7 @@ func run(args []string) error {
 		raftBind      = fs.String("raft-bind", "127.0.0.1:4124", "Raft transport listen address")
 		raftAdvertise = fs.String("raft-advertise", "", "Raft address peers dial (default: --raft-bind)")
 		snapThreshold = fs.Uint64("snapshot-threshold", 8192, "log entries since the last snapshot before an automatic one, at least")
+		replRetry     = fs.Duration("raft-replication-retry", raftnode.DefaultReplicationRetry, "how long the leader retries a replication RPC to an unreachable follower before Raft counts a failure and backs off (negative: off)")
 		snapInterval  = fs.Duration("snapshot-interval", 2*time.Minute, "how often to check whether a snapshot is due (a random time between one and two intervals)")
 		snapRatio     = fs.Float64("snapshot-log-ratio", raftnode.DefaultSnapshotLogRatio, "an automatic snapshot also waits until the log since the last one is this many times that snapshot's size, so snapshot work per item stays flat as the state grows; 0: entries only")
 		trailingLogs  = fs.Uint64("trailing-logs", 10240, "log entries kept after a snapshot so followers can catch up without one")
@@ -155,8 +156,8 @@ func run(args []string) error {
 		PeerTLS:   raftnode.PeerTLS{CertFile: *peerCert, KeyFile: *peerKey, CAFile: *peerCA},
 		Bootstrap: bootstrap, Peers: peers, Join: joinAddrs, LeaderWait: *leaderWait,
 		SnapshotThreshold: *snapThreshold, SnapshotInterval: *snapInterval, TrailingLogs: *trailingLogs, RaftLogStore: *raftLogStore,
-		SnapshotLogRatio: ratio,
-		Limits:           *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
+		SnapshotLogRatio: ratio, ReplicationRetry: *replRetry,
+		Limits: *limits, ShutdownGrace: *grace, MetricsTop: *metricsTop, Pprof: *pprofOn, MaxBackupBytes: *maxBackup,
 		Auth: authCfg, Insecure: *sec.insecure, CORSOrigins: origins,
 		FirstBytesTimeout: *firstBytes, MaxConnections: *maxConns, MaxConcurrentStreams: uint32(min(*maxStreams, math.MaxUint32)),
 		Logger: logger,

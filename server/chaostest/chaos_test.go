@@ -8,7 +8,8 @@ import (
 
 // chaosConfig is the run's size: the long variant (build tag chaos) or the short one
 // (OCTOPUSMQ_CHAOS=short, as .ci/run sets); nil skips the process-level test.
-// OCTOPUSMQ_CHAOS_DURATION overrides the nemesis duration.
+// OCTOPUSMQ_CHAOS_DURATION overrides the nemesis duration; OCTOPUSMQ_CHAOS_FAULTS (a
+// comma-separated list of Faults' names) limits the kinds injected.
 func chaosConfig(t *testing.T) *Config {
 	var cfg *Config
 	switch {
@@ -25,6 +26,13 @@ func chaosConfig(t *testing.T) *Config {
 			t.Fatalf("OCTOPUSMQ_CHAOS_DURATION: %v", err)
 		}
 		cfg.Duration = v
+	}
+	if names := os.Getenv("OCTOPUSMQ_CHAOS_FAULTS"); names != "" {
+		f, err := SelectFaults(names)
+		if err != nil {
+			t.Fatalf("OCTOPUSMQ_CHAOS_FAULTS: %v", err)
+		}
+		cfg.Faults = f
 	}
 	return cfg
 }

@@ -138,3 +138,35 @@ func TestReportStall(t *testing.T) {
 		t.Fatalf("summary:\n%s", s)
 	}
 }
+
+func TestReportStallCauses(t *testing.T) {
+	r := NewReport()
+	r.Names(map[string]string{"127.0.0.1:4123": "n1", "127.0.0.1:41234": "n2"})
+	r.Fault("kill -9 follower n2")
+	begin := time.Now() // after the fault
+
+	lock := newStaller(r, "locker0")
+	lock.last = begin
+	lock.add(step{kind: "lock", start: begin, end: begin.Add(2 * time.Second), err: errors.New("octopusmq: ITEM_BUSY: key \"lock\" is locked")})
+	lock.add(step{kind: "lock", start: begin.Add(2 * time.Second), end: begin.Add(3 * time.Second)})
+	r.stalled("locker0", begin, begin.Add(3*time.Second), lock.steps, 0)
+
+	kv := newStaller(r, "kv1")
+	kv.add(step{kind: "set", nodes: []string{"127.0.0.1:41234"}, start: begin, end: begin.Add(9 * time.Second), err: errors.New("EOF")})
+	r.stalled("kv1", begin, begin.Add(9500*time.Millisecond), kv.steps, 0)
+	r.stalled("kv3", begin, begin.Add(time.Second), nil, 0) // below stallReport: not listed
+
+	s := r.Summary()
+	for _, want := range []string{
+		"stalls of 2s or more by cause (the last fault before each began): 2",
+		"lock wait", "kill -9 follower ", "largest 9.5s",
+		"STALL 9.5s kv1", "set via n2 took 9s: EOF", // the address is printed as its node
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in the summary:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "kv3") {
+		t.Errorf("a 1 s stall was listed:\n%s", s)
+	}
+}

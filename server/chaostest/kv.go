@@ -74,13 +74,13 @@ func kvWorker(ctx context.Context, id int, store kvStore, h *History, r *Report,
 		var err error
 		if rand.IntN(2) == 0 {
 			value := fmt.Sprintf("w%d-%d", id, i)
-			err = store.set(octx, key, value)
+			err = st.try(octx, "set", func(ctx context.Context) error { return store.set(ctx, key, value) })
 			// A failed write may still take effect (unknown outcome): open-ended.
 			h.Write(id, key, value, call, err == nil)
 			r.Op("kv-set", err)
 		} else {
 			var v string
-			v, err = store.get(octx, key)
+			err = st.try(octx, "get", func(ctx context.Context) (err error) { v, err = store.get(ctx, key); return err })
 			if err == nil {
 				h.Read(id, key, v, call)
 			}

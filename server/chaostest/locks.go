@@ -124,13 +124,20 @@ func locker(ctx context.Context, target string, id int, l *LockCheck, r *Report,
 		}
 		octx, cancel := context.WithTimeout(ctx, opTimeout)
 		call := time.Now()
-		lk, err := s.LockKeyToken(octx, []byte(lockKey), durationpb.New(3*time.Second), 2*time.Second)
+		var lk *client.Lock
+		err := st.try(octx, "lock", func(ctx context.Context) (err error) {
+			lk, err = s.LockKeyToken(ctx, []byte(lockKey), durationpb.New(3*time.Second), 2*time.Second)
+			return err
+		})
 		r.Op("lock", err)
 		if err == nil {
 			g := l.Granted(lk.Token, call, time.Now())
-			_, err = s.SetKeyWithToken(octx, []byte(lockKey), []byte(fmt.Sprint(lk.Token)), nil, false, lk.Token)
+			err = st.try(octx, "lock-set", func(ctx context.Context) error {
+				_, err := s.SetKeyWithToken(ctx, []byte(lockKey), []byte(fmt.Sprint(lk.Token)), nil, false, lk.Token)
+				return err
+			})
 			r.Op("lock-set", err)
-			err = s.Release(octx, lk.ID, false, lk.Token)
+			err = st.try(octx, "release", func(ctx context.Context) error { return s.Release(ctx, lk.ID, false, lk.Token) })
 			r.Op("release", err)
 			if err == nil {
 				l.Released(g)
@@ -195,7 +202,9 @@ func restLocker(ctx context.Context, urls func() []string, id int, l *LockCheck,
 				LockToken string `json:"lockToken"`
 			} `json:"item"`
 		}
-		err := rest(octx, "POST", pick(urls())+base+"/keys/"+lockKey+":lock", map[string]any{"lockTtl": "3s", "timeout": "2s"}, &out)
+		err := st.try(octx, "lock", func(ctx context.Context) error {
+			return rest(ctx, "POST", pick(urls())+base+"/keys/"+lockKey+":lock", map[string]any{"lockTtl": "3s", "timeout": "2s"}, &out)
+		})
 		var token uint64
 		if err == nil {
 			token, err = strconv.ParseUint(out.Item.LockToken, 10, 64)
@@ -203,9 +212,13 @@ func restLocker(ctx context.Context, urls func() []string, id int, l *LockCheck,
 		r.Op("lock", err)
 		if err == nil {
 			g := l.Granted(token, call, time.Now())
-			err = rest(octx, "PUT", pick(urls())+base+"/keys/"+lockKey, map[string]any{"value": b64(fmt.Sprint(token)), "lockToken": out.Item.LockToken}, nil)
+			err = st.try(octx, "lock-set", func(ctx context.Context) error {
+				return rest(ctx, "PUT", pick(urls())+base+"/keys/"+lockKey, map[string]any{"value": b64(fmt.Sprint(token)), "lockToken": out.Item.LockToken}, nil)
+			})
 			r.Op("lock-set", err)
-			err = rest(octx, "POST", pick(urls())+base+":release", map[string]any{"id": out.Item.ID, "lockToken": out.Item.LockToken}, nil)
+			err = st.try(octx, "release", func(ctx context.Context) error {
+				return rest(ctx, "POST", pick(urls())+base+":release", map[string]any{"id": out.Item.ID, "lockToken": out.Item.LockToken}, nil)
+			})
 			r.Op("release", err)
 			if err == nil {
 				l.Released(g)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/clbs-io/octopusmq/client"
@@ -20,6 +22,8 @@ type Nemesis struct {
 	hold time.Duration
 	// recover bounds the wait for an agreed leader after a repair.
 	recover time.Duration
+	// faults are the kinds injected (nil: Faults).
+	faults []Fault
 }
 
 // Fault is one kind of fault: it breaks something, waits, and repairs it.
@@ -50,7 +54,7 @@ func (n *Nemesis) killLeader() {
 	n.r.Fault("kill -9 leader " + l.ID)
 	n.c.Kill(l)
 	n.sleep()
-	n.c.Restart(l)
+	n.restart(l)
 }
 
 func (n *Nemesis) killFollower() {
@@ -58,7 +62,18 @@ func (n *Nemesis) killFollower() {
 	n.r.Fault("kill -9 follower " + f.ID)
 	n.c.Kill(f)
 	n.sleep()
-	n.c.Restart(f)
+	n.restart(f)
+}
+
+// restart restarts a killed node and records it.
+func (n *Nemesis) restart(node *clustertest.Node) {
+	n.c.Restart(node)
+	n.r.Repaired("restarted " + node.ID)
+}
+
+func (n *Nemesis) heal() {
+	n.net.Heal()
+	n.r.Repaired("network healed")
 }
 
 func (n *Nemesis) pauseLeader() {
@@ -67,6 +82,7 @@ func (n *Nemesis) pauseLeader() {
 	n.c.Pause(l)
 	n.sleep()
 	n.c.Resume(l)
+	n.r.Repaired("SIGCONT " + l.ID)
 }
 
 func (n *Nemesis) isolateLeader(blackhole bool) {
@@ -79,7 +95,7 @@ func (n *Nemesis) isolateLeader(blackhole bool) {
 	n.net.SetBlackhole(blackhole)
 	n.net.Isolate(l.ID)
 	n.sleep()
-	n.net.Heal()
+	n.heal()
 }
 
 // cutLink cuts the link between the leader and one follower: the follower can still reach
@@ -91,7 +107,7 @@ func (n *Nemesis) cutLink() {
 	n.net.SetBlackhole(false)
 	n.net.Cut(l.ID, f.ID)
 	n.sleep()
-	n.net.Heal()
+	n.heal()
 }
 
 func (n *Nemesis) restartAll() {
@@ -101,7 +117,7 @@ func (n *Nemesis) restartAll() {
 		n.c.Kill(node)
 	}
 	for _, node := range nodes {
-		n.c.Restart(node)
+		n.restart(node)
 	}
 }
 
@@ -109,7 +125,7 @@ func (n *Nemesis) rollingRestart() {
 	n.r.Fault("rolling restart (SIGTERM)")
 	for _, node := range n.c.Running() {
 		n.c.Stop(node, 10*time.Second)
-		n.c.Restart(node)
+		n.restart(node)
 		n.leader()
 	}
 }
@@ -137,7 +153,25 @@ func (n *Nemesis) removeReadd() {
 	} else if err := admin.AddMember(ctx, f.ID, f.RaftAdvertise, f.Addr, false); err != nil {
 		n.r.Violation("re-adding %s: %v", f.ID, err)
 	}
-	n.c.Restart(f)
+	n.restart(f)
+}
+
+// SelectFaults returns the kinds named in the comma-separated list names.
+func SelectFaults(names string) ([]Fault, error) {
+	var out []Fault
+	for _, name := range strings.Split(names, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(Faults, func(f Fault) bool { return f.Name == name })
+		if i < 0 {
+			var known []string
+			for _, f := range Faults {
+				known = append(known, f.Name)
+			}
+			return nil, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(known, ", "))
+		}
+		out = append(out, Faults[i])
+	}
+	return out, nil
 }
 
 // Repair ends every fault: all links heal and every node runs.
@@ -162,10 +196,14 @@ func (n *Nemesis) Repair() {
 // Run injects every kind of fault once, in order (so even a short run sees each kind),
 // then random kinds until the deadline.
 func (n *Nemesis) Run(deadline time.Time) {
-	for i := 0; i < len(Faults) || time.Now().Before(deadline); i++ {
-		f := Faults[i%len(Faults)]
-		if i >= len(Faults) {
-			f = Faults[rand.IntN(len(Faults))]
+	faults := n.faults
+	if len(faults) == 0 {
+		faults = Faults
+	}
+	for i := 0; i < len(faults) || time.Now().Before(deadline); i++ {
+		f := faults[i%len(faults)]
+		if i >= len(faults) {
+			f = faults[rand.IntN(len(faults))]
 		}
 		f.Run(n)
 		n.leader() // the cluster recovers before the next fault

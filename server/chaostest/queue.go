@@ -159,7 +159,8 @@ func produce(ctx context.Context, name string, q *QueueCheck, r *Report, stop <-
 		key := fmt.Sprintf("%s-%d", name, i)
 		for {
 			octx, cancel := context.WithTimeout(ctx, opTimeout)
-			id, err := enqueue(octx, key)
+			var id uint64
+			err := st.try(octx, "enqueue", func(ctx context.Context) (err error) { id, err = enqueue(ctx, key); return err })
 			cancel()
 			q.Attempt(key, id, err)
 			r.Op("enqueue", err)
@@ -246,7 +247,7 @@ func consume(ctx context.Context, name string, r *Report, stop <-chan struct{}, 
 		default:
 		}
 		octx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := pullAndCommit(octx)
+		err := st.try(octx, "pull+commit", pullAndCommit)
 		cancel()
 		r.Op("pull", err)
 		if err == nil {

@@ -36,6 +36,7 @@ func rest(ctx context.Context, method, url string, body, out any) error {
 	if err != nil {
 		return err
 	}
+	traceNode(ctx, req.URL.Host)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := restClient.Do(req)
 	if err != nil {

@@ -3,6 +3,8 @@ package chaostest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,8 @@ type Config struct {
 	Hold time.Duration
 	// MaxOps bounds each worker's operations (the run stops by itself either way).
 	MaxOps int
+	// Faults are the kinds of fault injected (nil: every kind).
+	Faults []Fault
 }
 
 // Run starts a 3-node cluster behind a proxied Raft network, runs the workloads while the
@@ -108,7 +112,12 @@ func Run(t *testing.T, cfg Config) *Report {
 	goWorker(&writers, func() { restLocker(hard, nodeURLs, 0, lc, r, stopWriters, cfg.MaxOps) })
 	goWorker(&writers, func() { staleProber(hard, target, lc, r, stopWriters, cfg.MaxOps) })
 
-	nem := &Nemesis{c: c, net: nw, r: r, hold: cfg.Hold, recover: 60 * time.Second}
+	names := map[string]string{}
+	for _, n := range c.Nodes {
+		names[n.Addr], names[n.RaftAddr], names[n.RaftAdvertise] = n.ID, n.ID+"-raft", n.ID+"-raft-proxy"
+	}
+	r.Names(names)
+	nem := &Nemesis{c: c, net: nw, r: r, hold: cfg.Hold, recover: 60 * time.Second, faults: cfg.Faults}
 	nem.Run(time.Now().Add(cfg.Duration))
 	nem.Repair()
 
@@ -133,6 +142,14 @@ func Run(t *testing.T, cfg Config) *Report {
 	}
 	t.Logf("queue: %d acknowledged enqueues; locks: %d granted; kv: %d operations (%s)", qc.Acked(), lc.Grants(), h.Len(), res)
 	t.Log(r.Summary())
+	if dir := os.Getenv("OCTOPUSMQ_CHAOS_LOGS"); dir != "" {
+		// The nodes' logs, to read a stall's server side (the cluster's folders are removed).
+		for _, n := range c.Nodes {
+			if b, err := os.ReadFile(n.LogPath); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, n.ID+".log"), b, 0o644)
+			}
+		}
+	}
 	if v := r.Violations(); len(v) > 0 {
 		t.Errorf("%d violations", len(v))
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	// Peers, a single-node cluster of itself.
 	Bootstrap bool
 	Peers     []raft.Server
+	// ReplicationRetry is how long a replication RPC to an unreachable follower is retried
+	// before Raft counts a failure (retryingTransport): 0 means DefaultReplicationRetry,
+	// negative turns retrying off.
+	ReplicationRetry time.Duration
 	// SnapshotThreshold is the number of log entries between automatic snapshots.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
@@ -62,7 +66,7 @@ type Node struct {
 	state     *state.State
 	prop      *proposer
 	clock     *logClock
-	transport *raft.NetworkTransport
+	transport *retryingTransport
 	snaps     raft.SnapshotStore
 	peerTLS   *tlsStreamLayer // nil without peer TLS
 	logStore  logStore
@@ -114,11 +118,12 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 		logStore.Close()
 		return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 	}
-	transport, peerTLS, err := newTransport(cfg, addr, hl)
+	netTransport, peerTLS, err := newTransport(cfg, addr, hl)
 	if err != nil {
 		logStore.Close()
 		return nil, err
 	}
+	transport := newRetryingTransport(netTransport, cfg.ReplicationRetry)
 	existing, err := raft.HasExistingState(logStore, logStore, snaps)
 	if err != nil {
 		transport.Close()
@@ -311,7 +316,8 @@ func (n *Node) WaitLeaderReady(ctx context.Context) error {
 
 // Ready reports whether a leader is known and this node has applied the log: for the
 // leader, its election barrier completed; for a follower, it applied what it knows to be
-// committed.
+// committed and its state holds the leader's client address (without it the follower
+// cannot forward: it restarted behind the log and the leader has not sent it the rest).
 func (n *Node) Ready() bool {
 	if n.IsLeader() {
 		n.mu.Lock()
@@ -324,7 +330,8 @@ func (n *Node) Ready() bool {
 			return false
 		}
 	}
-	if id, _ := n.Leader(); id == "" {
+	id, _ := n.Leader()
+	if id == "" || n.state.MemberAddress(id) == "" {
 		return false
 	}
 	return n.raft.AppliedIndex() >= n.raft.CommitIndex()

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -62,8 +63,11 @@ func (s *Service) leaderSwitch() *apierr.Error {
 				return noLeader(wait)
 			}
 		}
-		id, addr, err := s.node.WaitLeaderAddress(ctx)
+		id, addr, err := s.waitLeaderAddress(ctx)
 		if err != nil {
+			if ctx.Err() == nil {
+				return behind(err)
+			}
 			return noLeader(wait)
 		}
 		if id != s.node.ID() {
@@ -81,6 +85,44 @@ func (s *Service) leaderSwitch() *apierr.Error {
 		}
 		return apierr.New(pb.StatusCode_STATUS_CODE_LEADER_SWITCH, "%s", addr)
 	}
+}
+
+// waitLeaderAddress waits (bounded by ctx) for the leader's client address. When a leader
+// is known but its address is not applied here within addressGrace, this node is behind
+// the log (restarted after an outage: Raft backs off replicating to a peer it could not
+// reach, up to about 10 s): it asks the other members and, failing that, returns an error
+// at once, so the client tries another node instead of waiting here.
+func (s *Service) waitLeaderAddress(ctx context.Context) (id, addr string, err error) {
+	gctx, cancel := context.WithTimeout(ctx, addressGrace)
+	id, addr, err = s.node.WaitLeaderAddress(gctx)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return id, addr, err
+	}
+	leader, _ := s.node.Leader()
+	if leader == "" {
+		// The leader was lost meanwhile: wait for the next one as before.
+		return s.node.WaitLeaderAddress(ctx)
+	}
+	if s.locateLeader != nil {
+		lctx, cancel := context.WithTimeout(ctx, time.Second)
+		addr := s.locateLeader(lctx)
+		cancel()
+		if addr != "" {
+			return leader, addr, nil
+		}
+	}
+	return "", "", fmt.Errorf("this node has not caught up with the log yet: the client address of the leader %q is not known here; retry (another node can serve it)", leader)
+}
+
+// addressGrace bounds the wait for a known leader's client address to be applied here
+// before asking the other members: a node that is up to date has it within milliseconds.
+const addressGrace = 2 * time.Second
+
+// behind is the answer of a node that knows the leader but not its client address
+// (waitLeaderAddress): UNAVAILABLE, so the client retries elsewhere.
+func behind(err error) *apierr.Error {
+	return &apierr.Error{Status: pb.StatusCode_STATUS_CODE_ERROR, Code: codes.Unavailable, Msg: "unavailable: " + err.Error()}
 }
 
 // noLeaderGrace is how long a command refused for want of a leader waits for one to be
