@@ -349,6 +349,7 @@ func (n *Node) Shutdown() error {
 	}
 	close(n.stop)
 	n.prop.close()
+	n.transport.stopRetries()
 	err := n.raft.Shutdown().Error()
 	n.prop.raftStopped()
 	n.wg.Wait()

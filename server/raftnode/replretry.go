@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,6 +30,7 @@ type retryingTransport struct {
 	*raft.NetworkTransport
 	retryFor time.Duration // 0: no retries
 	shutdown chan struct{}
+	stopOnce sync.Once
 }
 
 // DefaultReplicationRetry is how long a replication RPC is retried (Config.ReplicationRetry).
@@ -48,13 +50,17 @@ func newRetryingTransport(t *raft.NetworkTransport, retryFor time.Duration) *ret
 	return &retryingTransport{NetworkTransport: t, retryFor: retryFor, shutdown: make(chan struct{})}
 }
 
+// stopRetries makes every retry in progress return its last error and later calls fail
+// without retrying. Node.Shutdown calls it before Raft's shutdown, which waits for the
+// replication goroutines: one retrying to a follower that is down would otherwise hold
+// the node's shutdown for up to retryFor. Safe to call more than once.
+func (t *retryingTransport) stopRetries() {
+	t.stopOnce.Do(func() { close(t.shutdown) })
+}
+
 // Close stops retries and closes the transport.
 func (t *retryingTransport) Close() error {
-	select {
-	case <-t.shutdown:
-	default:
-		close(t.shutdown)
-	}
+	t.stopRetries()
 	return t.NetworkTransport.Close()
 }
 

@@ -41,9 +41,48 @@ func TestRetryingTransport(t *testing.T) {
 	if err := off.AppendEntries("f", raft.ServerAddress(addr), entries, &raft.AppendEntriesResponse{}); err == nil {
 		t.Fatal("replication with retries off succeeded")
 	}
-	if d := time.Since(start); d > replRetryEvery {
+	// Retried, either would take DefaultReplicationRetry (5 s) to fail.
+	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("a heartbeat and a replication RPC without retries took %v to fail", d)
 	}
+
+	// A retry in progress ends when the node stops retries (as Node.Shutdown does before
+	// Raft's shutdown, which waits for it), not after DefaultReplicationRetry.
+	// The "follower" accepts each connection and closes it: every try fails, visibly.
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangup.Close()
+	tries := make(chan struct{}, 100)
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			tries <- struct{}{}
+		}
+	}()
+	stopping := newRetryingTransport(newTransport("127.0.0.1:0"), time.Hour)
+	defer stopping.Close()
+	failed := make(chan error, 1)
+	go func() {
+		failed <- stopping.AppendEntries("f", raft.ServerAddress(hangup.Addr().String()), entries, &raft.AppendEntriesResponse{})
+	}()
+	<-tries
+	<-tries // retrying
+	stopping.stopRetries()
+	select {
+	case err := <-failed:
+		if err == nil {
+			t.Fatal("replication to a down follower succeeded")
+		}
+	case <-time.After(DefaultReplicationRetry):
+		t.Fatal("a retry went on after stopRetries")
+	}
+	stopping.stopRetries() // twice is fine
 
 	// The follower comes back 300 ms after the replication RPC was first sent.
 	back := make(chan *raft.NetworkTransport, 1)
