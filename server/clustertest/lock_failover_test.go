@@ -9,7 +9,33 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clbs-io/octopusmq/client"
+	"github.com/clbs-io/octopusmq/server/clustertest"
 )
+
+// lockSetup starts a 3-node cluster with storage "locks" holding keys, and returns it with
+// its leader, a client of the leader alone (holder) and one of every node (waiter).
+func lockSetup(t *testing.T, keys ...string) (*clustertest.Cluster, *clustertest.Node, context.Context, *client.StorageClient, *client.StorageClient) {
+	t.Helper()
+	c, leader, _ := clusterWith(t, "storages", "locks")
+	for _, k := range keys {
+		if code, body := httpDo(t, "PUT", leader.URL()+"/v1/storages/locks/keys/"+k, `{"value":"dg=="}`); code != 200 {
+			t.Fatalf("put %s: %d %s", k, code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	holder, err := client.NewStorageClient(leader.Addr, "locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	waiter, err := client.NewStorageClient(c.Addrs(), "locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { waiter.Close() })
+	return c, leader, ctx, holder, waiter
+}
 
 // TestLockWaitAcrossLeaderKill kills -9 the leader while a Go client waits in a lock call
 // for a key another client holds. The wait lives on the old leader's session: the call must
@@ -19,27 +45,10 @@ import (
 // the client's was the reconnect backoff, the rest the locks of holders whose release
 // failed, which last their ttl.)
 func TestLockWaitAcrossLeaderKill(t *testing.T) {
-	c, leader, _ := clusterWith(t, "storages", "locks")
-	for _, k := range []string{"held", "free"} {
-		if code, body := httpDo(t, "PUT", leader.URL()+"/v1/storages/locks/keys/"+k, `{"value":"dg=="}`); code != 200 {
-			t.Fatalf("put %s: %d %s", k, code, body)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	holder, err := client.NewStorageClient(leader.Addr, "locks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
+	c, leader, ctx, holder, waiter := lockSetup(t, "held", "free")
 	if _, err := holder.LockKeyToken(ctx, []byte("held"), durationpb.New(time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
-	waiter, err := client.NewStorageClient(c.Addrs(), "locks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer waiter.Close()
 	type answer struct {
 		err error
 		at  time.Time
@@ -86,22 +95,7 @@ func TestLockWaitAcrossLeaderKill(t *testing.T) {
 // barrier, and its clock was anchored there: every deadline came 0.65-0.9 s late here,
 // 1-3.7 s after kills and rolling restarts in the chaos suite.)
 func TestLockTTLEndsOnTimeAfterLeaderKill(t *testing.T) {
-	c, leader, _ := clusterWith(t, "storages", "locks")
-	if code, body := httpDo(t, "PUT", leader.URL()+"/v1/storages/locks/keys/k", `{"value":"dg=="}`); code != 200 {
-		t.Fatalf("%d %s", code, body)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waiter, err := client.NewStorageClient(c.Addrs(), "locks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer waiter.Close()
-	holder, err := client.NewStorageClient(leader.Addr, "locks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
+	c, leader, ctx, holder, waiter := lockSetup(t, "k")
 	const ttl = 5 * time.Second // beyond the election and the client's reconnect
 	if _, err := holder.LockKeyToken(ctx, []byte("k"), durationpb.New(ttl), 0); err != nil {
 		t.Fatal(err)
