@@ -135,12 +135,16 @@ func (m *mux[Req, Resp]) session(ctx context.Context) (*session[Req, Resp], erro
 // hints, until a session is set up, the failure is permanent, or the mux is closed.
 func (m *mux[Req, Resp]) connect(a *attempt[Req, Resp]) {
 	fails, hops := 0, 0
+	// failed is the last leader a hint sent us to that could not be reached; now says to
+	// try the next address without the backoff (a hint naming another leader).
+	failed, now := "", false
 	var err error
 	for {
-		if fails > 0 && !sleepCtx(m.ctx, backoffDelay(m.o, fails)) {
+		if fails > 0 && !now && !sleepCtx(m.ctx, backoffDelay(m.o, fails)) {
 			err = ErrClosed
 			break
 		}
+		now = false
 		m.mu.Lock()
 		addr, viaLeader := m.leader, true
 		if addr != "" && m.suspect(addr) {
@@ -177,14 +181,21 @@ func (m *mux[Req, Resp]) connect(a *attempt[Req, Resp]) {
 			m.addrIdx = (m.addrIdx + 1) % len(m.addrs)
 			fails++
 		case hint != "" && hint != addr:
-			// The node named the leader: go there, at once the first time.
+			// The node named the leader: go there. The backoff counts repeated hops, but a
+			// leader other than the one that just failed is tried at once: after a leader's
+			// kill the nodes name the dead one until they elect another, and the backoff
+			// that grew meanwhile would hold every call for up to its limit once the new
+			// leader is known. Each such hop follows an answer naming a new address, and a
+			// failed one backs off, so this never spins.
 			m.leader = hint
 			if hops++; hops > 1 {
 				fails++
 			}
+			now = hint != failed
 		case viaLeader:
 			// The leader we were sent to is unreachable: back to the configured addresses.
 			m.leader = ""
+			failed = addr
 			fails++
 		default:
 			m.addrIdx = (m.addrIdx + 1) % len(m.addrs)

@@ -498,3 +498,57 @@ func TestSplitTargetListsEveryAddress(t *testing.T) {
 		t.Fatalf("empty target: %v", err)
 	}
 }
+
+// A node naming a new leader after the one it named before could not be reached (killed:
+// the others elected another) sends the client there at once, not after its reconnect
+// backoff: the backoff grew while the dead leader was named, and waiting it out held every
+// call of the client (a lock call, 2 s, over the new leader's readiness) for up to the
+// backoff limit after the new leader was known.
+func TestNewLeaderHintFollowedAtOnce(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close() // connections are refused: a killed leader
+
+	var mu sync.Mutex
+	var named, reached time.Time
+	leader := startFakeQueues(t, &fakeQueues{})
+	leader.setup = func(string) *pb.StatusResponse {
+		mu.Lock()
+		defer mu.Unlock()
+		if reached.IsZero() {
+			reached = time.Now()
+		}
+		return &pb.StatusResponse{}
+	}
+	setups := 0
+	follower := startFakeQueues(t, &fakeQueues{})
+	follower.setup = func(string) *pb.StatusResponse {
+		mu.Lock()
+		defer mu.Unlock()
+		if setups++; setups == 1 {
+			return &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_LEADER_SWITCH, Message: dead}
+		}
+		if named.IsZero() {
+			named = time.Now()
+		}
+		return &pb.StatusResponse{Code: pb.StatusCode_STATUS_CODE_LEADER_SWITCH, Message: leader.addr}
+	}
+	// Every backoff lasts 1-2 s: the client waits once after the dead leader refused it,
+	// and must not wait again once the follower names the new leader.
+	const backoff = 2 * time.Second
+	newTestQueueClient(t, follower.addr, WithBackoff(backoff, backoff))
+	mu.Lock()
+	defer mu.Unlock()
+	took := reached.Sub(named)
+	t.Logf("the new leader was reached %v after it was named (%d setups at the follower)", took, setups)
+	if named.IsZero() || reached.IsZero() || took < 0 {
+		t.Fatalf("named %v, reached %v", named, reached)
+	}
+	// Before: at least half the backoff (1 s); now a local dial and setup.
+	if took >= backoff/4 {
+		t.Fatalf("the client reached the new leader %v after a node named it (bound %v; a backoff is at least %v)", took, backoff/4, backoff/2)
+	}
+}

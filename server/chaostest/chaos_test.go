@@ -8,7 +8,8 @@ import (
 
 // chaosConfig is the run's size: the long variant (build tag chaos) or the short one
 // (OCTOPUSMQ_CHAOS=short, as .ci/run sets); nil skips the process-level test.
-// OCTOPUSMQ_CHAOS_DURATION overrides the nemesis duration; OCTOPUSMQ_CHAOS_FAULTS (a
+// OCTOPUSMQ_CHAOS_DURATION overrides the nemesis duration, OCTOPUSMQ_CHAOS_HOLD how long
+// each fault lasts (the long variant's 6 s in a short run); OCTOPUSMQ_CHAOS_FAULTS (a
 // comma-separated list of Faults' names) limits the kinds injected.
 func chaosConfig(t *testing.T) *Config {
 	var cfg *Config
@@ -20,13 +21,8 @@ func chaosConfig(t *testing.T) *Config {
 	default:
 		return nil
 	}
-	if d := os.Getenv("OCTOPUSMQ_CHAOS_DURATION"); d != "" {
-		v, err := time.ParseDuration(d)
-		if err != nil {
-			t.Fatalf("OCTOPUSMQ_CHAOS_DURATION: %v", err)
-		}
-		cfg.Duration = v
-	}
+	envDuration(t, "OCTOPUSMQ_CHAOS_DURATION", &cfg.Duration)
+	envDuration(t, "OCTOPUSMQ_CHAOS_HOLD", &cfg.Hold)
 	if names := os.Getenv("OCTOPUSMQ_CHAOS_FAULTS"); names != "" {
 		f, err := SelectFaults(names)
 		if err != nil {
@@ -35,6 +31,18 @@ func chaosConfig(t *testing.T) *Config {
 		cfg.Faults = f
 	}
 	return cfg
+}
+
+// envDuration sets *d from the environment variable name when it is set.
+func envDuration(t *testing.T, name string, d *time.Duration) {
+	t.Helper()
+	if s := os.Getenv(name); s != "" {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		*d = v
+	}
 }
 
 // TestChaos runs the workloads against a 3-node cluster under the nemesis and fails on any

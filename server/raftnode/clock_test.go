@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // manualClock is a clock the test moves by hand.
@@ -133,5 +136,32 @@ func TestIdleLeaderWritesAHeartbeat(t *testing.T) {
 	first := nextEntry()
 	if second := nextEntry(); second-first < int64(150*time.Millisecond) {
 		t.Fatalf("heartbeats %v apart on the log's clock, want about 200 ms", time.Duration(second-first))
+	}
+}
+
+// A follower learns that an entry is committed, and applies it, a heartbeat or (the tail of
+// a leader that died, applied at its successor's barrier) an election after the entry
+// arrived. The log's time is anchored when the entry is stored, so a new leader's first
+// stamp is the predecessor's last entry plus the time since it arrived, not since it was
+// applied: anchored at the apply, the new leader's clock ran an election behind real time
+// and every deadline (a lock's ttl) came that much late.
+func TestLogClockAnchorsWhenAnEntryArrives(t *testing.T) {
+	c := &manualClock{wall: t0, mono: time.Minute}
+	lc := newLogClock(c, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	logs, _ := raftStores(raft.NewInmemStore(), raft.NewInmemSnapshotStore(), hclog.NewNullLogger(), lc.received)
+	if err := logs.StoreLogs([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: encodeEntry(t0, nil, 0)},
+		{Index: 2, Term: 1, Type: raft.LogNoop},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.step(1500 * time.Millisecond) // the election
+	lc.observe(t0)                  // the new leader applies its predecessor's entry at its barrier
+	got := lc.stamp()
+	if lo := t0 + int64(1350*time.Millisecond); got < lo || got > c.wall {
+		t.Fatalf("first stamp as leader: %v after the predecessor's entry, want 1.35-1.5 s (the time since it arrived)", time.Duration(got-t0))
+	}
+	if entryTime([]byte("not an entry")) != 0 || entryTime(encodeEntry(0, nil, 0)) != 0 || entryTime(encodeEntry(t0, nil, 0)) != t0 {
+		t.Fatal("entryTime")
 	}
 }

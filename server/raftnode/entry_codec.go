@@ -14,6 +14,20 @@ const (
 	entryCommandsField protowire.Number = 2
 )
 
+// entryTime is the time of an encoded raftpb.Entry (0: none, or not an entry encodeEntry
+// wrote: the time is its first field when set).
+func entryTime(b []byte) int64 {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num != entryTimeField || typ != protowire.VarintType {
+		return 0
+	}
+	v, m := protowire.ConsumeVarint(b[n:])
+	if m < 0 {
+		return 0
+	}
+	return int64(v)
+}
+
 // encodeCommand encodes one command, its message as the command's body: the only time the
 // message is encoded on its way into the log.
 func encodeCommand(typ raftpb.Type, payload proto.Message) ([]byte, error) {

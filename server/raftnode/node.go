@@ -135,7 +135,7 @@ func Start(cfg Config, st *state.State) (*Node, error) {
 	installContactSink()
 	// Snapshots go through agreeingSnapshots (snapshot_agree.go): an installed snapshot makes
 	// the log agree with it, which hashicorp/raft's InstallSnapshot does not.
-	logs, raftSnaps := raftStores(logStore, timedSnapshotStore{snaps}, hl.Named("snapshot"))
+	logs, raftSnaps := raftStores(logStore, timedSnapshotStore{snaps}, hl.Named("snapshot"), clock.received)
 	snapTrigger, err := newSnapshotTrigger(cfg, rc, logStore, snaps) // takes over rc's threshold
 	if err != nil {
 		transport.Close()

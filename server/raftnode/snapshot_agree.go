@@ -39,6 +39,8 @@ type agreeingSnapshots struct {
 type keepingLog struct {
 	raft.LogStore
 	keep atomic.Uint64
+	// stored, when set, sees every batch of entries once it is stored (logClock.received).
+	stored func([]*raft.Log)
 }
 
 func (l *keepingLog) DeleteRange(min, max uint64) error {
@@ -66,6 +68,9 @@ func (l *keepingLog) StoreLogs(logs []*raft.Log) error {
 	if err := l.LogStore.StoreLogs(logs); err != nil {
 		return err
 	}
+	if l.stored != nil {
+		l.stored(logs)
+	}
 	if k := l.keep.Load(); k != 0 && len(logs) > 0 && logs[len(logs)-1].Index > k {
 		l.keep.CompareAndSwap(k, 0)
 	}
@@ -75,9 +80,9 @@ func (l *keepingLog) StoreLogs(logs []*raft.Log) error {
 // raftStores wraps a node's log and snapshot stores the way raft gets them: the log through
 // keepingLog, the latency metrics and a cache of the newest entries (logcache.go); the
 // snapshots through agreeingSnapshots, which changes the log through that same cache so
-// raft is never served a stale entry from it.
-func raftStores(store raft.LogStore, snaps raft.SnapshotStore, log hclog.Logger) (raft.LogStore, raft.SnapshotStore) {
-	keeping := &keepingLog{LogStore: store}
+// raft is never served a stale entry from it. stored (nil: none) sees the entries stored.
+func raftStores(store raft.LogStore, snaps raft.SnapshotStore, log hclog.Logger, stored func([]*raft.Log)) (raft.LogStore, raft.SnapshotStore) {
+	keeping := &keepingLog{LogStore: store, stored: stored}
 	logs := cachedLogs(timedLogStore{keeping})
 	return logs, agreeingSnapshots{SnapshotStore: snaps, logs: logs, keep: keeping, log: log}
 }

@@ -131,7 +131,7 @@ func (m *testRaft) start(t *testing.T, agree bool) {
 	var snaps raft.SnapshotStore = countingSnapshots{SnapshotStore: m.snaps, created: m.created}
 	var logs raft.LogStore = m.logs
 	if agree { // as Start wires them
-		logs, snaps = raftStores(m.logs, snaps, hclog.NewNullLogger())
+		logs, snaps = raftStores(m.logs, snaps, hclog.NewNullLogger(), nil)
 	}
 	r, err := raft.NewRaft(testRaftConfig(string(m.id)), m.fsm, logs, m.logs, snaps, m.trans)
 	if err != nil {
