@@ -58,9 +58,7 @@ func TestLockWaitAcrossLeaderKill(t *testing.T) {
 		_, err := waiter.LockKeyToken(ctx, []byte("held"), durationpb.New(time.Minute), 30*time.Second)
 		done <- answer{err, time.Now()}
 	}()
-	// The waiter is parked once the leader counts a lock wait; a short settle suffices
-	// otherwise (a call sent after the kill fails the same way).
-	time.Sleep(500 * time.Millisecond)
+	awaitWaiting(t, leader.URL(), "lock", 1) // the waiter is parked on the leader
 	killed := time.Now()
 	c.Kill(leader)
 	a := awaitStopped(t, done, 10*time.Second, "the waiting lock call not answered")

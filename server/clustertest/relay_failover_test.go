@@ -296,7 +296,7 @@ func TestRelayLeaderTransfer(t *testing.T) {
 		if err := local.Send(pullReq(1, 1, 30*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		awaitWaitingPulls(t, old.URL(), 2) // both pulls wait on the leader
+		awaitWaiting(t, old.URL(), "pull", 2) // both pulls wait on the leader
 		if code, body := httpDo(t, "POST", old.URL()+"/v1/cluster:transferLeadership", `{}`); code != 200 {
 			t.Fatalf("transfer: %d %s", code, body)
 		}
@@ -345,17 +345,17 @@ func TestRelayLeaderTransfer(t *testing.T) {
 	}
 }
 
-// awaitWaitingPulls waits until the node at url has at least n pulls waiting for an item
-// (its octopusmq_waiting_commands gauge).
-func awaitWaitingPulls(t *testing.T, url string, n float64) {
+// awaitWaiting waits until the node at url has at least n commands of kind (pull, lock,
+// enqueue) waiting for a change (its octopusmq_waiting_commands gauge).
+func awaitWaiting(t *testing.T, url, kind string, n float64) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		v, _ := metricstest.Value(metricstest.Scrape(t, url, ""), "octopusmq_waiting_commands", "kind", "pull")
+		v, _ := metricstest.Value(metricstest.Scrape(t, url, ""), "octopusmq_waiting_commands", "kind", kind)
 		if v >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v pulls waiting, want %v", url, v, n)
+			t.Fatalf("%s: %v %s commands waiting, want %v", url, v, kind, n)
 		}
 	}
 }
