@@ -145,13 +145,6 @@ func (r *Report) Largest() (time.Duration, string) {
 	return r.stall, r.stallWho
 }
 
-// Stalls is the number of stalls of at least stallReport.
-func (r *Report) Stalls() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.stalls)
-}
-
 // Summary is the printable result.
 func (r *Report) Summary() string {
 	r.mu.Lock()

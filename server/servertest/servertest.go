@@ -62,11 +62,6 @@ func WithMaxBackupBytes(n int64) Option {
 	return func(c *server.Config) { c.MaxBackupBytes = n }
 }
 
-// WithSnapshotThreshold snapshots after every n log entries.
-func WithSnapshotThreshold(n uint64) Option {
-	return func(c *server.Config) { c.SnapshotThreshold = n; c.TrailingLogs = n }
-}
-
 // WithAuth secures the client port (TLS, tokens file, client CA). Files are checked for
 // changes on every use, so tests see a rewrite at once.
 func WithAuth(a auth.Config) Option {

@@ -25,7 +25,7 @@ func (s *Service) enqueueOp(queue string, items []*pb.InputItem, timeout time.Du
 	cmd := &raftpb.QueueEnqueue{Queue: queue, Items: prepared}
 	if timeout <= 0 {
 		// No retry, so no attempt (and no wake key) to keep: the hot path of pipelined
-		// enqueues, three allocations less than through startAttempt.
+		// enqueues, three allocations less than through startAttemptIn.
 		f := s.node.Enqueue(cmd)
 		return func(ctx context.Context) (*state.EnqueueResult, *apierr.Error) {
 			r, fault, err := f.Wait(ctx)

@@ -10,7 +10,7 @@ import (
 )
 
 // attempt is one try of a command that may have to wait: an enqueue into a full queue, a
-// lock of a busy key. It is started in request order (startAttempt), then finished
+// lock of a busy key. It is started in request order (startAttemptIn), then finished
 // concurrently (finish), which retries after each wakeup of its queue or storage until it
 // succeeds, fails for good, or its deadline passes.
 type attempt[T any] struct {
@@ -40,13 +40,9 @@ type attempt[T any] struct {
 	pending raftnode.Future[T]
 }
 
-// startAttempt submits the first try. The wakeup channel is taken before the submission,
-// so a change applied after the try is never missed.
-func startAttempt[T any](s *Service, kind, key string, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
-	return startAttemptIn(s, kind, key, nil, submit, timeout, again)
-}
-
-// startAttemptIn is startAttempt waiting in a line (see attempt.line) when line is set.
+// startAttemptIn submits the first try. The wakeup channel is taken before the submission,
+// so a change applied after the try is never missed; with line set, the attempt waits in
+// that line (see attempt.line) instead.
 func startAttemptIn[T any](s *Service, kind, key string, line func(uint64) *state.Hold, submit func() raftnode.Future[T], timeout time.Duration, again func(*apierr.Error) bool) *attempt[T] {
 	a := &attempt[T]{s: s, kind: kind, key: key, line: line, submit: submit, again: again}
 	if timeout > 0 {
